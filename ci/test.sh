@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The checks CI runs on every submission: formatting, lints, and the README's test command.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash ci/install-deps.sh
+
+# rustfmt and clippy come with the toolchain; add them if this machine lacks them.
+if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+  rustup component add rustfmt clippy
+fi
+
+cargo fmt --check
+cargo clippy --all-targets -- -D warnings
+cargo test

@@ -1,0 +1,153 @@
+//! The provided-buffer ring (`IORING_REGISTER_PBUF_RING`): a pool of equal receive buffers
+//! that the kernel picks from when a multishot recv has data, so receive memory follows the
+//! data in flight rather than the number of connections.
+
+use std::io;
+use std::sync::atomic::{AtomicU16, Ordering};
+
+use io_uring::types::BufRingEntry;
+use io_uring::IoUring;
+
+use super::region::Region;
+use super::sys::errno_name;
+
+/// One registered buffer group.
+pub(crate) struct BufRing {
+    bgid: u16,
+    mask: u16,
+    buf_size: u32,
+    /// Our copy of the tail; published to the kernel with a release store.
+    tail: u16,
+    entries: Region,
+    buffers: Region,
+    /// Buffers the kernel currently does not own (handed to us by a CQE, not yet recycled).
+    lent: usize,
+}
+
+impl BufRing {
+    /// Allocates `count` buffers of `buf_size` bytes, hands all of them to the kernel and
+    /// registers the ring as buffer group `bgid`.
+    pub(crate) fn new(ring: &IoUring, bgid: u16, count: u16, buf_size: u32) -> io::Result<Self> {
+        if count == 0 || !count.is_power_of_two() || count > 32768 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("the receive buffer count must be a power of two up to 32768, got {count}"),
+            ));
+        }
+        if buf_size == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the receive buffer size must be at least 1 byte",
+            ));
+        }
+        let entries = Region::new(usize::from(count) * std::mem::size_of::<BufRingEntry>())?;
+        let buffers = Region::new(usize::from(count) * buf_size as usize)?;
+        let mut this = BufRing {
+            bgid,
+            mask: count - 1,
+            buf_size,
+            tail: 0,
+            entries,
+            buffers,
+            lent: 0,
+        };
+        for bid in 0..count {
+            this.write_entry(bid);
+        }
+        this.publish_tail();
+        // SAFETY: the entry array lives in `this.entries`, which is kept until the driver
+        // has unregistered the group or closed the ring (see Driver::drop).
+        let res = unsafe {
+            ring.submitter().register_buf_ring_with_flags(
+                this.entries.as_ptr() as u64,
+                count,
+                bgid,
+                0,
+            )
+        };
+        res.map_err(|e| {
+            let errno = e.raw_os_error().unwrap_or(0);
+            io::Error::new(
+                e.kind(),
+                format!(
+                    "registering the receive buffer ring ({count} x {buf_size} B) failed: {} — {}",
+                    errno_name(errno),
+                    match errno {
+                        libc::EINVAL => "the kernel is older than 5.19 (no provided-buffer rings)",
+                        libc::ENOMEM =>
+                            "RLIMIT_MEMLOCK is too low to pin the ring; raise it (ulimit -l)",
+                        libc::EEXIST => "this buffer group id is already registered on the ring",
+                        _ => "unexpected failure",
+                    }
+                ),
+            )
+        })?;
+        Ok(this)
+    }
+
+    /// The buffer group id to put in recv SQEs.
+    pub(crate) fn group(&self) -> u16 {
+        self.bgid
+    }
+
+    /// Size of each buffer.
+    pub(crate) fn buf_size(&self) -> u32 {
+        self.buf_size
+    }
+
+    /// Number of buffers the kernel has handed out that were not recycled yet.
+    pub(crate) fn lent(&self) -> usize {
+        self.lent
+    }
+
+    /// Marks buffer `bid` as handed to us by a completion.
+    pub(crate) fn note_lent(&mut self) {
+        self.lent += 1;
+    }
+
+    /// The first `len` bytes of buffer `bid` (what a recv completion wrote).
+    pub(crate) fn slice(&self, bid: u16, len: usize) -> &[u8] {
+        let bid = bid & self.mask;
+        let len = len.min(self.buf_size as usize);
+        let offset = usize::from(bid) * self.buf_size as usize;
+        // SAFETY: `bid` is masked to the buffer count and `len` clamped to the buffer size,
+        // so the slice lies inside `buffers`. The kernel gave this buffer to us in a CQE
+        // and does not write to it again until `recycle` hands it back.
+        unsafe { std::slice::from_raw_parts(self.buffers.as_ptr().add(offset), len) }
+    }
+
+    /// Gives buffer `bid` back to the kernel.
+    pub(crate) fn recycle(&mut self, bid: u16) {
+        self.write_entry(bid & self.mask);
+        self.publish_tail();
+        self.lent = self.lent.saturating_sub(1);
+    }
+
+    fn write_entry(&mut self, bid: u16) {
+        let index = usize::from(self.tail & self.mask);
+        let base = self.entries.as_ptr().cast::<BufRingEntry>();
+        // SAFETY: `index` is below the entry count the region was sized for. The kernel only
+        // reads entries between its head and our published tail; this one is past the tail.
+        let entry = unsafe { &mut *base.add(index) };
+        entry.set_addr(self.buffers.as_ptr() as u64 + u64::from(bid) * u64::from(self.buf_size));
+        entry.set_len(self.buf_size);
+        entry.set_bid(bid);
+        self.tail = self.tail.wrapping_add(1);
+    }
+
+    fn publish_tail(&self) {
+        let base = self.entries.as_ptr().cast::<BufRingEntry>();
+        // SAFETY: the tail field overlays the first entry's `resv` field inside the region;
+        // the kernel reads it with an acquire load, so a release store publishes the
+        // entries written before it.
+        unsafe {
+            let tail = BufRingEntry::tail(base).cast::<AtomicU16>();
+            (*tail).store(self.tail, Ordering::Release);
+        }
+    }
+
+    /// The size of both regions, for diagnostics.
+    pub(crate) fn footprint(&self) -> usize {
+        self.entries.len() + self.buffers.len()
+    }
+}

@@ -1,0 +1,629 @@
+//! The driver: one io_uring, the submission of SQEs, the dispatch of CQEs by `user_data`,
+//! the op lifecycle, and the two buffer services (provided-buffer ring, fixed-buffer pool).
+//!
+//! It knows nothing about tasks or streams: an op is completed by waking a [`Waker`] or by
+//! calling a [`CompletionHandler`].
+//!
+//! # Op lifecycle
+//!
+//! Every op has a slot in a slab; its `user_data` is the slot key plus a generation. A slot
+//! is `Waiting` (submitted, a future waits), `Done` (result parked, waker woken), `Stream`
+//! (multishot, completions queued), `Handler` (completions go straight to a callback) or
+//! `Orphaned` (its owner was dropped before the last CQE: the slot keeps every resource the
+//! kernel may touch and frees them when the last CQE arrives). Multishot slots live until a
+//! CQE without `IORING_CQE_F_MORE`.
+
+mod buf_ring;
+mod fixed;
+pub(crate) mod op;
+mod region;
+mod setup;
+pub(crate) mod sys;
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::io;
+use std::rc::Rc;
+use std::task::Waker;
+use std::time::{Duration, Instant};
+
+use io_uring::{cqueue, opcode, squeue, types, IoUring};
+use slab::Slab;
+
+pub(crate) use buf_ring::BufRing;
+pub(crate) use fixed::{FixedBuf, FixedPool};
+pub use setup::RingMode;
+pub(crate) use setup::{build_ring, RingConfig};
+
+/// `user_data` of SQEs whose completion nobody waits for (cancel requests).
+const IGNORED: u64 = u64::MAX;
+
+/// One completion: the CQE's `res` and `flags`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Completion {
+    pub result: i32,
+    pub flags: u32,
+}
+
+impl Completion {
+    /// `res` as an `io::Result`: a negative value is `-errno`.
+    pub(crate) fn into_result(self) -> io::Result<u32> {
+        if self.result < 0 {
+            Err(io::Error::from_raw_os_error(-self.result))
+        } else {
+            Ok(self.result as u32)
+        }
+    }
+
+    /// Whether more completions will follow for this op (multishot).
+    pub(crate) fn more(&self) -> bool {
+        cqueue::more(self.flags)
+    }
+
+    /// The provided buffer this completion filled, if any.
+    pub(crate) fn buffer_id(&self) -> Option<u16> {
+        cqueue::buffer_select(self.flags)
+    }
+}
+
+/// Receives the completions of an op submitted with [`Driver::submit_handler`].
+///
+/// The driver calls it with no internal borrow held, so the handler may submit new ops.
+pub(crate) trait CompletionHandler {
+    fn on_completion(&self, driver: &Driver, completion: Completion);
+}
+
+pub(crate) enum Slot {
+    Waiting(Option<Waker>),
+    Done(Completion),
+    Stream {
+        queue: VecDeque<Completion>,
+        waker: Option<Waker>,
+        finished: bool,
+    },
+    Handler(Rc<dyn CompletionHandler>),
+    Orphaned(#[allow(dead_code)] Option<Box<dyn Any>>),
+}
+
+struct Entry {
+    generation: u32,
+    slot: Slot,
+}
+
+/// Counters for tests and diagnostics.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct DriverStats {
+    pub submitted: u64,
+    pub completions: u64,
+    pub enters: u64,
+    pub sq_full_flushes: u64,
+    pub cq_overflow_flushes: u64,
+}
+
+/// The ring and its op table. Owned by one runtime, used from its thread only.
+pub(crate) struct Driver {
+    ring: RefCell<IoUring>,
+    ops: RefCell<Slab<Entry>>,
+    mode: RingMode,
+    next_generation: Cell<u32>,
+    /// CQEs taken off the CQ while the SQ was being flushed, waiting to be dispatched.
+    backlog: RefCell<Vec<(u64, Completion)>>,
+    scratch: RefCell<Vec<(u64, Completion)>>,
+    recv_buffers: RefCell<Option<BufRing>>,
+    fixed: Option<FixedPool>,
+    stats: Cell<DriverStats>,
+    /// Keys of the runtime's own long-lived ops (see `submit_internal_handler`).
+    internal: RefCell<Vec<usize>>,
+}
+
+/// How long [`Driver::enter`] may block.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Wait {
+    /// Submit and collect completions, never block.
+    No,
+    /// Block until at least one completion, or until the deadline.
+    Until(Option<Instant>),
+}
+
+/// Buffer options for [`Driver::new`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BufferConfig {
+    /// Provided-buffer ring: (count, size); count 0 disables it.
+    pub recv: (u16, u32),
+    /// Fixed-buffer pool: (count, size); count 0 disables it.
+    pub fixed: (u16, usize),
+}
+
+impl Driver {
+    pub(crate) fn new(ring: RingConfig, buffers: BufferConfig) -> io::Result<Driver> {
+        let (ring, mode) = build_ring(&ring)?;
+        let recv_buffers = if buffers.recv.0 > 0 {
+            Some(BufRing::new(&ring, 0, buffers.recv.0, buffers.recv.1)?)
+        } else {
+            None
+        };
+        let fixed = if buffers.fixed.0 > 0 {
+            Some(FixedPool::register(
+                &ring,
+                buffers.fixed.0,
+                buffers.fixed.1,
+            )?)
+        } else {
+            None
+        };
+        Ok(Driver {
+            ring: RefCell::new(ring),
+            ops: RefCell::new(Slab::with_capacity(256)),
+            mode,
+            next_generation: Cell::new(0),
+            backlog: RefCell::new(Vec::new()),
+            scratch: RefCell::new(Vec::with_capacity(256)),
+            recv_buffers: RefCell::new(recv_buffers),
+            fixed,
+            stats: Cell::new(DriverStats::default()),
+            internal: RefCell::new(Vec::new()),
+        })
+    }
+
+    pub(crate) fn mode(&self) -> RingMode {
+        self.mode
+    }
+
+    pub(crate) fn stats(&self) -> DriverStats {
+        self.stats.get()
+    }
+
+    fn bump(&self, f: impl FnOnce(&mut DriverStats)) {
+        let mut s = self.stats.get();
+        f(&mut s);
+        self.stats.set(s);
+    }
+
+    /// Ops whose last completion has not arrived yet (including orphaned ones).
+    pub(crate) fn ops_in_flight(&self) -> usize {
+        let ops = self.ops.borrow();
+        let internal = self
+            .internal
+            .borrow()
+            .iter()
+            .filter(|&&k| ops.contains(k))
+            .count();
+        ops.len() - internal
+    }
+
+    /// The fixed-buffer pool, if one was configured.
+    pub(crate) fn fixed_pool(&self) -> Option<&FixedPool> {
+        self.fixed.as_ref()
+    }
+
+    /// Runs `f` on the provided-buffer ring, if one was configured.
+    pub(crate) fn with_recv_buffers<R>(&self, f: impl FnOnce(&mut BufRing) -> R) -> Option<R> {
+        self.recv_buffers.borrow_mut().as_mut().map(f)
+    }
+
+    /// Inserts a slot and returns (key, user_data).
+    fn insert(&self, slot: Slot) -> (usize, u64) {
+        let generation = self.next_generation.get().wrapping_add(1);
+        self.next_generation.set(generation);
+        let key = self.ops.borrow_mut().insert(Entry { generation, slot });
+        (key, encode(key, generation))
+    }
+
+    /// Submits an op whose completion a future will poll (see [`op::Op`]).
+    pub(crate) fn submit_waiting(&self, sqe: squeue::Entry) -> usize {
+        let (key, user_data) = self.insert(Slot::Waiting(None));
+        self.push(sqe.user_data(user_data));
+        key
+    }
+
+    /// Submits a multishot op whose completions queue up in its slot.
+    pub(crate) fn submit_stream(&self, sqe: squeue::Entry) -> usize {
+        let (key, user_data) = self.insert(Slot::Stream {
+            queue: VecDeque::new(),
+            waker: None,
+            finished: false,
+        });
+        self.push(sqe.user_data(user_data));
+        key
+    }
+
+    /// Submits an op whose completions go straight to `handler` (single or multishot).
+    /// Returns the slot key, which [`Driver::cancel`] takes.
+    pub(crate) fn submit_handler(
+        &self,
+        sqe: squeue::Entry,
+        handler: Rc<dyn CompletionHandler>,
+    ) -> usize {
+        let (key, user_data) = self.insert(Slot::Handler(handler));
+        self.push(sqe.user_data(user_data));
+        key
+    }
+
+    /// Like [`Driver::submit_handler`], for the runtime's own long-lived ops: they are not
+    /// counted by [`Driver::ops_in_flight`] while armed.
+    pub(crate) fn submit_internal_handler(
+        &self,
+        sqe: squeue::Entry,
+        handler: Rc<dyn CompletionHandler>,
+    ) {
+        let key = self.submit_handler(sqe, handler);
+        self.internal.borrow_mut().push(key);
+    }
+
+    /// Asks the kernel to cancel op `key` if it is still in flight. Its slot stays until
+    /// the final CQE (usually `-ECANCELED`) arrives.
+    pub(crate) fn cancel(&self, key: usize) {
+        let user_data = match self.ops.borrow().get(key) {
+            Some(entry) => encode(key, entry.generation),
+            None => return,
+        };
+        self.push(
+            opcode::AsyncCancel::new(user_data)
+                .build()
+                .user_data(IGNORED),
+        );
+    }
+
+    /// Queues one SQE. A full SQ is flushed to the kernel and the push retried: an SQE is
+    /// never dropped.
+    pub(crate) fn push(&self, sqe: squeue::Entry) {
+        let mut ring = self.ring.borrow_mut();
+        loop {
+            // SAFETY: every buffer, iovec or sockaddr the SQE points to is owned by the op's
+            // slot (or by a handler the slot holds) until the op's final CQE, so the kernel
+            // never touches freed memory.
+            if unsafe { ring.submission().push(&sqe) }.is_ok() {
+                self.bump(|s| s.submitted += 1);
+                return;
+            }
+            self.bump(|s| s.sq_full_flushes += 1);
+            if let Err(e) = ring.submit() {
+                match e.raw_os_error() {
+                    // The CQ is full and the kernel cannot post more: move CQEs aside
+                    // (dispatched on the next reap) and retry.
+                    Some(libc::EBUSY) | Some(libc::EAGAIN) => {
+                        self.move_cq_to_backlog(&mut ring);
+                    }
+                    Some(libc::EINTR) => {}
+                    _ => {
+                        panic!("io_uring_enter failed while flushing a full submission queue: {e}")
+                    }
+                }
+            }
+        }
+    }
+
+    fn move_cq_to_backlog(&self, ring: &mut IoUring) {
+        let mut backlog = self.backlog.borrow_mut();
+        for cqe in ring.completion() {
+            backlog.push((
+                cqe.user_data(),
+                Completion {
+                    result: cqe.result(),
+                    flags: cqe.flags(),
+                },
+            ));
+        }
+    }
+
+    /// Whether an `io_uring_enter` is needed to make progress without waiting.
+    fn needs_enter(ring: &mut IoUring) -> bool {
+        let sq = ring.submission();
+        !sq.is_empty() || sq.taskrun() || sq.cq_overflow()
+    }
+
+    /// Submits queued SQEs and collects completions, blocking per `wait`; then dispatches
+    /// every completion. Returns the number dispatched.
+    pub(crate) fn enter(&self, wait: Wait) -> usize {
+        {
+            let mut ring = self.ring.borrow_mut();
+            let res = match wait {
+                Wait::No => {
+                    if Self::needs_enter(&mut ring) {
+                        self.bump(|s| s.enters += 1);
+                        submit_getevents(&mut ring)
+                    } else {
+                        Ok(0)
+                    }
+                }
+                Wait::Until(deadline) => {
+                    // Completions already posted: don't sleep, just submit.
+                    if !ring.completion().is_empty() {
+                        self.bump(|s| s.enters += 1);
+                        submit_getevents(&mut ring)
+                    } else {
+                        self.bump(|s| s.enters += 1);
+                        match deadline {
+                            None => ring.submit_and_wait(1),
+                            Some(deadline) => {
+                                let left = deadline.saturating_duration_since(Instant::now());
+                                let ts = timespec(left);
+                                let args = types::SubmitArgs::new().timespec(&ts);
+                                ring.submitter().submit_with_args(1, &args)
+                            }
+                        }
+                    }
+                }
+            };
+            if let Err(e) = res {
+                match e.raw_os_error() {
+                    Some(libc::ETIME) | Some(libc::EINTR) | Some(libc::EAGAIN) => {}
+                    Some(libc::EBUSY) => self.move_cq_to_backlog(&mut ring),
+                    _ => panic!("io_uring_enter failed: {e}"),
+                }
+            }
+        }
+        self.reap()
+    }
+
+    /// Dispatches every completion in the backlog and the CQ, flushing kernel-side CQ
+    /// overflow until none is left.
+    fn reap(&self) -> usize {
+        let mut total = 0;
+        // Bounded: each round empties the CQ; overflowed CQEs move in by CQ-sized batches.
+        for _ in 0..1024 {
+            let mut batch = std::mem::take(&mut *self.scratch.borrow_mut());
+            let overflow;
+            {
+                let mut ring = self.ring.borrow_mut();
+                batch.append(&mut self.backlog.borrow_mut());
+                for cqe in ring.completion() {
+                    batch.push((
+                        cqe.user_data(),
+                        Completion {
+                            result: cqe.result(),
+                            flags: cqe.flags(),
+                        },
+                    ));
+                }
+                overflow = ring.submission().cq_overflow();
+            }
+            total += batch.len();
+            self.bump(|s| s.completions += batch.len() as u64);
+            for (user_data, completion) in batch.drain(..) {
+                self.dispatch(user_data, completion);
+            }
+            *self.scratch.borrow_mut() = batch;
+            if !overflow {
+                break;
+            }
+            // The kernel holds CQEs it could not post: an enter with GETEVENTS moves them in.
+            self.bump(|s| s.cq_overflow_flushes += 1);
+            let mut ring = self.ring.borrow_mut();
+            if let Err(e) = submit_getevents(&mut ring) {
+                if !matches!(
+                    e.raw_os_error(),
+                    Some(libc::EBUSY | libc::EINTR | libc::EAGAIN)
+                ) {
+                    panic!("io_uring_enter failed while flushing CQ overflow: {e}");
+                }
+            }
+        }
+        total
+    }
+
+    fn dispatch(&self, user_data: u64, c: Completion) {
+        if user_data == IGNORED {
+            return;
+        }
+        let (key, generation) = decode(user_data);
+        let mut ops = self.ops.borrow_mut();
+        let Some(entry) = ops.get_mut(key) else {
+            debug_assert!(false, "completion for unknown op {key}");
+            return;
+        };
+        if entry.generation != generation {
+            debug_assert!(false, "completion for a recycled op slot {key}");
+            return;
+        }
+        match &mut entry.slot {
+            Slot::Waiting(waker) => {
+                let waker = waker.take();
+                entry.slot = Slot::Done(c);
+                drop(ops);
+                if let Some(w) = waker {
+                    w.wake();
+                }
+            }
+            Slot::Stream {
+                queue,
+                waker,
+                finished,
+            } => {
+                queue.push_back(c);
+                *finished = !c.more();
+                let waker = waker.take();
+                drop(ops);
+                if let Some(w) = waker {
+                    w.wake();
+                }
+            }
+            Slot::Handler(handler) => {
+                let handler = handler.clone();
+                if !c.more() {
+                    ops.remove(key);
+                    self.internal.borrow_mut().retain(|&k| k != key);
+                }
+                drop(ops);
+                handler.on_completion(self, c);
+            }
+            Slot::Orphaned(_) => {
+                let last = !c.more();
+                if last {
+                    // Drops the resources: the kernel is done with them.
+                    let entry = ops.remove(key);
+                    drop(ops);
+                    drop(entry);
+                } else {
+                    drop(ops);
+                }
+                self.recycle_buffer_of(c);
+            }
+            Slot::Done(_) => {
+                // A second CQE for a single-shot op: not expected for the ops we issue.
+                debug_assert!(false, "extra completion for op {key}");
+            }
+        }
+    }
+
+    /// Gives back the provided buffer a completion carries, if it carries one.
+    pub(crate) fn recycle_buffer_of(&self, c: Completion) {
+        if let Some(bid) = c.buffer_id() {
+            if let Some(ring) = self.recv_buffers.borrow_mut().as_mut() {
+                ring.recycle(bid);
+            }
+        }
+    }
+
+    /// Polls a `Waiting`/`Done` slot. On `Ready` the slot is freed.
+    pub(crate) fn poll_op(
+        &self,
+        key: usize,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Completion> {
+        let mut ops = self.ops.borrow_mut();
+        let entry = &mut ops[key];
+        match &mut entry.slot {
+            Slot::Done(c) => {
+                let c = *c;
+                ops.remove(key);
+                std::task::Poll::Ready(c)
+            }
+            Slot::Waiting(waker) => {
+                match waker {
+                    Some(w) if w.will_wake(cx.waker()) => {}
+                    _ => *waker = Some(cx.waker().clone()),
+                }
+                std::task::Poll::Pending
+            }
+            _ => unreachable!("poll_op on a slot that is not a single-shot op"),
+        }
+    }
+
+    /// Polls a `Stream` slot for its next completion; `None` after the last one.
+    pub(crate) fn poll_stream(
+        &self,
+        key: usize,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Completion>> {
+        let mut ops = self.ops.borrow_mut();
+        let Some(entry) = ops.get_mut(key) else {
+            return std::task::Poll::Ready(None);
+        };
+        let Slot::Stream {
+            queue,
+            waker,
+            finished,
+        } = &mut entry.slot
+        else {
+            unreachable!("poll_stream on a slot that is not a multishot op");
+        };
+        if let Some(c) = queue.pop_front() {
+            if queue.is_empty() && *finished {
+                ops.remove(key);
+            }
+            return std::task::Poll::Ready(Some(c));
+        }
+        if *finished {
+            ops.remove(key);
+            return std::task::Poll::Ready(None);
+        }
+        match waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => *waker = Some(cx.waker().clone()),
+        }
+        std::task::Poll::Pending
+    }
+
+    /// The owner of op `key` is gone. If the op is finished its slot is freed now (with
+    /// `resources`); otherwise the slot keeps `resources` until the last CQE and the op is
+    /// cancelled.
+    pub(crate) fn orphan(&self, key: usize, resources: Option<Box<dyn Any>>) {
+        let mut ops = self.ops.borrow_mut();
+        let Some(entry) = ops.get_mut(key) else {
+            return;
+        };
+        let (finished, queued) = match &mut entry.slot {
+            Slot::Done(_) => (true, VecDeque::new()),
+            Slot::Stream {
+                queue, finished, ..
+            } => (*finished, std::mem::take(queue)),
+            Slot::Waiting(_) => (false, VecDeque::new()),
+            Slot::Handler(_) | Slot::Orphaned(_) => return,
+        };
+        if finished {
+            let entry = ops.remove(key);
+            drop(ops);
+            drop(entry);
+            drop(resources);
+        } else {
+            entry.slot = Slot::Orphaned(resources);
+            drop(ops);
+            self.cancel(key);
+        }
+        for c in queued {
+            self.recycle_buffer_of(c);
+        }
+    }
+
+    /// Cancels every op and waits (bounded) for their last completions, so that no buffer
+    /// is freed while the kernel may still write to it.
+    fn quiesce(&self) -> bool {
+        if self.ops.borrow().is_empty() {
+            return true;
+        }
+        let cancel_all = opcode::AsyncCancel2::new(types::CancelBuilder::any())
+            .build()
+            .user_data(IGNORED);
+        self.push(cancel_all);
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while !self.ops.borrow().is_empty() && Instant::now() < deadline {
+            self.enter(Wait::Until(Some(deadline)));
+        }
+        self.ops.borrow().is_empty()
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        if !self.quiesce() {
+            // Some op never completed: the kernel may still write into its resources, so
+            // leak them (and the buffer memory) rather than free memory it can touch.
+            let ops = std::mem::take(&mut *self.ops.borrow_mut());
+            std::mem::forget(ops);
+            if let Some(ring) = self.recv_buffers.borrow_mut().take() {
+                std::mem::forget(ring);
+            }
+        }
+    }
+}
+
+/// `IORING_ENTER_GETEVENTS` (the crate's constant is not public).
+const ENTER_GETEVENTS: u32 = 1;
+
+/// Submits what is queued and runs deferred task work so completions get posted, without
+/// waiting for any.
+fn submit_getevents(ring: &mut IoUring) -> io::Result<usize> {
+    let to_submit = ring.submission().len() as u32;
+    // SAFETY: a plain io_uring_enter with GETEVENTS and no argument pointer; the SQEs it
+    // submits point at memory owned by their op slots (see `Driver::push`).
+    unsafe {
+        ring.submitter()
+            .enter::<libc::sigset_t>(to_submit, 0, ENTER_GETEVENTS, None)
+    }
+}
+
+fn timespec(d: Duration) -> types::Timespec {
+    types::Timespec::new()
+        .sec(d.as_secs())
+        .nsec(d.subsec_nanos())
+}
+
+fn encode(key: usize, generation: u32) -> u64 {
+    (u64::from(generation) << 32) | (key as u64 & 0xffff_ffff)
+}
+
+fn decode(user_data: u64) -> (usize, u32) {
+    ((user_data & 0xffff_ffff) as usize, (user_data >> 32) as u32)
+}

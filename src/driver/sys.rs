@@ -1,0 +1,154 @@
+//! Thin, safe wrappers over the few raw Linux calls the engine needs besides io_uring
+//! itself: the wake-up eventfd, CPU affinity, and errno naming for error messages.
+//!
+//! Every `unsafe` block of the crate lives in `src/driver/` (this file, the ring, and the
+//! buffer modules) so that the rest of the code base is safe Rust.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+/// Creates a non-blocking, close-on-exec eventfd with a counter of 0.
+pub(crate) fn eventfd() -> io::Result<OwnedFd> {
+    // SAFETY: eventfd takes no pointers; a negative return is an error we report.
+    let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just returned by eventfd and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Adds one to an eventfd's counter, waking whoever polls it.
+///
+/// EAGAIN (the counter is at its maximum) still leaves the fd readable, so it is not an
+/// error for a wake-up.
+pub(crate) fn eventfd_signal(fd: &OwnedFd) -> io::Result<()> {
+    let one: u64 = 1;
+    // SAFETY: we pass a pointer to 8 live bytes on our stack, which write(2) only reads.
+    let n = unsafe { libc::write(fd.as_raw_fd(), (&one as *const u64).cast(), 8) };
+    if n < 0 {
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::WouldBlock {
+            return Err(err);
+        }
+    }
+    Ok(())
+}
+
+/// Resets an eventfd's counter to zero (non-blocking; an already-zero counter is fine).
+pub(crate) fn eventfd_drain(fd: &OwnedFd) {
+    let mut value: u64 = 0;
+    // SAFETY: read(2) writes at most 8 bytes into `value`, which lives on our stack.
+    let _ = unsafe { libc::read(fd.as_raw_fd(), (&mut value as *mut u64).cast(), 8) };
+}
+
+/// The CPUs this thread may run on, in ascending order.
+pub(crate) fn allowed_cpus() -> io::Result<Vec<usize>> {
+    // SAFETY: cpu_set_t is plain data; all-zero is a valid (empty) set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: we pass the size of the set we own; the kernel writes within it.
+    let rc =
+        unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let max = 8 * std::mem::size_of::<libc::cpu_set_t>();
+    // SAFETY: CPU_ISSET reads the set we own, with an index below its capacity.
+    Ok((0..max)
+        .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
+        .collect())
+}
+
+/// Pins the calling thread to exactly one CPU.
+pub(crate) fn pin_current_thread(cpu: usize) -> io::Result<()> {
+    let max = 8 * std::mem::size_of::<libc::cpu_set_t>();
+    if cpu >= max {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("cannot pin to CPU {cpu}: the affinity mask holds CPUs 0..{max} only"),
+        ));
+    }
+    // SAFETY: cpu_set_t is plain data; all-zero is a valid (empty) set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `cpu` was checked against the capacity of the set above.
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    // SAFETY: we pass the size of the set we own; the kernel only reads it.
+    let rc = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
+    if rc != 0 {
+        let err = io::Error::last_os_error();
+        return Err(io::Error::new(
+            err.kind(),
+            format!(
+                "sched_setaffinity to CPU {cpu} failed: {err} — the CPU is offline or outside \
+                 this process's cpuset; pick cores from the allowed set (taskset -p $$ shows it)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The CPU the calling thread is running on right now.
+pub(crate) fn current_cpu() -> Option<usize> {
+    // SAFETY: sched_getcpu takes no arguments.
+    let cpu = unsafe { libc::sched_getcpu() };
+    usize::try_from(cpu).ok()
+}
+
+/// The symbolic name of an errno value, for error messages ("EPERM", "ENOMEM", ...).
+pub(crate) fn errno_name(errno: i32) -> &'static str {
+    match errno {
+        libc::EPERM => "EPERM",
+        libc::ENOENT => "ENOENT",
+        libc::EINTR => "EINTR",
+        libc::EBADF => "EBADF",
+        libc::EAGAIN => "EAGAIN",
+        libc::ENOMEM => "ENOMEM",
+        libc::EACCES => "EACCES",
+        libc::EFAULT => "EFAULT",
+        libc::EBUSY => "EBUSY",
+        libc::EEXIST => "EEXIST",
+        libc::EINVAL => "EINVAL",
+        libc::ENFILE => "ENFILE",
+        libc::EMFILE => "EMFILE",
+        libc::ENOSPC => "ENOSPC",
+        libc::EPIPE => "EPIPE",
+        libc::ENOSYS => "ENOSYS",
+        libc::EOPNOTSUPP => "EOPNOTSUPP",
+        libc::ECONNRESET => "ECONNRESET",
+        libc::ENOBUFS => "ENOBUFS",
+        libc::ETIME => "ETIME",
+        libc::ECANCELED => "ECANCELED",
+        libc::EOVERFLOW => "EOVERFLOW",
+        _ => "errno",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eventfd_signal_then_drain_round_trips() {
+        use std::io::Read;
+        let fd = eventfd().expect("eventfd");
+        eventfd_signal(&fd).expect("signal");
+        eventfd_signal(&fd).expect("signal");
+        let mut file = std::fs::File::from(fd.try_clone().expect("dup"));
+        let mut bytes = [0u8; 8];
+        file.read_exact(&mut bytes).expect("read");
+        assert_eq!(u64::from_ne_bytes(bytes), 2);
+        eventfd_drain(&fd); // already zero: must neither block nor fail
+        assert!(
+            file.read_exact(&mut bytes).is_err(),
+            "counter must be zero after the read"
+        );
+    }
+
+    #[test]
+    fn allowed_cpus_is_not_empty_and_errno_names_are_symbolic() {
+        let cpus = allowed_cpus().expect("affinity");
+        assert!(!cpus.is_empty());
+        assert_eq!(errno_name(libc::EPERM), "EPERM");
+        assert_eq!(errno_name(libc::ENOMEM), "ENOMEM");
+    }
+}

@@ -1,0 +1,21 @@
+//! ringstream — Python asyncio's Streams model rebuilt on io_uring, one single-threaded
+//! ring per core.
+//!
+//! ```
+//! let answer = ringstream::run(async {
+//!     let task = ringstream::spawn(async { 21 * 2 });
+//!     ringstream::time::sleep(std::time::Duration::from_millis(1)).await;
+//!     task.await.unwrap()
+//! })
+//! .expect("io_uring is available");
+//! assert_eq!(answer, 42);
+//! ```
+
+pub(crate) mod driver;
+pub mod runtime;
+
+pub use runtime::time;
+pub use runtime::{
+    nop, run, spawn, yield_now, Builder, JoinError, JoinHandle, PerCore, RingMode, Runtime,
+    RuntimeStats,
+};

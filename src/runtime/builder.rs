@@ -1,0 +1,112 @@
+//! [`Builder`]: the knobs of one runtime (one thread, one ring).
+
+use std::io;
+
+use crate::driver::{BufferConfig, Driver, RingConfig};
+
+use super::Runtime;
+
+/// Configures and creates a [`Runtime`].
+///
+/// ```
+/// let rt = ringstream::Runtime::builder()
+///     .entries(512)
+///     .recv_buffers(256, 16 * 1024)
+///     .fixed_buffers(16, 64 * 1024)
+///     .build()
+///     .expect("io_uring is available");
+/// assert_eq!(rt.block_on(async { 1 + 1 }), 2);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Builder {
+    pub(crate) entries: u32,
+    pub(crate) cq_entries: Option<u32>,
+    pub(crate) recv_buffers: (u16, u32),
+    pub(crate) fixed_buffers: (u16, usize),
+    pub(crate) sqpoll_idle_ms: Option<u32>,
+    pub(crate) event_interval: usize,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            entries: 256,
+            cq_entries: None,
+            recv_buffers: (256, 16 * 1024),
+            fixed_buffers: (32, 16 * 1024),
+            sqpoll_idle_ms: None,
+            event_interval: 64,
+        }
+    }
+}
+
+impl Builder {
+    /// A builder with the defaults: 256 SQ entries (CQ twice that), 256 receive buffers of
+    /// 16 KiB, 32 fixed buffers of 16 KiB, no SQPOLL, 64 task polls between ring visits.
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// Submission-queue size (a power of two, 1..=32768). A full SQ is flushed and the
+    /// submission retried, so this bounds batching, not the number of ops in flight.
+    pub fn entries(&mut self, entries: u32) -> &mut Self {
+        self.entries = entries;
+        self
+    }
+
+    /// Completion-queue size (default: twice `entries`). Overflow is handled either way.
+    pub fn cq_entries(&mut self, entries: u32) -> &mut Self {
+        self.cq_entries = Some(entries);
+        self
+    }
+
+    /// The provided-buffer ring for receives: `count` (a power of two) buffers of `size`
+    /// bytes. `count == 0` disables it.
+    pub fn recv_buffers(&mut self, count: u16, size: u32) -> &mut Self {
+        self.recv_buffers = (count, size);
+        self
+    }
+
+    /// The registered buffer pool for sends: `count` buffers of `size` bytes, pinned in
+    /// memory (charged to RLIMIT_MEMLOCK unless the process has CAP_IPC_LOCK).
+    /// `count == 0` disables it.
+    pub fn fixed_buffers(&mut self, count: u16, size: usize) -> &mut Self {
+        self.fixed_buffers = (count, size);
+        self
+    }
+
+    /// Lets a kernel thread poll the submission queue, idling after `idle_ms` without
+    /// work. Trades a busy kernel thread for fewer syscalls; off by default.
+    pub fn sqpoll(&mut self, idle_ms: u32) -> &mut Self {
+        self.sqpoll_idle_ms = Some(idle_ms);
+        self
+    }
+
+    /// How many tasks run between two looks at the ring when tasks stay ready (fairness
+    /// between compute-heavy tasks and I/O). Default 64; 0 is treated as 1.
+    pub fn event_interval(&mut self, polls: usize) -> &mut Self {
+        self.event_interval = polls;
+        self
+    }
+
+    /// Creates the runtime on the calling thread.
+    ///
+    /// # Errors
+    /// When io_uring cannot be set up (ENOSYS, EPERM from seccomp or
+    /// `kernel.io_uring_disabled`, ENOMEM from RLIMIT_MEMLOCK for the fixed-buffer pool, an
+    /// invalid size), with a message naming the cause and the fix.
+    pub fn build(&self) -> io::Result<Runtime> {
+        let driver = Driver::new(
+            RingConfig {
+                entries: self.entries,
+                cq_entries: self.cq_entries,
+                sqpoll_idle_ms: self.sqpoll_idle_ms,
+            },
+            BufferConfig {
+                recv: self.recv_buffers,
+                fixed: self.fixed_buffers,
+            },
+        )?;
+        Runtime::from_driver(driver, self.event_interval)
+    }
+}

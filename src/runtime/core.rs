@@ -1,0 +1,350 @@
+//! The executor core: the task table, the run queue, the timers and the loop that drives
+//! them and the ring.
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::{Rc, Weak};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::Instant;
+
+use slab::Slab;
+
+use crate::driver::{Driver, Wait};
+
+use super::task::{JoinHandle, Stage, Task};
+use super::time::Timers;
+use super::waker::{Shared, WakeHandle, MAIN};
+
+struct TaskEntry {
+    /// `None` while the task is being polled (it is moved out so it can spawn).
+    task: Option<Pin<Box<dyn Task>>>,
+    handle: Arc<WakeHandle>,
+    waker: Waker,
+    join_waker: Option<Waker>,
+    generation: u32,
+    finished: bool,
+    detached: bool,
+    aborted: bool,
+}
+
+/// Counters a runtime keeps about itself.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct LoopStats {
+    pub polls: u64,
+    pub parks: u64,
+}
+
+pub(crate) struct Core {
+    pub(crate) driver: Rc<Driver>,
+    tasks: RefCell<Slab<TaskEntry>>,
+    run_queue: RefCell<VecDeque<(usize, u32)>>,
+    pub(crate) timers: RefCell<Timers>,
+    shared: Arc<Shared>,
+    /// Wake handles of finished tasks that nobody else references, for reuse.
+    handle_pool: RefCell<Vec<Arc<WakeHandle>>>,
+    next_generation: Cell<u32>,
+    /// Tasks polled between two looks at the ring.
+    event_interval: usize,
+    remote_scratch: RefCell<Vec<(usize, u32)>>,
+    stats: Cell<LoopStats>,
+    weak_self: Weak<Core>,
+}
+
+impl Core {
+    pub(crate) fn new(driver: Driver, shared: Arc<Shared>, event_interval: usize) -> Rc<Core> {
+        Rc::new_cyclic(|weak| Core {
+            driver: Rc::new(driver),
+            tasks: RefCell::new(Slab::with_capacity(1024)),
+            run_queue: RefCell::new(VecDeque::with_capacity(1024)),
+            timers: RefCell::new(Timers::default()),
+            shared,
+            handle_pool: RefCell::new(Vec::new()),
+            next_generation: Cell::new(0),
+            event_interval: event_interval.max(1),
+            remote_scratch: RefCell::new(Vec::new()),
+            stats: Cell::new(LoopStats::default()),
+            weak_self: weak.clone(),
+        })
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    pub(crate) fn loop_stats(&self) -> LoopStats {
+        self.stats.get()
+    }
+
+    pub(crate) fn task_count(&self) -> usize {
+        self.tasks.borrow().len()
+    }
+
+    pub(crate) fn push_ready(&self, key: usize, generation: u32) {
+        self.run_queue.borrow_mut().push_back((key, generation));
+    }
+
+    pub(crate) fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        let generation = self.next_generation.get().wrapping_add(1);
+        self.next_generation.set(generation);
+        let mut tasks = self.tasks.borrow_mut();
+        let key = tasks.vacant_key();
+        let handle = self.wake_handle(key, generation);
+        handle.scheduled.store(true, Ordering::Relaxed);
+        let waker = Waker::from(handle.clone());
+        tasks.insert(TaskEntry {
+            task: Some(Box::pin(Stage::Running { future })),
+            handle,
+            waker,
+            join_waker: None,
+            generation,
+            finished: false,
+            detached: false,
+            aborted: false,
+        });
+        drop(tasks);
+        self.push_ready(key, generation);
+        JoinHandle::new(self.weak_self.clone(), key, generation)
+    }
+
+    /// A wake handle for a new task, reusing one nobody references any more.
+    fn wake_handle(&self, key: usize, generation: u32) -> Arc<WakeHandle> {
+        if let Some(mut handle) = self.handle_pool.borrow_mut().pop() {
+            if let Some(h) = Arc::get_mut(&mut handle) {
+                h.key = key;
+                h.generation = generation;
+                return handle;
+            }
+        }
+        Arc::new(WakeHandle {
+            shared: self.shared.clone(),
+            key,
+            generation,
+            scheduled: Default::default(),
+        })
+    }
+
+    pub(crate) fn main_handle(&self) -> Arc<WakeHandle> {
+        Arc::new(WakeHandle {
+            shared: self.shared.clone(),
+            key: MAIN,
+            generation: 0,
+            scheduled: Default::default(),
+        })
+    }
+
+    /// Polls up to `event_interval` ready tasks. Returns how many were polled.
+    fn run_ready(&self) -> usize {
+        let mut polled = 0;
+        while polled < self.event_interval {
+            let Some((key, generation)) = self.run_queue.borrow_mut().pop_front() else {
+                break;
+            };
+            let (mut task, waker, aborted) = {
+                let mut tasks = self.tasks.borrow_mut();
+                let Some(entry) = tasks.get_mut(key) else {
+                    continue;
+                };
+                if entry.generation != generation || entry.finished {
+                    continue;
+                }
+                let Some(task) = entry.task.take() else {
+                    continue;
+                };
+                entry.handle.scheduled.store(false, Ordering::Release);
+                let waker = std::mem::replace(&mut entry.waker, Waker::noop().clone());
+                (task, waker, entry.aborted)
+            };
+            polled += 1;
+            let done = if aborted {
+                task.as_mut().cancel();
+                true
+            } else {
+                let mut cx = Context::from_waker(&waker);
+                task.as_mut().poll_task(&mut cx).is_ready()
+            };
+            self.put_back(key, task, waker, done);
+        }
+        let mut s = self.stats.get();
+        s.polls += polled as u64;
+        self.stats.set(s);
+        polled
+    }
+
+    fn put_back(&self, key: usize, task: Pin<Box<dyn Task>>, waker: Waker, done: bool) {
+        let mut tasks = self.tasks.borrow_mut();
+        let entry = &mut tasks[key];
+        entry.waker = waker;
+        if !done {
+            entry.task = Some(task);
+            if entry.aborted && !entry.handle.scheduled.swap(true, Ordering::AcqRel) {
+                // Aborted while it was running: come back to drop it.
+                let generation = entry.generation;
+                drop(tasks);
+                self.push_ready(key, generation);
+            }
+            return;
+        }
+        entry.finished = true;
+        let join_waker = entry.join_waker.take();
+        if entry.detached {
+            let entry = tasks.remove(key);
+            drop(tasks);
+            drop(task);
+            self.recycle(entry);
+        } else {
+            entry.task = Some(task);
+            drop(tasks);
+        }
+        if let Some(w) = join_waker {
+            w.wake();
+        }
+    }
+
+    fn recycle(&self, entry: TaskEntry) {
+        let TaskEntry { handle, waker, .. } = entry;
+        drop(waker);
+        // Reusable only when no waker clone survives elsewhere.
+        if Arc::strong_count(&handle) == 1 {
+            handle.scheduled.store(false, Ordering::Relaxed);
+            self.handle_pool.borrow_mut().push(handle);
+        }
+    }
+
+    pub(crate) fn poll_join(
+        &self,
+        key: usize,
+        generation: u32,
+        cx: &mut Context<'_>,
+        out: &mut dyn Any,
+    ) -> Poll<()> {
+        let mut tasks = self.tasks.borrow_mut();
+        let Some(entry) = tasks.get_mut(key).filter(|e| e.generation == generation) else {
+            return Poll::Ready(());
+        };
+        if !entry.finished {
+            entry.join_waker = Some(cx.waker().clone());
+            return Poll::Pending;
+        }
+        let mut entry = tasks.remove(key);
+        drop(tasks);
+        if let Some(task) = entry.task.as_mut() {
+            task.as_mut().take_output(out);
+        }
+        self.recycle(entry);
+        Poll::Ready(())
+    }
+
+    pub(crate) fn detach_task(&self, key: usize, generation: u32) {
+        let mut tasks = self.tasks.borrow_mut();
+        let Some(entry) = tasks.get_mut(key).filter(|e| e.generation == generation) else {
+            return;
+        };
+        if entry.finished {
+            let entry = tasks.remove(key);
+            drop(tasks);
+            self.recycle(entry);
+        } else {
+            entry.detached = true;
+        }
+    }
+
+    pub(crate) fn abort_task(&self, key: usize, generation: u32) {
+        let mut tasks = self.tasks.borrow_mut();
+        let Some(entry) = tasks.get_mut(key).filter(|e| e.generation == generation) else {
+            return;
+        };
+        if entry.finished || entry.aborted {
+            return;
+        }
+        entry.aborted = true;
+        if !entry.handle.scheduled.swap(true, Ordering::AcqRel) {
+            drop(tasks);
+            self.push_ready(key, generation);
+        }
+    }
+
+    pub(crate) fn task_finished(&self, key: usize, generation: u32) -> bool {
+        match self.tasks.borrow().get(key) {
+            Some(e) if e.generation == generation => e.finished,
+            _ => true,
+        }
+    }
+
+    /// Moves tasks woken from other threads onto the run queue.
+    fn take_remote_wakes(&self) {
+        let mut scratch = self.remote_scratch.borrow_mut();
+        self.shared.take_remote(&mut scratch);
+        if scratch.is_empty() {
+            return;
+        }
+        let mut queue = self.run_queue.borrow_mut();
+        for &(key, generation) in scratch.iter() {
+            if key != MAIN {
+                queue.push_back((key, generation));
+            }
+        }
+        scratch.clear();
+    }
+
+    /// Runs `future` to completion, driving every task, timer and the ring meanwhile.
+    pub(crate) fn block_on<F: Future>(&self, future: F) -> F::Output {
+        let main = self.main_handle();
+        let main_waker = Waker::from(main.clone());
+        let mut cx = Context::from_waker(&main_waker);
+        let mut future = std::pin::pin!(future);
+        main.scheduled.store(true, Ordering::Relaxed);
+        loop {
+            if main.scheduled.swap(false, Ordering::AcqRel) {
+                if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+                    return out;
+                }
+            }
+            self.run_ready();
+            self.take_remote_wakes();
+            let busy =
+                main.scheduled.load(Ordering::Acquire) || !self.run_queue.borrow().is_empty();
+            let wait = if busy {
+                Wait::No
+            } else {
+                let mut s = self.stats.get();
+                s.parks += 1;
+                self.stats.set(s);
+                Wait::Until(self.timers.borrow().next_deadline())
+            };
+            self.driver.enter(wait);
+            self.take_remote_wakes();
+            if self.timers.borrow().has_timers() {
+                let fired = self.timers.borrow_mut().take_expired(Instant::now());
+                for waker in fired {
+                    waker.wake();
+                }
+            }
+        }
+    }
+
+    /// Drops every task (with this runtime current, so their destructors may use it).
+    pub(crate) fn shutdown(&self) {
+        self.run_queue.borrow_mut().clear();
+        loop {
+            let entry = {
+                let mut tasks = self.tasks.borrow_mut();
+                let Some(key) = tasks.iter().next().map(|(k, _)| k) else {
+                    break;
+                };
+                tasks.remove(key)
+            };
+            drop(entry);
+        }
+        self.timers.borrow_mut().clear();
+        self.run_queue.borrow_mut().clear();
+    }
+}

@@ -1,0 +1,222 @@
+//! The runtime: tasks, wakers, the run queue, timers, `block_on`, `spawn`, and the
+//! thread-per-core launcher. One runtime = one thread = one ring; tasks are `!Send` and
+//! never migrate.
+
+mod builder;
+mod context;
+pub(crate) mod core;
+mod cores;
+mod nop;
+mod task;
+pub mod time;
+mod waker;
+mod yield_now;
+
+use std::future::Future;
+use std::io;
+use std::rc::Rc;
+use std::sync::Arc;
+
+pub use builder::Builder;
+pub use cores::{CoreError, CoreGroup, PerCore};
+pub use nop::{nop, Nop};
+pub use task::{JoinError, JoinHandle};
+pub use yield_now::{yield_now, YieldNow};
+
+use crate::driver::Driver;
+pub use crate::driver::RingMode;
+
+use self::core::Core;
+use self::waker::Shared;
+
+/// A single-threaded executor that owns one io_uring.
+///
+/// `Runtime` is `!Send`: create it on the thread that will run it. For one runtime per
+/// core, see [`PerCore`].
+///
+/// ```
+/// let rt = ringstream::Runtime::new().expect("io_uring is available");
+/// let answer = rt.block_on(async {
+///     let task = ringstream::spawn(async { 6 * 7 });
+///     task.await.unwrap()
+/// });
+/// assert_eq!(answer, 42);
+/// ```
+pub struct Runtime {
+    core: Rc<Core>,
+}
+
+/// What a runtime reports about itself; see [`Runtime::stats`].
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct RuntimeStats {
+    /// How the ring was set up.
+    pub ring_mode: RingMode,
+    /// Tasks spawned and not yet joined or finished-and-detached.
+    pub tasks: usize,
+    /// Ops whose last completion has not arrived (orphaned ones included).
+    pub ops_in_flight: usize,
+    /// SQEs queued since the runtime started.
+    pub submitted: u64,
+    /// CQEs dispatched since the runtime started.
+    pub completions: u64,
+    /// `io_uring_enter` calls made by the loop.
+    pub enters: u64,
+    /// Times a full submission queue was flushed to make room.
+    pub sq_full_flushes: u64,
+    /// Times completions the kernel held back on CQ overflow were flushed in.
+    pub cq_overflow_flushes: u64,
+    /// Task polls.
+    pub polls: u64,
+    /// Times the loop blocked waiting for completions or timers.
+    pub parks: u64,
+}
+
+impl Runtime {
+    /// Creates a runtime with the default [`Builder`] settings.
+    ///
+    /// # Errors
+    /// When io_uring cannot be set up; the message names the cause and the fix, e.g.
+    /// `io_uring_setup failed: EPERM — io_uring is disabled by seccomp ...`.
+    pub fn new() -> io::Result<Runtime> {
+        Builder::new().build()
+    }
+
+    /// A [`Builder`] to configure ring and buffer sizes.
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+
+    fn from_driver(driver: Driver, event_interval: usize) -> io::Result<Runtime> {
+        let shared = Arc::new(Shared::new()?);
+        let core = Core::new(driver, shared, event_interval);
+        waker::arm_eventfd(&core.driver, core.shared());
+        Ok(Runtime { core })
+    }
+
+    /// Runs `future` to completion on this thread, along with every task it spawns.
+    ///
+    /// # Panics
+    /// If called from inside a runtime on this thread (nesting would block the outer
+    /// one), or if `future` itself panics.
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        let Some(_guard) = context::enter(&self.core) else {
+            panic!(
+                "Runtime::block_on called from inside a ringstream runtime: nesting would \
+                 block the outer loop; spawn the future or .await it instead"
+            );
+        };
+        self.core.block_on(future)
+    }
+
+    /// How the ring was set up (see [`RingMode`]).
+    pub fn ring_mode(&self) -> RingMode {
+        self.core.driver.mode()
+    }
+
+    /// Counters about this runtime.
+    ///
+    /// ```
+    /// let rt = ringstream::Runtime::new().unwrap();
+    /// rt.block_on(ringstream::nop()).unwrap();
+    /// let stats = rt.stats();
+    /// assert!(stats.completions >= 1);
+    /// assert_eq!(stats.ops_in_flight, 0);
+    /// ```
+    pub fn stats(&self) -> RuntimeStats {
+        stats_of(&self.core)
+    }
+}
+
+fn stats_of(core: &Core) -> RuntimeStats {
+    let d = core.driver.stats();
+    let l = core.loop_stats();
+    RuntimeStats {
+        ring_mode: core.driver.mode(),
+        tasks: core.task_count(),
+        ops_in_flight: core.driver.ops_in_flight(),
+        submitted: d.submitted,
+        completions: d.completions,
+        enters: d.enters,
+        sq_full_flushes: d.sq_full_flushes,
+        cq_overflow_flushes: d.cq_overflow_flushes,
+        polls: l.polls,
+        parks: l.parks,
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        // Drop the tasks with this runtime current, so their destructors (orphaning ops,
+        // detaching handles) find it; the ring is closed after, once no op is left.
+        let guard = context::enter(&self.core);
+        self.core.shutdown();
+        drop(guard);
+    }
+}
+
+/// Creates a runtime, runs `future` on it, and returns its output.
+///
+/// ```
+/// let n = ringstream::run(async { 40 + 2 }).expect("io_uring is available");
+/// assert_eq!(n, 42);
+/// ```
+///
+/// # Errors
+/// When the runtime cannot be created (see [`Runtime::new`]).
+#[doc(alias = "asyncio.run")]
+pub fn run<F: Future>(future: F) -> io::Result<F::Output> {
+    Ok(Runtime::new()?.block_on(future))
+}
+
+/// Spawns a `!Send` future onto the current thread's runtime.
+///
+/// The task starts at the runtime's next turn. Awaiting the returned [`JoinHandle`] gives
+/// its output; dropping the handle lets it run detached.
+///
+/// ```
+/// ringstream::run(async {
+///     let handles: Vec<_> = (0..10).map(|i| ringstream::spawn(async move { i * 2 })).collect();
+///     let mut sum = 0;
+///     for h in handles {
+///         sum += h.await.unwrap();
+///     }
+///     assert_eq!(sum, 90);
+/// })
+/// .unwrap();
+/// ```
+///
+/// # Panics
+/// When called outside a ringstream runtime (not inside `block_on` / `run` / a core
+/// started by [`PerCore`]): there is no loop to run the task.
+#[doc(alias = "asyncio.create_task")]
+pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    match context::current() {
+        Some(core) => core.spawn(future),
+        None => panic!(
+            "ringstream::spawn called outside a ringstream runtime: call it from inside \
+             Runtime::block_on, ringstream::run, or a PerCore thread"
+        ),
+    }
+}
+
+/// Counters of the runtime running on this thread, or `None` outside a runtime.
+///
+/// ```
+/// ringstream::run(async {
+///     let stats = ringstream::runtime::stats().expect("inside a runtime");
+///     assert_eq!(stats.tasks, 0);
+/// })
+/// .unwrap();
+/// ```
+pub fn stats() -> Option<RuntimeStats> {
+    context::current().map(|core| stats_of(&core))
+}
+
+pub(crate) fn current_core() -> Option<Rc<Core>> {
+    context::current()
+}
