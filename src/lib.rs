@@ -12,7 +12,13 @@
 //! ```
 
 pub(crate) mod driver;
+mod error;
 pub mod runtime;
+pub mod stream;
+pub(crate) mod transport;
+
+pub use error::StreamError;
+pub use stream::{Lines, ReaderFeeder, StreamReader};
 
 pub use runtime::time;
 pub use runtime::{

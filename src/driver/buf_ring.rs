@@ -90,11 +90,6 @@ impl BufRing {
         self.bgid
     }
 
-    /// Size of each buffer.
-    pub(crate) fn buf_size(&self) -> u32 {
-        self.buf_size
-    }
-
     /// Number of buffers the kernel has handed out that were not recycled yet.
     pub(crate) fn lent(&self) -> usize {
         self.lent
@@ -145,9 +140,58 @@ impl BufRing {
             (*tail).store(self.tail, Ordering::Release);
         }
     }
+}
 
-    /// The size of both regions, for diagnostics.
-    pub(crate) fn footprint(&self) -> usize {
-        self.entries.len() + self.buffers.len()
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::net::UnixStream;
+
+    use io_uring::{opcode, squeue, types};
+
+    use crate::driver::op::MultiOp;
+    use crate::runtime::current_core;
+    use crate::Builder;
+
+    #[test]
+    fn multishot_recv_fills_provided_buffers_that_are_recycled() {
+        let mut builder = Builder::new();
+        builder.recv_buffers(4, 8);
+        let rt = builder.build().expect("runtime");
+        rt.block_on(async {
+            let driver = current_core().expect("runtime").driver.clone();
+            let (a, mut b) = UnixStream::pair().expect("socketpair");
+            let group = driver
+                .with_recv_buffers(|r| r.group())
+                .expect("buffer ring");
+            let sqe = opcode::RecvMulti::new(types::Fd(a.as_raw_fd()), group)
+                .build()
+                .flags(squeue::Flags::BUFFER_SELECT);
+            let mut recv = MultiOp::submit(driver.clone(), sqe, ());
+            // 4 buffers of 8 bytes: 100 bytes need every buffer many times over, so this
+            // only completes if each buffer is given back after use.
+            let payload: Vec<u8> = (0..100u8).collect();
+            let mut got = Vec::new();
+            for chunk in payload.chunks(5) {
+                b.write_all(chunk).expect("write");
+                let target = got.len() + chunk.len();
+                while got.len() < target {
+                    let c = recv.next().await.expect("recv stays armed");
+                    let n = c.into_result().expect("recv ok") as usize;
+                    let bid = c.buffer_id().expect("a provided buffer");
+                    driver.with_recv_buffers(|r| {
+                        r.note_lent();
+                        got.extend_from_slice(r.slice(bid, n));
+                        r.recycle(bid);
+                        assert_eq!(r.lent(), 0);
+                    });
+                }
+            }
+            assert_eq!(got, payload);
+            recv.cancel();
+            while recv.next().await.is_some() {}
+        });
+        assert_eq!(rt.stats().ops_in_flight, 0);
     }
 }

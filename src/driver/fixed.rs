@@ -180,15 +180,68 @@ impl FixedBuf {
         // is zero-filled anyway) and we own the buffer exclusively.
         unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
     }
-
-    /// Forgets the contents.
-    pub(crate) fn clear(&mut self) {
-        self.len = 0;
-    }
 }
 
 impl Drop for FixedBuf {
     fn drop(&mut self) {
         self.pool.inner.borrow_mut().free.push(self.index);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::net::UnixStream;
+
+    use io_uring::{opcode, types};
+
+    use crate::driver::op::Op;
+    use crate::runtime::current_core;
+    use crate::Builder;
+
+    #[test]
+    fn a_fixed_buffer_is_written_by_index_and_returns_to_the_pool() {
+        let mut builder = Builder::new();
+        builder.fixed_buffers(2, 4096);
+        let rt = builder.build().expect("runtime");
+        rt.block_on(async {
+            let driver = current_core().expect("runtime").driver.clone();
+            let pool = driver.fixed_pool().expect("fixed pool").clone();
+            let (a, mut b) = UnixStream::pair().expect("socketpair");
+            let mut buf = pool.acquire().expect("a free buffer");
+            assert_eq!(buf.capacity(), 4096);
+            assert_eq!(buf.extend_from_slice(b"registered "), 11);
+            buf.extend_from_slice(b"bytes");
+            assert_eq!(buf.as_slice(), b"registered bytes");
+            let _second = pool.acquire().expect("second buffer");
+            assert!(pool.acquire().is_none(), "only two buffers");
+            let sqe = opcode::WriteFixed::new(
+                types::Fd(a.as_raw_fd()),
+                buf.as_ptr(),
+                buf.len() as u32,
+                buf.index(),
+            )
+            .build();
+            let (c, buf) = Op::submit(driver.clone(), sqe, buf).await;
+            assert_eq!(c.into_result().expect("write_fixed"), 16);
+            drop(buf);
+            assert_eq!(pool.available(), 1, "the buffer went back to the pool");
+            let mut got = [0u8; 16];
+            b.read_exact(&mut got).expect("read");
+            assert_eq!(&got, b"registered bytes");
+        });
+    }
+
+    #[test]
+    fn an_oversized_pool_is_rejected_with_a_clear_error() {
+        let mut builder = Builder::new();
+        builder.fixed_buffers(0, 4096).recv_buffers(0, 0);
+        // count 0 disables the pool: not an error.
+        assert!(builder.build().is_ok());
+        builder.fixed_buffers(1, (1 << 30) + 1);
+        let err = builder.build().err().expect("over 1 GiB per buffer");
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+        assert!(err.to_string().contains("1 GiB"), "{err}");
     }
 }

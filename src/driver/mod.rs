@@ -13,8 +13,13 @@
 //! kernel may touch and frees them when the last CQE arrives). Multishot slots live until a
 //! CQE without `IORING_CQE_F_MORE`.
 
+// The buffer services and multishot futures are consumed by the transport's recv and send
+// paths (streams issue); until those land only the tests use them.
+#[allow(dead_code)]
 mod buf_ring;
+#[allow(dead_code)]
 mod fixed;
+#[allow(dead_code)]
 pub(crate) mod op;
 mod region;
 mod setup;
@@ -32,7 +37,7 @@ use io_uring::{cqueue, opcode, squeue, types, IoUring};
 use slab::Slab;
 
 pub(crate) use buf_ring::BufRing;
-pub(crate) use fixed::{FixedBuf, FixedPool};
+pub(crate) use fixed::FixedPool;
 pub use setup::RingMode;
 pub(crate) use setup::{build_ring, RingConfig};
 
@@ -111,6 +116,7 @@ pub(crate) struct Driver {
     backlog: RefCell<Vec<(u64, Completion)>>,
     scratch: RefCell<Vec<(u64, Completion)>>,
     recv_buffers: RefCell<Option<BufRing>>,
+    #[allow(dead_code)] // consumed by the transport's send path (streams issue)
     fixed: Option<FixedPool>,
     stats: Cell<DriverStats>,
     /// Keys of the runtime's own long-lived ops (see `submit_internal_handler`).
@@ -193,11 +199,13 @@ impl Driver {
     }
 
     /// The fixed-buffer pool, if one was configured.
+    #[allow(dead_code)] // consumed by the transport's send path (streams issue)
     pub(crate) fn fixed_pool(&self) -> Option<&FixedPool> {
         self.fixed.as_ref()
     }
 
     /// Runs `f` on the provided-buffer ring, if one was configured.
+    #[allow(dead_code)] // consumed by the transport's recv path (streams issue)
     pub(crate) fn with_recv_buffers<R>(&self, f: impl FnOnce(&mut BufRing) -> R) -> Option<R> {
         self.recv_buffers.borrow_mut().as_mut().map(f)
     }

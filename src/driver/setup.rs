@@ -166,7 +166,7 @@ mod tests {
                 cq_entries: None,
                 sqpoll_idle_ms: None,
             };
-            let err = build_ring(&config).expect_err("must be rejected");
+            let err = build_ring(&config).err().expect("must be rejected");
             assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
         }
     }

@@ -1,0 +1,548 @@
+//! The read half of a stream: asyncio's `StreamReader`, and `ReaderFeeder` for feeding a
+//! reader by hand.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::io;
+use std::rc::Rc;
+
+use bytes::Bytes;
+
+use super::read_future::ReadFuture;
+use super::{Lines, StreamError};
+use crate::transport::inbound::Inbound;
+
+/// Reads from a connection: lines, separator-terminated records, exact sizes, or whatever has
+/// arrived.
+///
+/// Every read is cancel-safe: dropping a read future at any point (a timeout, a `select`)
+/// loses no bytes, and the next read sees them. Reads take `&mut self`, so one read runs at a
+/// time. A `StreamReader` is `!Send`: it lives on its connection's core.
+///
+/// ```
+/// use ringstream::stream::{StreamError, StreamReader};
+///
+/// async fn echo_lines(reader: &mut StreamReader) -> Result<(), StreamError> {
+///     while !reader.at_eof() {
+///         let line = reader.read_line().await?;
+///         println!("{}", String::from_utf8_lossy(&line));
+///     }
+///     Ok(())
+/// }
+/// ```
+#[doc(alias = "asyncio.StreamReader")]
+#[derive(Debug)]
+pub struct StreamReader {
+    inbound: Rc<RefCell<Inbound>>,
+    // The transport adds its connection handle here: it keeps recv armed and closes the
+    // connection when both halves are gone.
+}
+
+impl StreamReader {
+    /// The default limit, 64 KiB: the longest line or record `read_line` and `read_until`
+    /// accept (separator excluded); reading pauses when more than twice this is buffered.
+    ///
+    /// ```
+    /// use ringstream::stream::StreamReader;
+    ///
+    /// assert_eq!(StreamReader::DEFAULT_LIMIT, 65_536);
+    /// ```
+    #[doc(alias = "_DEFAULT_LIMIT")]
+    pub const DEFAULT_LIMIT: usize = 64 * 1024;
+
+    /// A reader that is not attached to a connection, and the [`ReaderFeeder`] that supplies
+    /// its data, EOF and errors. A `limit` of 0 is an [`InvalidInput`](io::ErrorKind) error.
+    ///
+    /// ```
+    /// use ringstream::stream::StreamReader;
+    ///
+    /// let (reader, feeder) = StreamReader::with_feeder(StreamReader::DEFAULT_LIMIT)?;
+    /// feeder.feed_data(b"hello\n")?;
+    /// feeder.feed_eof();
+    /// assert!(!reader.at_eof()); // "hello\n" is still to be read
+    /// assert!(StreamReader::with_feeder(0).is_err());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    #[doc(alias = "StreamReader.__init__")]
+    pub fn with_feeder(limit: usize) -> io::Result<(StreamReader, ReaderFeeder)> {
+        let inbound = Rc::new(RefCell::new(Inbound::new(limit)?));
+        let reader = StreamReader::from_inbound(Rc::clone(&inbound));
+        Ok((reader, ReaderFeeder { inbound }))
+    }
+
+    /// A reader over a transport's inbound state.
+    pub(crate) fn from_inbound(inbound: Rc<RefCell<Inbound>>) -> StreamReader {
+        StreamReader { inbound }
+    }
+
+    /// Reads up to `n` bytes: returns as soon as at least one byte is buffered, without
+    /// waiting for more. At EOF returns what is left, then empty `Bytes`. `read(0)` returns
+    /// empty at once. A stored connection error is returned even when data is buffered.
+    ///
+    /// ```
+    /// use ringstream::stream::{StreamError, StreamReader};
+    ///
+    /// async fn copy_chunks(reader: &mut StreamReader, out: &mut Vec<u8>) -> Result<(), StreamError> {
+    ///     loop {
+    ///         let chunk = reader.read(4096).await?;
+    ///         if chunk.is_empty() {
+    ///             return Ok(()); // EOF
+    ///         }
+    ///         out.extend_from_slice(&chunk);
+    ///     }
+    /// }
+    /// ```
+    #[doc(alias = "StreamReader.read")]
+    pub fn read(&mut self, n: usize) -> impl Future<Output = Result<Bytes, StreamError>> + '_ {
+        ReadFuture::new(&self.inbound, move |inbound: &mut Inbound, cx: &mut _| {
+            inbound.poll_read(cx, n)
+        })
+    }
+
+    /// Reads everything until EOF, however long (the limit does not apply; reading is not
+    /// paused while this waits).
+    ///
+    /// ```
+    /// use ringstream::stream::{StreamError, StreamReader};
+    ///
+    /// async fn body(reader: &mut StreamReader) -> Result<bytes::Bytes, StreamError> {
+    ///     reader.read_to_end().await
+    /// }
+    /// ```
+    #[doc(alias = "read(-1)")]
+    pub fn read_to_end(&mut self) -> impl Future<Output = Result<Bytes, StreamError>> + '_ {
+        ReadFuture::new(&self.inbound, |inbound: &mut Inbound, cx: &mut _| {
+            inbound.poll_read_to_end(cx)
+        })
+    }
+
+    /// Reads one line, `\n` included. At EOF returns the unterminated rest, then empty
+    /// `Bytes`.
+    ///
+    /// A line longer than the limit (not counting `\n`) is
+    /// [`LimitOverrun`](StreamError::LimitOverrun), and it is discarded: through its `\n` if
+    /// one is buffered, else the whole buffer. The next call starts after it.
+    ///
+    /// ```
+    /// use ringstream::stream::{StreamError, StreamReader};
+    ///
+    /// async fn request_line(reader: &mut StreamReader) -> Result<String, StreamError> {
+    ///     let line = reader.read_line().await?;
+    ///     Ok(String::from_utf8_lossy(&line).trim_end().to_owned())
+    /// }
+    /// ```
+    #[doc(alias = "readline")]
+    pub fn read_line(&mut self) -> impl Future<Output = Result<Bytes, StreamError>> + '_ {
+        ReadFuture::new(&self.inbound, |inbound: &mut Inbound, cx: &mut _| {
+            inbound.poll_read_line(cx)
+        })
+    }
+
+    /// Reads exactly `n` bytes, waiting for all of them; nothing is consumed until they are
+    /// there. The limit does not apply. EOF first is
+    /// [`IncompleteRead`](StreamError::IncompleteRead) with everything that was buffered.
+    ///
+    /// ```
+    /// use ringstream::stream::{StreamError, StreamReader};
+    ///
+    /// async fn frame(reader: &mut StreamReader) -> Result<bytes::Bytes, StreamError> {
+    ///     let header = reader.read_exact(4).await?;
+    ///     let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]);
+    ///     reader.read_exact(len as usize).await
+    /// }
+    /// ```
+    #[doc(alias = "readexactly")]
+    pub fn read_exact(
+        &mut self,
+        n: usize,
+    ) -> impl Future<Output = Result<Bytes, StreamError>> + '_ {
+        ReadFuture::new(&self.inbound, move |inbound: &mut Inbound, cx: &mut _| {
+            inbound.poll_read_exact(cx, n)
+        })
+    }
+
+    /// Reads up to and including `separator`.
+    ///
+    /// If the separator starts past the limit, or none appears within it, the result is
+    /// [`LimitOverrun`](StreamError::LimitOverrun) and the data stays buffered. EOF without a
+    /// separator is [`IncompleteRead`](StreamError::IncompleteRead) with the whole buffer. An
+    /// empty separator is an [`InvalidInput`](io::ErrorKind) error.
+    ///
+    /// ```
+    /// use ringstream::stream::{StreamError, StreamReader};
+    ///
+    /// async fn http_header(reader: &mut StreamReader) -> Result<bytes::Bytes, StreamError> {
+    ///     reader.read_until(b"\r\n").await
+    /// }
+    /// ```
+    #[doc(alias = "readuntil")]
+    pub fn read_until<'a>(
+        &'a mut self,
+        separator: &'a [u8],
+    ) -> impl Future<Output = Result<Bytes, StreamError>> + 'a {
+        ReadFuture::new(&self.inbound, move |inbound: &mut Inbound, cx: &mut _| {
+            inbound.poll_read_until(cx, separator)
+        })
+    }
+
+    /// Like [`read_until`](Self::read_until) with several separators: the match that ends
+    /// earliest wins. An empty list or an empty separator is an
+    /// [`InvalidInput`](io::ErrorKind) error.
+    ///
+    /// ```
+    /// use ringstream::stream::{StreamError, StreamReader};
+    ///
+    /// async fn any_line(reader: &mut StreamReader) -> Result<bytes::Bytes, StreamError> {
+    ///     reader.read_until_any(&[b"\r\n", b"\n"]).await
+    /// }
+    /// ```
+    #[doc(alias = "readuntil")]
+    pub fn read_until_any<'a>(
+        &'a mut self,
+        separators: &'a [&'a [u8]],
+    ) -> impl Future<Output = Result<Bytes, StreamError>> + 'a {
+        ReadFuture::new(&self.inbound, move |inbound: &mut Inbound, cx: &mut _| {
+            inbound.poll_read_until_any(cx, separators)
+        })
+    }
+
+    /// True once EOF was received and everything buffered has been read.
+    ///
+    /// ```
+    /// use ringstream::stream::StreamReader;
+    ///
+    /// let (reader, feeder) = StreamReader::with_feeder(StreamReader::DEFAULT_LIMIT)?;
+    /// assert!(!reader.at_eof());
+    /// feeder.feed_eof();
+    /// assert!(reader.at_eof());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    #[doc(alias = "StreamReader.at_eof")]
+    pub fn at_eof(&self) -> bool {
+        self.inbound.borrow().at_eof()
+    }
+
+    /// The limit this reader was built with.
+    ///
+    /// ```
+    /// use ringstream::stream::StreamReader;
+    ///
+    /// let (reader, _feeder) = StreamReader::with_feeder(1024)?;
+    /// assert_eq!(reader.limit(), 1024);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    #[doc(alias = "_limit")]
+    pub fn limit(&self) -> usize {
+        self.inbound.borrow().limit()
+    }
+
+    /// Iterates over lines, as asyncio's `async for line in reader`: see [`Lines`].
+    ///
+    /// ```
+    /// use ringstream::stream::{StreamError, StreamReader};
+    ///
+    /// async fn count_lines(reader: &mut StreamReader) -> Result<usize, StreamError> {
+    ///     let mut lines = reader.lines();
+    ///     let mut count = 0;
+    ///     while let Some(line) = lines.next_line().await {
+    ///         line?;
+    ///         count += 1;
+    ///     }
+    ///     Ok(count)
+    /// }
+    /// ```
+    #[doc(alias = "__aiter__")]
+    pub fn lines(&mut self) -> Lines<'_> {
+        Lines::new(self)
+    }
+}
+
+/// Supplies a [`StreamReader`] made by [`StreamReader::with_feeder`] with data, EOF and
+/// errors — the role asyncio's `StreamReaderProtocol` plays for a connection.
+///
+/// ```
+/// use ringstream::stream::StreamReader;
+///
+/// let (reader, feeder) = StreamReader::with_feeder(StreamReader::DEFAULT_LIMIT)?;
+/// feeder.feed_bytes(bytes::Bytes::from_static(b"ping\n"))?;
+/// feeder.feed_eof();
+/// assert!(!reader.at_eof()); // "ping\n" is buffered until a read takes it
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[doc(alias = "StreamReaderProtocol")]
+#[derive(Debug)]
+pub struct ReaderFeeder {
+    inbound: Rc<RefCell<Inbound>>,
+}
+
+impl ReaderFeeder {
+    /// Appends `data` to the reader's buffer and wakes a waiting read. Empty data does
+    /// nothing. After [`feed_eof`](Self::feed_eof) this is a bug: it panics in debug builds
+    /// and returns an [`InvalidInput`](io::ErrorKind) error (dropping the data) in release.
+    ///
+    /// ```
+    /// use ringstream::stream::StreamReader;
+    ///
+    /// let (_reader, feeder) = StreamReader::with_feeder(StreamReader::DEFAULT_LIMIT)?;
+    /// feeder.feed_data(b"GET / HTTP/1.1\r\n")?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    #[doc(alias = "StreamReader.feed_data")]
+    pub fn feed_data(&self, data: &[u8]) -> io::Result<()> {
+        self.inbound.borrow_mut().feed_data(data)
+    }
+
+    /// Like [`feed_data`](Self::feed_data) for `Bytes`; a uniquely owned buffer fed to an
+    /// empty reader is taken over without a copy.
+    ///
+    /// ```
+    /// use ringstream::stream::StreamReader;
+    ///
+    /// let (_reader, feeder) = StreamReader::with_feeder(StreamReader::DEFAULT_LIMIT)?;
+    /// feeder.feed_bytes(bytes::Bytes::from(vec![b'x'; 100]))?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    #[doc(alias = "feed_data")]
+    pub fn feed_bytes(&self, data: Bytes) -> io::Result<()> {
+        self.inbound.borrow_mut().feed_bytes(data)
+    }
+
+    /// Marks the end of the stream and wakes a waiting read.
+    ///
+    /// ```
+    /// use ringstream::stream::StreamReader;
+    ///
+    /// let (reader, feeder) = StreamReader::with_feeder(StreamReader::DEFAULT_LIMIT)?;
+    /// feeder.feed_eof();
+    /// assert!(reader.at_eof());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    #[doc(alias = "StreamReader.feed_eof")]
+    pub fn feed_eof(&self) {
+        self.inbound.borrow_mut().feed_eof();
+    }
+
+    /// Stores `error`: every later read returns it, even with data buffered, and a waiting
+    /// read wakes up to return it.
+    ///
+    /// ```
+    /// use ringstream::stream::StreamReader;
+    ///
+    /// let (_reader, feeder) = StreamReader::with_feeder(StreamReader::DEFAULT_LIMIT)?;
+    /// feeder.set_exception(std::io::Error::other("upstream went away"));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    #[doc(alias = "StreamReader.set_exception")]
+    pub fn set_exception(&self, error: io::Error) {
+        self.inbound.borrow_mut().set_exception(error);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::pin::pin;
+    use std::task::Poll;
+
+    use super::*;
+    use crate::transport::inbound::testing::{ready, Probe, Recorder};
+
+    fn reader(limit: usize) -> (StreamReader, ReaderFeeder) {
+        StreamReader::with_feeder(limit).unwrap()
+    }
+
+    #[test]
+    fn a1_default_limit_is_64_kib() {
+        let (reader, _feeder) = reader(StreamReader::DEFAULT_LIMIT);
+        assert_eq!(reader.limit(), 64 * 1024);
+    }
+
+    #[test]
+    fn a1_zero_limit_is_an_error_at_construction() {
+        let error = StreamReader::with_feeder(0).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::InvalidInput);
+    }
+
+    #[test]
+    fn a3_read_future_waits_then_returns_what_arrived() {
+        let p = Probe::new();
+        let (mut reader, feeder) = reader(16);
+        let mut read = pin!(reader.read(10));
+        assert!(p.poll(read.as_mut()).is_pending());
+        feeder.feed_data(b"abc").unwrap();
+        assert_eq!(p.wakes(), 1);
+        assert_eq!(&ready(p.poll(read.as_mut())).unwrap()[..], b"abc");
+    }
+
+    #[test]
+    fn a5_read_to_end_future_collects_everything() {
+        let p = Probe::new();
+        let (mut reader, feeder) = reader(2);
+        let mut read = pin!(reader.read_to_end());
+        for chunk in [&b"abc"[..], b"def", b"ghi"] {
+            feeder.feed_data(chunk).unwrap();
+            assert!(p.poll(read.as_mut()).is_pending());
+        }
+        feeder.feed_eof();
+        assert_eq!(&ready(p.poll(read.as_mut())).unwrap()[..], b"abcdefghi");
+    }
+
+    #[test]
+    fn a7_dropped_read_line_loses_no_bytes() {
+        let p = Probe::new();
+        let (mut reader, feeder) = reader(16);
+        feeder.feed_data(b"par").unwrap();
+        {
+            let mut read = pin!(reader.read_line());
+            assert!(p.poll(read.as_mut()).is_pending());
+        }
+        feeder.feed_data(b"tial\n").unwrap();
+        let mut read = pin!(reader.read_line());
+        assert_eq!(&ready(p.poll(read.as_mut())).unwrap()[..], b"partial\n");
+    }
+
+    #[test]
+    fn a7_dropped_read_exact_loses_no_bytes() {
+        let p = Probe::new();
+        let (mut reader, feeder) = reader(16);
+        feeder.feed_data(b"abc").unwrap();
+        {
+            let mut read = pin!(reader.read_exact(5));
+            assert!(p.poll(read.as_mut()).is_pending());
+        }
+        let mut read = pin!(reader.read(16));
+        assert_eq!(&ready(p.poll(read.as_mut())).unwrap()[..], b"abc");
+    }
+
+    #[test]
+    fn a7_dropped_read_until_any_and_read_to_end_lose_no_bytes() {
+        let p = Probe::new();
+        let (mut reader, feeder) = reader(16);
+        feeder.feed_data(b"a\r").unwrap();
+        {
+            let mut read = pin!(reader.read_until_any(&[b"\r\n", b"|"]));
+            assert!(p.poll(read.as_mut()).is_pending());
+        }
+        {
+            let mut read = pin!(reader.read_to_end());
+            assert!(p.poll(read.as_mut()).is_pending());
+        }
+        feeder.feed_data(b"\nb").unwrap();
+        let mut read = pin!(reader.read_until(b"\r\n"));
+        assert_eq!(&ready(p.poll(read.as_mut())).unwrap()[..], b"a\r\n");
+    }
+
+    #[test]
+    fn a7_completed_future_polled_again_consumes_nothing() {
+        let p = Probe::new();
+        let (mut reader, feeder) = reader(16);
+        feeder.feed_data(b"abcd").unwrap();
+        {
+            let mut read = pin!(reader.read(2));
+            assert_eq!(&ready(p.poll(read.as_mut())).unwrap()[..], b"ab");
+            assert!(matches!(
+                p.poll(read.as_mut()),
+                Poll::Ready(Err(StreamError::Io(_)))
+            ));
+        }
+        let mut read = pin!(reader.read(16));
+        assert_eq!(&ready(p.poll(read.as_mut())).unwrap()[..], b"cd");
+    }
+
+    #[test]
+    fn b1_read_line_future_returns_line_then_partial_then_empty() {
+        let p = Probe::new();
+        let (mut reader, feeder) = reader(16);
+        feeder.feed_data(b"one\ntwo").unwrap();
+        feeder.feed_eof();
+        for expected in [&b"one\n"[..], b"two", b""] {
+            let mut read = pin!(reader.read_line());
+            assert_eq!(&ready(p.poll(read.as_mut())).unwrap()[..], expected);
+        }
+    }
+
+    #[test]
+    fn c3_read_exact_future_reports_incomplete_read() {
+        let p = Probe::new();
+        let (mut reader, feeder) = reader(16);
+        let mut read = pin!(reader.read_exact(4));
+        assert!(p.poll(read.as_mut()).is_pending());
+        feeder.feed_data(b"ab").unwrap();
+        assert!(p.poll(read.as_mut()).is_pending());
+        feeder.feed_eof();
+        assert_eq!(p.wakes(), 2);
+        match ready(p.poll(read.as_mut())) {
+            Err(StreamError::IncompleteRead { partial, expected }) => {
+                assert_eq!(&partial[..], b"ab");
+                assert_eq!(expected, Some(4));
+            }
+            other => panic!("expected IncompleteRead, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn d1_read_until_rejects_empty_separator() {
+        let p = Probe::new();
+        let (mut reader, _feeder) = reader(16);
+        let mut read = pin!(reader.read_until(b""));
+        match ready(p.poll(read.as_mut())) {
+            Err(StreamError::Io(error)) => assert_eq!(error.kind(), io::ErrorKind::InvalidInput),
+            other => panic!("expected InvalidInput, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn d8_read_until_any_future_takes_earliest_ending_match() {
+        let p = Probe::new();
+        let (mut reader, feeder) = reader(16);
+        feeder.feed_data(b"ABCDEFG").unwrap();
+        let mut read = pin!(reader.read_until_any(&[b"DEF", b"BCDE"]));
+        assert_eq!(&ready(p.poll(read.as_mut())).unwrap()[..], b"ABCDE");
+    }
+
+    #[test]
+    fn e1_at_eof_after_the_last_byte_is_read() {
+        let p = Probe::new();
+        let (mut reader, feeder) = reader(16);
+        feeder.feed_data(b"x").unwrap();
+        feeder.feed_eof();
+        assert!(!reader.at_eof());
+        {
+            let mut read = pin!(reader.read(1));
+            ready(p.poll(read.as_mut())).unwrap();
+        }
+        assert!(reader.at_eof());
+    }
+
+    #[test]
+    fn e3_set_exception_fails_the_waiting_future() {
+        let p = Probe::new();
+        let (mut reader, feeder) = reader(16);
+        let mut read = pin!(reader.read_line());
+        assert!(p.poll(read.as_mut()).is_pending());
+        feeder.set_exception(io::ErrorKind::ConnectionReset.into());
+        assert_eq!(p.wakes(), 1);
+        match ready(p.poll(read.as_mut())) {
+            Err(StreamError::Io(error)) => assert_eq!(error.kind(), io::ErrorKind::ConnectionReset),
+            other => panic!("expected the stored error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn e4_dropped_read_to_end_future_lets_reading_pause_again() {
+        let p = Probe::new();
+        let control = Rc::new(Recorder::default());
+        let mut inbound = Inbound::new(4).unwrap();
+        inbound.set_control(control.clone());
+        let inbound = Rc::new(RefCell::new(inbound));
+        let mut reader = StreamReader::from_inbound(Rc::clone(&inbound));
+        let feeder = ReaderFeeder { inbound };
+        {
+            let mut read = pin!(reader.read_to_end());
+            assert!(p.poll(read.as_mut()).is_pending());
+            feeder.feed_data(&[b'x'; 20]).unwrap();
+            assert!(control.calls().is_empty(), "paused while read_to_end waits");
+        }
+        feeder.feed_data(b"y").unwrap();
+        assert_eq!(control.calls(), ["pause"]);
+    }
+}

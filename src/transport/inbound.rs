@@ -1,0 +1,1028 @@
+//! Per-connection inbound state: the buffer the recv completion handler appends to, EOF and
+//! the stored error, the pending reader's waker, and inbound flow control (SEMANTICS A–E).
+//!
+//! Every read is a `poll_*` function that either finishes at once, consuming exactly what it
+//! returns, or registers the reader's waker and consumes nothing. Data never lives in a read
+//! future, which is what makes every read cancel-safe (A7).
+
+use std::fmt;
+use std::io;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+use bytes::{Bytes, BytesMut};
+
+use crate::error::StreamError;
+
+mod search;
+#[cfg(test)]
+pub(crate) mod testing;
+
+use search::SeparatorSearch;
+
+/// How the inbound buffer stops and restarts the transport's receives (E4).
+///
+/// Both methods run while the `Inbound` is mutably borrowed (inside a feed or a read): they
+/// may only change the transport's recv arming, never touch the reader.
+pub(crate) trait ReadControl {
+    /// Stop re-arming recv: the reader has more than enough buffered.
+    fn pause_reading(&self);
+    /// Re-arm recv.
+    fn resume_reading(&self);
+}
+
+/// The inbound half of one connection.
+///
+/// One reader at a time: a second concurrent read (impossible through `StreamReader`, whose
+/// reads take `&mut self`) is a misuse; it replaces the first read's waker, and the first
+/// read then only makes progress when something else polls it.
+pub(crate) struct Inbound {
+    buf: BytesMut,
+    eof: bool,
+    error: Option<StoredError>,
+    limit: usize,
+    /// Waker of the pending read.
+    reader: Option<Waker>,
+    /// Bytes the pending read needs before it can finish; 0 when no read is pending. Reading
+    /// only pauses above `max(2 x limit, wanted)`, so a big `read_exact` or `read_to_end`
+    /// cannot deadlock (C2).
+    wanted: usize,
+    search: SeparatorSearch,
+    control: Option<Rc<dyn ReadControl>>,
+    paused: bool,
+}
+
+/// What a read decided: done with these bytes, or wait until `wanted` bytes are buffered.
+enum Step {
+    Done(Bytes),
+    Wait { wanted: usize },
+}
+
+/// A stored error. `io::Error` is not `Clone`, so every read gets a fresh one (A6).
+enum StoredError {
+    Os(i32),
+    Other {
+        kind: io::ErrorKind,
+        message: String,
+    },
+}
+
+impl StoredError {
+    fn new(error: &io::Error) -> Self {
+        match error.raw_os_error() {
+            Some(code) => Self::Os(code),
+            None => Self::Other {
+                kind: error.kind(),
+                message: error.to_string(),
+            },
+        }
+    }
+
+    fn to_io_error(&self) -> io::Error {
+        match self {
+            Self::Os(code) => io::Error::from_raw_os_error(*code),
+            Self::Other { kind, message } => io::Error::new(*kind, message.clone()),
+        }
+    }
+}
+
+fn invalid_input(message: &'static str) -> StreamError {
+    StreamError::Io(io::Error::new(io::ErrorKind::InvalidInput, message))
+}
+
+impl Inbound {
+    /// An empty inbound buffer. A `limit` of 0 is an `InvalidInput` error (A1).
+    pub(crate) fn new(limit: usize) -> io::Result<Self> {
+        if limit == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the stream limit must be at least 1 byte (the default is 64 KiB)",
+            ));
+        }
+        Ok(Self {
+            buf: BytesMut::new(),
+            eof: false,
+            error: None,
+            limit,
+            reader: None,
+            wanted: 0,
+            search: SeparatorSearch::default(),
+            control: None,
+            paused: false,
+        })
+    }
+
+    /// Plugs in the transport's recv arming; pauses at once if already over the threshold.
+    #[allow(dead_code, reason = "called by the transport, which plugs in here")]
+    pub(crate) fn set_control(&mut self, control: Rc<dyn ReadControl>) {
+        self.control = Some(control);
+        self.maybe_pause();
+    }
+
+    pub(crate) fn limit(&self) -> usize {
+        self.limit
+    }
+
+    #[allow(dead_code, reason = "called by the transport, which plugs in here")]
+    pub(crate) fn buffered_len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// EOF seen and nothing left to read (E1).
+    pub(crate) fn at_eof(&self) -> bool {
+        self.eof && self.buf.is_empty()
+    }
+
+    /// Appends received bytes and wakes the reader. After EOF this is a bug (E2): a debug
+    /// assertion, and in release builds an error with the data dropped.
+    pub(crate) fn feed_data(&mut self, data: &[u8]) -> io::Result<()> {
+        self.check_feed()?;
+        if !data.is_empty() {
+            self.buf.extend_from_slice(data);
+            self.data_arrived();
+        }
+        Ok(())
+    }
+
+    /// Like [`feed_data`](Self::feed_data); a uniquely owned `Bytes` fed into an empty buffer
+    /// is adopted without a copy.
+    pub(crate) fn feed_bytes(&mut self, data: Bytes) -> io::Result<()> {
+        self.check_feed()?;
+        if !data.is_empty() {
+            match data.try_into_mut() {
+                Ok(owned) => self.buf.unsplit(owned),
+                Err(shared) => self.buf.extend_from_slice(&shared),
+            }
+            self.data_arrived();
+        }
+        Ok(())
+    }
+
+    /// The peer will send nothing more; wakes the reader.
+    pub(crate) fn feed_eof(&mut self) {
+        self.eof = true;
+        self.wake();
+    }
+
+    /// Stores `error`: every later read returns it (A6). Wakes the reader (E3).
+    pub(crate) fn set_exception(&mut self, error: io::Error) {
+        self.error = Some(StoredError::new(&error));
+        self.wake();
+    }
+
+    /// Up to `n` bytes as soon as at least one is buffered (A2–A4).
+    pub(crate) fn poll_read(
+        &mut self,
+        cx: &mut Context<'_>,
+        n: usize,
+    ) -> Poll<Result<Bytes, StreamError>> {
+        let step = self.read_step(n);
+        self.settle(cx, step)
+    }
+
+    /// Everything up to EOF, not capped by the limit (A5).
+    pub(crate) fn poll_read_to_end(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Bytes, StreamError>> {
+        let step = self.read_to_end_step();
+        self.settle(cx, step)
+    }
+
+    /// Exactly `n` bytes (C1–C4).
+    pub(crate) fn poll_read_exact(
+        &mut self,
+        cx: &mut Context<'_>,
+        n: usize,
+    ) -> Poll<Result<Bytes, StreamError>> {
+        let step = self.read_exact_step(n);
+        self.settle(cx, step)
+    }
+
+    /// Data up to and including `separator` (D1–D7).
+    pub(crate) fn poll_read_until(
+        &mut self,
+        cx: &mut Context<'_>,
+        separator: &[u8],
+    ) -> Poll<Result<Bytes, StreamError>> {
+        self.poll_read_until_any(cx, &[separator])
+    }
+
+    /// Data up to and including the earliest-ending of `separators` (D1–D8).
+    pub(crate) fn poll_read_until_any(
+        &mut self,
+        cx: &mut Context<'_>,
+        separators: &[&[u8]],
+    ) -> Poll<Result<Bytes, StreamError>> {
+        let step = self.read_until_step(separators);
+        self.settle(cx, step)
+    }
+
+    /// One line, `\n` included, with CPython's `readline` recovery on overrun (B1–B5).
+    pub(crate) fn poll_read_line(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Bytes, StreamError>> {
+        let step = self.read_line_step();
+        self.settle(cx, step)
+    }
+
+    /// The pending read was dropped: forget its waker and its wanted-bytes hint.
+    pub(crate) fn cancel_read(&mut self) {
+        self.reader = None;
+        self.wanted = 0;
+    }
+
+    fn read_step(&mut self, n: usize) -> Result<Step, StreamError> {
+        self.check_error()?;
+        if n == 0 || self.eof || !self.buf.is_empty() {
+            let n = n.min(self.buf.len());
+            return Ok(Step::Done(self.consume(n)));
+        }
+        Ok(Step::Wait { wanted: 1 })
+    }
+
+    fn read_to_end_step(&mut self) -> Result<Step, StreamError> {
+        self.check_error()?;
+        if self.eof {
+            return Ok(Step::Done(self.consume_all()));
+        }
+        Ok(Step::Wait { wanted: usize::MAX })
+    }
+
+    fn read_exact_step(&mut self, n: usize) -> Result<Step, StreamError> {
+        self.check_error()?;
+        if self.buf.len() >= n {
+            return Ok(Step::Done(self.consume(n)));
+        }
+        if self.eof {
+            return Err(StreamError::IncompleteRead {
+                partial: self.consume_all(),
+                expected: Some(n),
+            });
+        }
+        Ok(Step::Wait { wanted: n })
+    }
+
+    fn read_until_step(&mut self, separators: &[&[u8]]) -> Result<Step, StreamError> {
+        let Some(longest) = separators.iter().map(|sep| sep.len()).max() else {
+            return Err(invalid_input("read_until_any needs at least one separator"));
+        };
+        if separators.iter().any(|sep| sep.is_empty()) {
+            return Err(invalid_input("a read_until separator must not be empty"));
+        }
+        self.check_error()?;
+        if let Some(found) = self.search.find(&self.buf, separators) {
+            if found.start > self.limit {
+                return Err(StreamError::LimitOverrun {
+                    consumed: found.start,
+                });
+            }
+            return Ok(Step::Done(self.consume(found.end)));
+        }
+        let scanned = (self.buf.len() + 1).saturating_sub(longest);
+        if scanned > self.limit {
+            return Err(StreamError::LimitOverrun { consumed: scanned });
+        }
+        if self.eof {
+            return Err(StreamError::IncompleteRead {
+                partial: self.consume_all(),
+                expected: None,
+            });
+        }
+        // With this much buffered the read is decided either way.
+        Ok(Step::Wait {
+            wanted: self.limit.saturating_add(longest),
+        })
+    }
+
+    fn read_line_step(&mut self) -> Result<Step, StreamError> {
+        match self.read_until_step(&[b"\n"]) {
+            Err(StreamError::IncompleteRead { partial, .. }) => Ok(Step::Done(partial)),
+            Err(StreamError::LimitOverrun { consumed }) => {
+                if self.buf.get(consumed) == Some(&b'\n') {
+                    self.consume(consumed + 1);
+                } else {
+                    self.consume_all();
+                }
+                Err(StreamError::LimitOverrun { consumed })
+            }
+            other => other,
+        }
+    }
+
+    /// Finishes a read, or parks it: register the waker, publish what it needs, and resume
+    /// reading if paused, since a waiting read always needs more than is buffered (C2).
+    fn settle(
+        &mut self,
+        cx: &mut Context<'_>,
+        step: Result<Step, StreamError>,
+    ) -> Poll<Result<Bytes, StreamError>> {
+        match step {
+            Ok(Step::Wait { wanted }) => {
+                match &self.reader {
+                    Some(waker) if waker.will_wake(cx.waker()) => {}
+                    _ => self.reader = Some(cx.waker().clone()),
+                }
+                self.wanted = wanted;
+                self.resume();
+                Poll::Pending
+            }
+            Ok(Step::Done(data)) => {
+                self.cancel_read();
+                Poll::Ready(Ok(data))
+            }
+            Err(error) => {
+                self.cancel_read();
+                Poll::Ready(Err(error))
+            }
+        }
+    }
+
+    fn check_error(&self) -> Result<(), StreamError> {
+        match &self.error {
+            Some(stored) => Err(StreamError::Io(stored.to_io_error())),
+            None => Ok(()),
+        }
+    }
+
+    fn check_feed(&self) -> io::Result<()> {
+        debug_assert!(!self.eof, "feed_data after feed_eof");
+        if self.eof {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "feed_data after feed_eof: the stream has ended, the data was dropped",
+            ));
+        }
+        Ok(())
+    }
+
+    fn consume(&mut self, n: usize) -> Bytes {
+        let data = self.buf.split_to(n).freeze();
+        self.search.consume(n);
+        if self.buf.len() <= self.limit {
+            self.resume();
+        }
+        data
+    }
+
+    fn consume_all(&mut self) -> Bytes {
+        self.consume(self.buf.len())
+    }
+
+    fn data_arrived(&mut self) {
+        self.wake();
+        self.maybe_pause();
+    }
+
+    fn wake(&mut self) {
+        if let Some(waker) = self.reader.take() {
+            waker.wake();
+        }
+    }
+
+    fn maybe_pause(&mut self) {
+        let threshold = self.limit.saturating_mul(2).max(self.wanted);
+        if self.paused || self.buf.len() <= threshold {
+            return;
+        }
+        if let Some(control) = &self.control {
+            self.paused = true;
+            control.pause_reading();
+        }
+    }
+
+    fn resume(&mut self) {
+        if !self.paused {
+            return;
+        }
+        self.paused = false;
+        if let Some(control) = &self.control {
+            control.resume_reading();
+        }
+    }
+}
+
+impl fmt::Debug for Inbound {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Inbound")
+            .field("buffered", &self.buf.len())
+            .field("eof", &self.eof)
+            .field("error", &self.error.as_ref().map(StoredError::to_io_error))
+            .field("limit", &self.limit)
+            .field("read_pending", &self.reader.is_some())
+            .field("paused", &self.paused)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::{ready, Probe, Recorder};
+    use super::*;
+
+    fn inbound(limit: usize) -> Inbound {
+        Inbound::new(limit).unwrap()
+    }
+
+    fn fed(limit: usize, data: &[u8]) -> Inbound {
+        let mut inbound = inbound(limit);
+        inbound.feed_data(data).unwrap();
+        inbound
+    }
+
+    fn controlled(limit: usize) -> (Inbound, Rc<Recorder>) {
+        let mut inbound = inbound(limit);
+        let recorder = Rc::new(Recorder::default());
+        inbound.set_control(recorder.clone());
+        (inbound, recorder)
+    }
+
+    fn reset() -> io::Error {
+        io::Error::new(io::ErrorKind::ConnectionReset, "peer reset")
+    }
+
+    fn assert_io(result: Result<Bytes, StreamError>, kind: io::ErrorKind) {
+        match result {
+            Err(StreamError::Io(error)) => assert_eq!(error.kind(), kind),
+            other => panic!("expected an {kind:?} error, got {other:?}"),
+        }
+    }
+
+    fn assert_overrun(result: Result<Bytes, StreamError>, expected: usize) {
+        match result {
+            Err(StreamError::LimitOverrun { consumed }) => assert_eq!(consumed, expected),
+            other => panic!("expected LimitOverrun {{ consumed: {expected} }}, got {other:?}"),
+        }
+    }
+
+    fn assert_incomplete(result: Result<Bytes, StreamError>, data: &[u8], n: Option<usize>) {
+        match result {
+            Err(StreamError::IncompleteRead { partial, expected }) => {
+                assert_eq!(&partial[..], data);
+                assert_eq!(expected, n);
+            }
+            other => panic!("expected IncompleteRead, got {other:?}"),
+        }
+    }
+
+    /// Reads everything left, to see exactly what a previous read left behind.
+    fn rest(inbound: &mut Inbound) -> Bytes {
+        inbound.feed_eof();
+        ready(inbound.poll_read_to_end(&mut Probe::new().cx())).unwrap()
+    }
+
+    #[test]
+    fn a1_zero_limit_is_invalid_input() {
+        let error = Inbound::new(0).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::InvalidInput);
+        assert_eq!(inbound(1).limit(), 1);
+    }
+
+    #[test]
+    fn a2_read_zero_returns_empty_at_once() {
+        let p = Probe::new();
+        let mut inbound = inbound(8);
+        assert!(ready(inbound.poll_read(&mut p.cx(), 0)).unwrap().is_empty());
+        inbound.feed_data(b"abc").unwrap();
+        assert!(ready(inbound.poll_read(&mut p.cx(), 0)).unwrap().is_empty());
+        assert_eq!(inbound.buffered_len(), 3);
+    }
+
+    #[test]
+    fn a2_read_zero_raises_stored_error_first() {
+        let mut inbound = fed(8, b"abc");
+        inbound.set_exception(reset());
+        let result = ready(inbound.poll_read(&mut Probe::new().cx(), 0));
+        assert_io(result, io::ErrorKind::ConnectionReset);
+    }
+
+    #[test]
+    fn a3_read_returns_what_is_buffered_without_waiting() {
+        let mut inbound = fed(8, b"abc");
+        let data = ready(inbound.poll_read(&mut Probe::new().cx(), 100)).unwrap();
+        assert_eq!(&data[..], b"abc");
+    }
+
+    #[test]
+    fn a3_read_waits_for_the_first_byte_only() {
+        let p = Probe::new();
+        let mut inbound = inbound(8);
+        assert!(inbound.poll_read(&mut p.cx(), 5).is_pending());
+        inbound.feed_data(b"x").unwrap();
+        assert_eq!(p.wakes(), 1);
+        assert_eq!(&ready(inbound.poll_read(&mut p.cx(), 5)).unwrap()[..], b"x");
+    }
+
+    #[test]
+    fn a3_read_returns_at_most_n_and_keeps_the_rest() {
+        let mut inbound = fed(8, b"abcdef");
+        let data = ready(inbound.poll_read(&mut Probe::new().cx(), 4)).unwrap();
+        assert_eq!(&data[..], b"abcd");
+        assert_eq!(&rest(&mut inbound)[..], b"ef");
+    }
+
+    #[test]
+    fn a4_read_at_eof_with_empty_buffer_is_empty() {
+        let mut inbound = inbound(8);
+        inbound.feed_eof();
+        assert!(ready(inbound.poll_read(&mut Probe::new().cx(), 5))
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
+    fn a4_read_at_eof_returns_the_rest_up_to_n() {
+        let p = Probe::new();
+        let mut inbound = fed(8, b"abcdef");
+        inbound.feed_eof();
+        assert_eq!(
+            &ready(inbound.poll_read(&mut p.cx(), 4)).unwrap()[..],
+            b"abcd"
+        );
+        assert_eq!(
+            &ready(inbound.poll_read(&mut p.cx(), 4)).unwrap()[..],
+            b"ef"
+        );
+        assert!(ready(inbound.poll_read(&mut p.cx(), 4)).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a5_read_to_end_is_not_capped_by_limit() {
+        let p = Probe::new();
+        let mut inbound = inbound(4);
+        for _ in 0..25 {
+            inbound.feed_data(b"0123").unwrap();
+            assert!(inbound.poll_read_to_end(&mut p.cx()).is_pending());
+        }
+        inbound.feed_eof();
+        assert_eq!(
+            ready(inbound.poll_read_to_end(&mut p.cx())).unwrap().len(),
+            100
+        );
+        assert!(inbound.at_eof());
+    }
+
+    #[test]
+    fn a6_stored_error_beats_buffered_data() {
+        let p = Probe::new();
+        let mut inbound = fed(8, b"line\nmore");
+        inbound.set_exception(reset());
+        let kind = io::ErrorKind::ConnectionReset;
+        assert_io(ready(inbound.poll_read(&mut p.cx(), 4)), kind);
+        assert_io(ready(inbound.poll_read_to_end(&mut p.cx())), kind);
+        assert_io(ready(inbound.poll_read_exact(&mut p.cx(), 2)), kind);
+        assert_io(ready(inbound.poll_read_until(&mut p.cx(), b"\n")), kind);
+        assert_io(ready(inbound.poll_read_line(&mut p.cx())), kind);
+        assert_eq!(inbound.buffered_len(), 9);
+    }
+
+    #[test]
+    fn a6_stored_error_is_rebuilt_for_every_read() {
+        let p = Probe::new();
+        let mut inbound = inbound(8);
+        inbound.set_exception(reset());
+        for _ in 0..2 {
+            match ready(inbound.poll_read(&mut p.cx(), 1)) {
+                Err(StreamError::Io(error)) => {
+                    assert_eq!(error.kind(), io::ErrorKind::ConnectionReset);
+                    assert_eq!(error.to_string(), "peer reset");
+                }
+                other => panic!("expected the stored error, got {other:?}"),
+            }
+        }
+        inbound.set_exception(io::Error::from_raw_os_error(104));
+        match ready(inbound.poll_read(&mut p.cx(), 1)) {
+            Err(StreamError::Io(error)) => assert_eq!(error.raw_os_error(), Some(104)),
+            other => panic!("expected the OS error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a7_waiting_reads_consume_nothing() {
+        let p = Probe::new();
+        let mut inbound = fed(16, b"abc");
+        assert!(inbound.poll_read_exact(&mut p.cx(), 5).is_pending());
+        assert!(inbound.poll_read_until(&mut p.cx(), b"\n").is_pending());
+        assert!(inbound
+            .poll_read_until_any(&mut p.cx(), &[b"\r\n", b"x"])
+            .is_pending());
+        assert!(inbound.poll_read_line(&mut p.cx()).is_pending());
+        assert!(inbound.poll_read_to_end(&mut p.cx()).is_pending());
+        inbound.cancel_read();
+        assert_eq!(&rest(&mut inbound)[..], b"abc");
+    }
+
+    #[test]
+    fn b1_read_line_includes_newline() {
+        let p = Probe::new();
+        let mut inbound = fed(16, b"one\ntwo\n");
+        assert_eq!(
+            &ready(inbound.poll_read_line(&mut p.cx())).unwrap()[..],
+            b"one\n"
+        );
+        assert_eq!(
+            &ready(inbound.poll_read_line(&mut p.cx())).unwrap()[..],
+            b"two\n"
+        );
+        assert!(inbound.poll_read_line(&mut p.cx()).is_pending());
+    }
+
+    #[test]
+    fn b1_read_line_at_eof_returns_partial_then_empty() {
+        let p = Probe::new();
+        let mut inbound = fed(16, b"tail");
+        inbound.feed_eof();
+        assert_eq!(
+            &ready(inbound.poll_read_line(&mut p.cx())).unwrap()[..],
+            b"tail"
+        );
+        assert!(ready(inbound.poll_read_line(&mut p.cx()))
+            .unwrap()
+            .is_empty());
+        assert!(ready(inbound.poll_read_line(&mut p.cx()))
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
+    fn b2_line_of_exactly_limit_is_ok() {
+        let mut inbound = fed(7, b"1234567\n");
+        let line = ready(inbound.poll_read_line(&mut Probe::new().cx())).unwrap();
+        assert_eq!(&line[..], b"1234567\n");
+    }
+
+    #[test]
+    fn b2_line_over_limit_is_overrun() {
+        let mut inbound = fed(7, b"12345678\n");
+        assert_overrun(ready(inbound.poll_read_line(&mut Probe::new().cx())), 8);
+    }
+
+    #[test]
+    fn b3_overrun_discards_through_newline_keeps_later_data() {
+        let mut inbound = fed(4, b"toolong\nnext\n");
+        assert_overrun(ready(inbound.poll_read_line(&mut Probe::new().cx())), 7);
+        assert_eq!(&rest(&mut inbound)[..], b"next\n");
+    }
+
+    #[test]
+    fn b4_overrun_without_newline_clears_buffer() {
+        let mut inbound = fed(4, b"0123456789");
+        assert_overrun(ready(inbound.poll_read_line(&mut Probe::new().cx())), 10);
+        assert_eq!(inbound.buffered_len(), 0);
+        inbound.feed_data(b"ok\n").unwrap();
+        let line = ready(inbound.poll_read_line(&mut Probe::new().cx())).unwrap();
+        assert_eq!(&line[..], b"ok\n");
+    }
+
+    #[test]
+    fn b5_line_overrun_wins_over_eof() {
+        let mut inbound = fed(4, b"0123456789");
+        inbound.feed_eof();
+        assert_overrun(ready(inbound.poll_read_line(&mut Probe::new().cx())), 10);
+        assert!(inbound.at_eof());
+    }
+
+    #[test]
+    fn c1_read_exact_zero_is_empty_after_error_check() {
+        let p = Probe::new();
+        let mut inbound = inbound(8);
+        assert!(ready(inbound.poll_read_exact(&mut p.cx(), 0))
+            .unwrap()
+            .is_empty());
+        inbound.set_exception(reset());
+        assert_io(
+            ready(inbound.poll_read_exact(&mut p.cx(), 0)),
+            io::ErrorKind::ConnectionReset,
+        );
+    }
+
+    #[test]
+    fn c2_read_exact_returns_n_and_leaves_the_rest() {
+        let p = Probe::new();
+        let mut inbound = fed(2, b"abcdefgh");
+        assert_eq!(
+            &ready(inbound.poll_read_exact(&mut p.cx(), 5)).unwrap()[..],
+            b"abcde"
+        );
+        assert_eq!(&rest(&mut inbound)[..], b"fgh");
+    }
+
+    #[test]
+    fn c2_read_exact_beyond_twice_limit_keeps_reading() {
+        let p = Probe::new();
+        let (mut inbound, control) = controlled(4);
+        assert!(inbound.poll_read_exact(&mut p.cx(), 20).is_pending());
+        for _ in 0..5 {
+            inbound.feed_data(b"0123").unwrap();
+        }
+        assert!(control.calls().is_empty(), "paused while read_exact waits");
+        assert_eq!(
+            ready(inbound.poll_read_exact(&mut p.cx(), 20))
+                .unwrap()
+                .len(),
+            20
+        );
+    }
+
+    #[test]
+    fn c2_read_exact_resumes_paused_reading() {
+        let p = Probe::new();
+        let (mut inbound, control) = controlled(4);
+        inbound.feed_data(b"0123456789").unwrap();
+        assert_eq!(control.calls(), ["pause"]);
+        assert!(inbound.poll_read_exact(&mut p.cx(), 30).is_pending());
+        assert_eq!(control.calls(), ["pause", "resume"]);
+        inbound.feed_data(&[b'x'; 20]).unwrap();
+        assert_eq!(control.calls(), ["pause", "resume"]);
+        assert_eq!(
+            ready(inbound.poll_read_exact(&mut p.cx(), 30))
+                .unwrap()
+                .len(),
+            30
+        );
+    }
+
+    #[test]
+    fn c3_eof_before_n_is_incomplete_read_and_clears() {
+        let mut inbound = fed(8, b"abc");
+        inbound.feed_eof();
+        let result = ready(inbound.poll_read_exact(&mut Probe::new().cx(), 5));
+        assert_incomplete(result, b"abc", Some(5));
+        assert!(inbound.at_eof());
+    }
+
+    #[test]
+    fn c4_read_exact_consumes_nothing_until_n_bytes() {
+        let p = Probe::new();
+        let mut inbound = fed(8, b"abc");
+        assert!(inbound.poll_read_exact(&mut p.cx(), 5).is_pending());
+        assert_eq!(inbound.buffered_len(), 3);
+        inbound.feed_data(b"de").unwrap();
+        assert_eq!(
+            &ready(inbound.poll_read_exact(&mut p.cx(), 5)).unwrap()[..],
+            b"abcde"
+        );
+    }
+
+    #[test]
+    fn d1_empty_separator_is_invalid_input() {
+        let p = Probe::new();
+        let mut inbound = fed(8, b"abc");
+        let kind = io::ErrorKind::InvalidInput;
+        assert_io(ready(inbound.poll_read_until(&mut p.cx(), b"")), kind);
+        assert_io(
+            ready(inbound.poll_read_until_any(&mut p.cx(), &[b"\n", b""])),
+            kind,
+        );
+        assert_eq!(inbound.buffered_len(), 3);
+    }
+
+    #[test]
+    fn d1_empty_separator_list_is_invalid_input() {
+        let mut inbound = fed(8, b"abc");
+        let result = ready(inbound.poll_read_until_any(&mut Probe::new().cx(), &[]));
+        assert_io(result, io::ErrorKind::InvalidInput);
+    }
+
+    #[test]
+    fn d2_read_until_returns_data_and_separator() {
+        let mut inbound = fed(16, b"key: value\r\nrest");
+        let data = ready(inbound.poll_read_until(&mut Probe::new().cx(), b"\r\n")).unwrap();
+        assert_eq!(&data[..], b"key: value\r\n");
+        assert_eq!(&rest(&mut inbound)[..], b"rest");
+    }
+
+    #[test]
+    fn d3_eof_without_match_is_incomplete_read() {
+        let mut inbound = fed(16, b"abc\r");
+        inbound.feed_eof();
+        let result = ready(inbound.poll_read_until(&mut Probe::new().cx(), b"\r\n"));
+        assert_incomplete(result, b"abc\r", None);
+        assert!(inbound.at_eof());
+    }
+
+    #[test]
+    fn d3_match_completed_by_the_last_chunk_succeeds() {
+        let p = Probe::new();
+        let mut inbound = fed(16, b"abc\r");
+        assert!(inbound.poll_read_until(&mut p.cx(), b"\r\n").is_pending());
+        inbound.feed_data(b"\n").unwrap();
+        inbound.feed_eof();
+        let data = ready(inbound.poll_read_until(&mut p.cx(), b"\r\n")).unwrap();
+        assert_eq!(&data[..], b"abc\r\n");
+    }
+
+    #[test]
+    fn d4_separator_after_limit_is_overrun() {
+        let mut inbound = fed(4, b"abcdef\r\n");
+        let result = ready(inbound.poll_read_until(&mut Probe::new().cx(), b"\r\n"));
+        assert_overrun(result, 6);
+        assert_eq!(inbound.buffered_len(), 8);
+    }
+
+    #[test]
+    fn d4_separator_starting_at_limit_is_ok() {
+        let mut inbound = fed(4, b"abcd\r\n");
+        let data = ready(inbound.poll_read_until(&mut Probe::new().cx(), b"\r\n")).unwrap();
+        assert_eq!(&data[..], b"abcd\r\n");
+    }
+
+    #[test]
+    fn d5_no_separator_past_limit_is_overrun() {
+        // limit 4, longest separator 3: overrun once the buffer holds more than 6 bytes.
+        let p = Probe::new();
+        let mut inbound = fed(4, b"abcdef");
+        let separators: &[&[u8]] = &[b"\r\n", b"END"];
+        assert!(inbound
+            .poll_read_until_any(&mut p.cx(), separators)
+            .is_pending());
+        inbound.feed_data(b"gh").unwrap();
+        let result = ready(inbound.poll_read_until_any(&mut p.cx(), separators));
+        assert_overrun(result, 8 + 1 - 3);
+    }
+
+    #[test]
+    fn d6_overrun_consumes_nothing_and_wins_over_eof() {
+        let p = Probe::new();
+        let mut inbound = fed(4, b"abcdefgh");
+        inbound.feed_eof();
+        assert_overrun(ready(inbound.poll_read_until(&mut p.cx(), b"\n")), 8);
+        assert_overrun(ready(inbound.poll_read_until(&mut p.cx(), b"\n")), 8);
+        assert_eq!(inbound.buffered_len(), 8);
+        assert_eq!(
+            &ready(inbound.poll_read_exact(&mut p.cx(), 8)).unwrap()[..],
+            b"abcdefgh"
+        );
+    }
+
+    #[test]
+    fn d7_separator_split_across_chunks_is_found() {
+        let separator = b"<END>";
+        for split in 1..separator.len() {
+            let p = Probe::new();
+            let mut inbound = fed(64, b"payload");
+            inbound.feed_data(&separator[..split]).unwrap();
+            assert!(inbound.poll_read_until(&mut p.cx(), separator).is_pending());
+            inbound.feed_data(&separator[split..]).unwrap();
+            let data = ready(inbound.poll_read_until(&mut p.cx(), separator)).unwrap();
+            assert_eq!(&data[..], b"payload<END>", "split at {split}");
+        }
+    }
+
+    #[test]
+    fn d7_other_reads_between_searches_keep_results_right() {
+        let p = Probe::new();
+        let mut inbound = fed(64, b"abcdef");
+        assert!(inbound.poll_read_until(&mut p.cx(), b"\n").is_pending());
+        assert_eq!(
+            &ready(inbound.poll_read(&mut p.cx(), 2)).unwrap()[..],
+            b"ab"
+        );
+        inbound.feed_data(b"\n").unwrap();
+        let data = ready(inbound.poll_read_until(&mut p.cx(), b"\n")).unwrap();
+        assert_eq!(&data[..], b"cdef\n");
+    }
+
+    #[test]
+    fn d8_earliest_ending_match_wins() {
+        let mut inbound = fed(16, b"ABCDEFG");
+        let separators: &[&[u8]] = &[b"DEF", b"BCDE"];
+        let data = ready(inbound.poll_read_until_any(&mut Probe::new().cx(), separators));
+        assert_eq!(&data.unwrap()[..], b"ABCDE");
+        assert_eq!(&rest(&mut inbound)[..], b"FG");
+    }
+
+    #[test]
+    fn e1_at_eof_needs_eof_and_empty_buffer() {
+        let mut inbound = fed(8, b"a");
+        assert!(!inbound.at_eof());
+        inbound.feed_eof();
+        assert!(!inbound.at_eof());
+        ready(inbound.poll_read(&mut Probe::new().cx(), 1)).unwrap();
+        assert!(inbound.at_eof());
+    }
+
+    #[test]
+    #[cfg_attr(debug_assertions, should_panic(expected = "feed_data after feed_eof"))]
+    fn e2_feed_after_eof_is_rejected() {
+        let mut inbound = fed(8, b"a");
+        inbound.feed_eof();
+        assert!(inbound.feed_bytes(Bytes::from_static(b"b")).is_err());
+        assert!(inbound.feed_data(b"c").is_err());
+        assert_eq!(inbound.buffered_len(), 1);
+    }
+
+    #[test]
+    fn e3_feed_data_wakes_pending_read() {
+        let p = Probe::new();
+        let mut inbound = inbound(8);
+        assert!(inbound.poll_read_line(&mut p.cx()).is_pending());
+        inbound.feed_data(b"").unwrap();
+        assert_eq!(p.wakes(), 0, "empty data woke the reader");
+        inbound.feed_data(b"a").unwrap();
+        assert_eq!(p.wakes(), 1);
+        assert!(inbound.poll_read_line(&mut p.cx()).is_pending());
+        inbound.feed_bytes(Bytes::from_static(b"\n")).unwrap();
+        assert_eq!(p.wakes(), 2);
+        assert_eq!(
+            &ready(inbound.poll_read_line(&mut p.cx())).unwrap()[..],
+            b"a\n"
+        );
+    }
+
+    #[test]
+    fn e3_feed_eof_wakes_pending_read() {
+        let p = Probe::new();
+        let mut inbound = inbound(8);
+        assert!(inbound.poll_read_exact(&mut p.cx(), 2).is_pending());
+        inbound.feed_eof();
+        assert_eq!(p.wakes(), 1);
+        assert_incomplete(ready(inbound.poll_read_exact(&mut p.cx(), 2)), b"", Some(2));
+    }
+
+    #[test]
+    fn e3_set_exception_wakes_pending_read() {
+        let p = Probe::new();
+        let mut inbound = inbound(8);
+        assert!(inbound.poll_read(&mut p.cx(), 2).is_pending());
+        inbound.set_exception(reset());
+        assert_eq!(p.wakes(), 1);
+        assert_io(
+            ready(inbound.poll_read(&mut p.cx(), 2)),
+            io::ErrorKind::ConnectionReset,
+        );
+    }
+
+    #[test]
+    fn e3_error_after_wake_by_data_does_not_hang() {
+        let p = Probe::new();
+        let mut inbound = inbound(8);
+        assert!(inbound.poll_read_exact(&mut p.cx(), 4).is_pending());
+        inbound.feed_data(b"ab").unwrap();
+        inbound.set_exception(reset());
+        assert_eq!(p.wakes(), 1);
+        let result = ready(inbound.poll_read_exact(&mut p.cx(), 4));
+        assert_io(result, io::ErrorKind::ConnectionReset);
+    }
+
+    #[test]
+    fn e4_pauses_once_above_twice_limit() {
+        let (mut inbound, control) = controlled(4);
+        inbound.feed_data(b"01234567").unwrap();
+        assert!(control.calls().is_empty(), "paused at exactly 2 x limit");
+        inbound.feed_data(b"8").unwrap();
+        inbound.feed_data(b"9").unwrap();
+        assert_eq!(control.calls(), ["pause"]);
+    }
+
+    #[test]
+    fn e4_resumes_once_drained_to_limit() {
+        let p = Probe::new();
+        let (mut inbound, control) = controlled(4);
+        inbound.feed_data(b"0123456789").unwrap();
+        ready(inbound.poll_read(&mut p.cx(), 5)).unwrap();
+        assert_eq!(control.calls(), ["pause"], "resumed above the limit");
+        ready(inbound.poll_read(&mut p.cx(), 1)).unwrap();
+        assert_eq!(control.calls(), ["pause", "resume"]);
+        ready(inbound.poll_read(&mut p.cx(), 1)).unwrap();
+        assert_eq!(control.calls(), ["pause", "resume"]);
+    }
+
+    #[test]
+    fn e4_dropped_read_to_end_lets_reading_pause_again() {
+        let p = Probe::new();
+        let (mut inbound, control) = controlled(4);
+        assert!(inbound.poll_read_to_end(&mut p.cx()).is_pending());
+        inbound.feed_data(&[b'x'; 20]).unwrap();
+        assert!(control.calls().is_empty());
+        inbound.cancel_read();
+        inbound.feed_data(b"y").unwrap();
+        assert_eq!(control.calls(), ["pause"]);
+    }
+
+    #[test]
+    fn e4_waiting_read_until_with_long_separator_resumes_reading() {
+        // A separator longer than the limit: pausing at 2 x limit must not strand the read.
+        let p = Probe::new();
+        let (mut inbound, control) = controlled(2);
+        inbound.feed_data(b"abcde").unwrap();
+        assert_eq!(control.calls(), ["pause"]);
+        let separator = b"--boundary--";
+        assert!(inbound.poll_read_until(&mut p.cx(), separator).is_pending());
+        assert_eq!(control.calls(), ["pause", "resume"]);
+        inbound.feed_data(separator).unwrap();
+        assert_eq!(control.calls(), ["pause", "resume", "pause"]);
+        assert_overrun(ready(inbound.poll_read_until(&mut p.cx(), separator)), 5);
+    }
+
+    #[test]
+    fn feed_bytes_adopts_a_unique_buffer_without_copying() {
+        let data = Bytes::from(b"hello\n".to_vec());
+        let address = data.as_ptr();
+        let mut inbound = inbound(8);
+        inbound.feed_bytes(data).unwrap();
+        let line = ready(inbound.poll_read_line(&mut Probe::new().cx())).unwrap();
+        assert_eq!(line.as_ptr(), address);
+    }
+}

@@ -1,0 +1,3 @@
+//! Per-connection state the io_uring completion handlers write into directly.
+
+pub(crate) mod inbound;
