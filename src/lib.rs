@@ -13,12 +13,14 @@
 
 pub(crate) mod driver;
 mod error;
+pub mod net;
 pub mod runtime;
 pub mod stream;
 pub(crate) mod transport;
 
 pub use error::StreamError;
-pub use stream::{Lines, ReaderFeeder, StreamReader};
+pub use net::{connect, connect_unix, connect_with, open_connection};
+pub use stream::{Lines, ReaderFeeder, Stream, StreamOptions, StreamReader, StreamWriter};
 
 pub use runtime::time;
 pub use runtime::{

@@ -20,8 +20,6 @@ pub(crate) struct BufRing {
     tail: u16,
     entries: Region,
     buffers: Region,
-    /// Buffers the kernel currently does not own (handed to us by a CQE, not yet recycled).
-    lent: usize,
 }
 
 impl BufRing {
@@ -49,7 +47,6 @@ impl BufRing {
             tail: 0,
             entries,
             buffers,
-            lent: 0,
         };
         for bid in 0..count {
             this.write_entry(bid);
@@ -90,16 +87,6 @@ impl BufRing {
         self.bgid
     }
 
-    /// Number of buffers the kernel has handed out that were not recycled yet.
-    pub(crate) fn lent(&self) -> usize {
-        self.lent
-    }
-
-    /// Marks buffer `bid` as handed to us by a completion.
-    pub(crate) fn note_lent(&mut self) {
-        self.lent += 1;
-    }
-
     /// The first `len` bytes of buffer `bid` (what a recv completion wrote).
     pub(crate) fn slice(&self, bid: u16, len: usize) -> &[u8] {
         let bid = bid & self.mask;
@@ -115,7 +102,6 @@ impl BufRing {
     pub(crate) fn recycle(&mut self, bid: u16) {
         self.write_entry(bid & self.mask);
         self.publish_tail();
-        self.lent = self.lent.saturating_sub(1);
     }
 
     fn write_entry(&mut self, bid: u16) {
@@ -181,10 +167,8 @@ mod tests {
                     let n = c.into_result().expect("recv ok") as usize;
                     let bid = c.buffer_id().expect("a provided buffer");
                     driver.with_recv_buffers(|r| {
-                        r.note_lent();
                         got.extend_from_slice(r.slice(bid, n));
                         r.recycle(bid);
-                        assert_eq!(r.lent(), 0);
                     });
                 }
             }

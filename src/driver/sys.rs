@@ -94,6 +94,29 @@ pub(crate) fn current_cpu() -> Option<usize> {
     usize::try_from(cpu).ok()
 }
 
+/// Sets `SO_LINGER` to {on, 0 s} so that closing the socket sends RST instead of FIN
+/// (`abort()`).
+pub(crate) fn set_linger_zero(fd: &impl AsRawFd) -> io::Result<()> {
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: setsockopt only reads `size_of::<linger>()` bytes from our stack value.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// The symbolic name of an errno value, for error messages ("EPERM", "ENOMEM", ...).
 pub(crate) fn errno_name(errno: i32) -> &'static str {
     match errno {

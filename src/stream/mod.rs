@@ -1,10 +1,17 @@
-//! The stream front-end: [`StreamReader`] (asyncio's Streams). It never touches SQEs: it
-//! reads the per-connection state the transport's completion handlers fill.
+//! The stream front-end: [`StreamReader`], [`StreamWriter`] and [`Stream`] (asyncio's
+//! Streams). It never touches SQEs: it reads and fills the per-connection state that the
+//! transport's completion handlers work on.
 
 mod lines;
 mod read_future;
 mod reader;
+#[allow(clippy::module_inception)]
+mod stream;
+mod writer;
 
 pub use crate::error::StreamError;
+pub use crate::transport::Addr;
 pub use lines::Lines;
 pub use reader::{ReaderFeeder, StreamReader};
+pub use stream::{StdSocket, Stream, StreamOptions};
+pub use writer::StreamWriter;

@@ -10,6 +10,7 @@ use bytes::Bytes;
 
 use super::read_future::ReadFuture;
 use super::{Lines, StreamError};
+use crate::transport::conn::Conn;
 use crate::transport::inbound::Inbound;
 
 /// Reads from a connection: lines, separator-terminated records, exact sizes, or whatever has
@@ -34,8 +35,8 @@ use crate::transport::inbound::Inbound;
 #[derive(Debug)]
 pub struct StreamReader {
     inbound: Rc<RefCell<Inbound>>,
-    // The transport adds its connection handle here: it keeps recv armed and closes the
-    // connection when both halves are gone.
+    /// The connection this reader reads from (keeps it alive); `None` for a fed reader.
+    _conn: Option<Rc<Conn>>,
 }
 
 impl StreamReader {
@@ -72,7 +73,33 @@ impl StreamReader {
 
     /// A reader over a transport's inbound state.
     pub(crate) fn from_inbound(inbound: Rc<RefCell<Inbound>>) -> StreamReader {
-        StreamReader { inbound }
+        StreamReader {
+            inbound,
+            _conn: None,
+        }
+    }
+
+    /// A reader over a connection's inbound buffer.
+    pub(crate) fn from_conn(conn: Rc<Conn>) -> StreamReader {
+        StreamReader {
+            inbound: conn.inbound.clone(),
+            _conn: Some(conn),
+        }
+    }
+
+    /// Bytes received and not yet read (at most about 2 x limit while reading is
+    /// paused, E4).
+    ///
+    /// ```
+    /// use ringstream::stream::StreamReader;
+    ///
+    /// let (reader, feeder) = StreamReader::with_feeder(16)?;
+    /// feeder.feed_data(b"abc")?;
+    /// assert_eq!(reader.buffered_len(), 3);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn buffered_len(&self) -> usize {
+        self.inbound.borrow().buffered_len()
     }
 
     /// Reads up to `n` bytes: returns as soon as at least one byte is buffered, without

@@ -113,7 +113,6 @@ impl Inbound {
     }
 
     /// Plugs in the transport's recv arming; pauses at once if already over the threshold.
-    #[allow(dead_code, reason = "called by the transport, which plugs in here")]
     pub(crate) fn set_control(&mut self, control: Rc<dyn ReadControl>) {
         self.control = Some(control);
         self.maybe_pause();
@@ -123,7 +122,6 @@ impl Inbound {
         self.limit
     }
 
-    #[allow(dead_code, reason = "called by the transport, which plugs in here")]
     pub(crate) fn buffered_len(&self) -> usize {
         self.buf.len()
     }

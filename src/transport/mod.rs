@@ -1,3 +1,10 @@
-//! Per-connection state the io_uring completion handlers write into directly.
+//! Per-connection state the io_uring completion handlers write into directly: the inbound
+//! buffer (reader side), the outbound queue and watermarks (writer side), and the
+//! connection core that owns the socket and its recv/send ops.
 
+pub(crate) mod conn;
 pub(crate) mod inbound;
+pub(crate) mod outbound;
+pub(crate) mod socket;
+
+pub use socket::Addr;

@@ -1,0 +1,138 @@
+//! [`Stream`]: a connection's reader and writer in one value.
+
+use std::io;
+use std::net::TcpStream;
+use std::os::unix::net::UnixStream;
+
+use crate::runtime::current_core;
+use crate::transport::conn::Conn;
+use crate::transport::socket::Socket;
+
+use super::{StreamReader, StreamWriter};
+
+/// Options for a new stream.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamOptions {
+    /// The reader's limit (A1); default 64 KiB.
+    pub limit: usize,
+    /// Write-buffer high watermark; default 64 KiB.
+    pub high: Option<usize>,
+    /// Write-buffer low watermark; default high / 4.
+    pub low: Option<usize>,
+}
+
+impl Default for StreamOptions {
+    fn default() -> Self {
+        StreamOptions {
+            limit: StreamReader::DEFAULT_LIMIT,
+            high: None,
+            low: None,
+        }
+    }
+}
+
+/// A connected stream: its [`StreamReader`] and [`StreamWriter`] together.
+///
+/// ```
+/// ringstream::run(async {
+///     let (a, b) = ringstream::Stream::pair().expect("socketpair");
+///     let (_ra, wa) = a.split();
+///     let (mut rb, _wb) = b.split();
+///     wa.write(b"ping\n").unwrap();
+///     assert_eq!(&rb.read_line().await.unwrap()[..], b"ping\n");
+/// })
+/// .unwrap();
+/// ```
+#[derive(Debug)]
+pub struct Stream {
+    /// The receiving half.
+    pub reader: StreamReader,
+    /// The sending half.
+    pub writer: StreamWriter,
+}
+
+impl Stream {
+    pub(crate) fn from_socket(socket: Socket, options: StreamOptions) -> io::Result<Stream> {
+        let Some(core) = current_core() else {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "streams must be created inside a ringstream runtime (Runtime::block_on or ringstream::run)",
+            ));
+        };
+        let conn = Conn::new(core.driver.clone(), socket, options.limit)?;
+        if options.high.is_some() || options.low.is_some() {
+            conn.outbound
+                .borrow_mut()
+                .set_write_buffer_limits(options.high, options.low)?;
+        }
+        Ok(Stream {
+            reader: StreamReader::from_conn(conn.clone()),
+            writer: StreamWriter::new(conn),
+        })
+    }
+
+    /// A connected pair of Unix stream sockets (`socketpair(2)`), as two streams.
+    ///
+    /// # Errors
+    /// As `socketpair(2)`, or outside a runtime.
+    pub fn pair() -> io::Result<(Stream, Stream)> {
+        let (a, b) = UnixStream::pair()?;
+        Ok((Stream::from_std(a)?, Stream::from_std(b)?))
+    }
+
+    /// Adopts an already connected std `TcpStream` or `UnixStream`
+    /// (asyncio's `connect(sock=...)`).
+    ///
+    /// # Errors
+    /// When the socket cannot be switched to non-blocking mode, or outside a runtime.
+    pub fn from_std(socket: impl Into<StdSocket>) -> io::Result<Stream> {
+        Stream::from_std_with(socket, StreamOptions::default())
+    }
+
+    /// [`Stream::from_std`] with options.
+    ///
+    /// # Errors
+    /// As [`Stream::from_std`]; `InvalidInput` for a zero limit or high < low.
+    pub fn from_std_with(
+        socket: impl Into<StdSocket>,
+        options: StreamOptions,
+    ) -> io::Result<Stream> {
+        let socket = match socket.into() {
+            StdSocket::Tcp(s) => {
+                s.set_nonblocking(true)?;
+                Socket::Tcp(s)
+            }
+            StdSocket::Unix(s) => {
+                s.set_nonblocking(true)?;
+                Socket::Unix(s)
+            }
+        };
+        Stream::from_socket(socket, options)
+    }
+
+    /// Splits into the two halves.
+    pub fn split(self) -> (StreamReader, StreamWriter) {
+        (self.reader, self.writer)
+    }
+}
+
+/// A std socket [`Stream::from_std`] accepts.
+#[derive(Debug)]
+pub enum StdSocket {
+    /// A connected TCP socket.
+    Tcp(TcpStream),
+    /// A connected Unix stream socket.
+    Unix(UnixStream),
+}
+
+impl From<TcpStream> for StdSocket {
+    fn from(s: TcpStream) -> Self {
+        StdSocket::Tcp(s)
+    }
+}
+
+impl From<UnixStream> for StdSocket {
+    fn from(s: UnixStream) -> Self {
+        StdSocket::Unix(s)
+    }
+}

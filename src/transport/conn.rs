@@ -1,0 +1,373 @@
+//! One connection's transport core: the socket, the inbound and outbound state, and the
+//! completion handlers of its recv and send ops, which write into that state directly.
+//!
+//! Receive: one recv at a time with a buffer picked by the kernel from the runtime's
+//! provided-buffer ring, so a connection waiting for data holds no buffer. Each completion's
+//! bytes are copied into the reader's buffer and the ring buffer is given straight back.
+//! Copying (rather than handing the ring buffer to the reader) is what lets a connection
+//! that is not being read pin no ring buffers: memory follows data in flight.
+//!
+//! Why not multishot recv (as DESIGN.md planned): one multishot recv may post up to 32
+//! completions per kernel pass (MULTISHOT_MAX_RETRY), i.e. 512 KiB with 16 KiB buffers, before
+//! the loop can see that the reader is over its limit; measured on a socketpair with a 16 KiB
+//! limit, the reader then buffered 224 KiB (14 x limit). A single recv capped at `limit`
+//! bytes keeps the buffer under 3 x limit (E4: pause above 2 x limit, plus one recv of at
+//! most `limit`). Re-deciding this for throughput (bundles, a multishot mode while the
+//! buffer is near empty) belongs to the performance work, with the bound kept.
+//!
+//! Send: at most one send in flight; it takes up to `MAX_IOVECS` queued chunks (small writes
+//! are already coalesced by the outbound queue) in one vectored `sendmsg`.
+
+use std::cell::{Cell, RefCell};
+use std::io;
+use std::os::fd::RawFd;
+use std::rc::{Rc, Weak};
+
+use io_uring::{opcode, squeue, types};
+
+use crate::driver::{Completion, CompletionHandler, Driver};
+
+use super::inbound::{Inbound, ReadControl};
+use super::outbound::{Outbound, SendBatch};
+use super::socket::{Addr, Socket};
+
+/// Chunks in one vectored send.
+const MAX_IOVECS: usize = 64;
+/// Bytes in one send; more stays queued for the next one.
+const MAX_SEND_BYTES: usize = 1 << 20;
+
+/// The transport core shared by a connection's reader and writer halves.
+pub(crate) struct Conn {
+    driver: Rc<Driver>,
+    /// `None` once closed.
+    socket: RefCell<Option<Socket>>,
+    fd: RawFd,
+    pub(crate) inbound: Rc<RefCell<Inbound>>,
+    pub(crate) outbound: RefCell<Outbound>,
+    /// Key of the recv in flight.
+    recv: Cell<Option<usize>>,
+    /// The reader's limit: the most one recv may bring in.
+    limit: usize,
+    /// Inbound flow control asked us to stop receiving.
+    reading_paused: Cell<bool>,
+    /// EOF or an error ended the receive side.
+    recv_done: Cell<bool>,
+    sending: Cell<bool>,
+    weak_self: Weak<Conn>,
+}
+
+impl Conn {
+    /// Wraps a connected socket and starts receiving.
+    pub(crate) fn new(driver: Rc<Driver>, socket: Socket, limit: usize) -> io::Result<Rc<Conn>> {
+        let inbound = Rc::new(RefCell::new(Inbound::new(limit)?));
+        let fd = socket.raw_fd();
+        let conn = Rc::new_cyclic(|weak: &Weak<Conn>| Conn {
+            driver,
+            socket: RefCell::new(Some(socket)),
+            fd,
+            inbound: inbound.clone(),
+            outbound: RefCell::new(Outbound::default()),
+            recv: Cell::new(None),
+            limit,
+            reading_paused: Cell::new(false),
+            recv_done: Cell::new(false),
+            sending: Cell::new(false),
+            weak_self: weak.clone(),
+        });
+        inbound
+            .borrow_mut()
+            .set_control(Rc::new(RecvControl(Rc::downgrade(&conn))));
+        conn.arm_recv();
+        Ok(conn)
+    }
+
+    fn strong(&self) -> Option<Rc<Conn>> {
+        self.weak_self.upgrade()
+    }
+
+    pub(crate) fn peer_addr(&self) -> io::Result<Addr> {
+        match &*self.socket.borrow() {
+            Some(s) => s.peer_addr(),
+            None => Err(closed_error()),
+        }
+    }
+
+    pub(crate) fn local_addr(&self) -> io::Result<Addr> {
+        match &*self.socket.borrow() {
+            Some(s) => s.local_addr(),
+            None => Err(closed_error()),
+        }
+    }
+
+    pub(crate) fn raw_fd(&self) -> RawFd {
+        self.fd
+    }
+
+    // ---- receive -------------------------------------------------------------------
+
+    fn arm_recv(&self) {
+        if self.recv.get().is_some()
+            || self.reading_paused.get()
+            || self.recv_done.get()
+            || self.socket.borrow().is_none()
+        {
+            return;
+        }
+        let Some(conn) = self.strong() else { return };
+        let Some(group) = self.driver.with_recv_buffers(|ring| ring.group()) else {
+            self.fail(io::Error::other(
+                "the runtime has no receive buffer ring (Builder::recv_buffers(0, _)); \
+                 streams need one",
+            ));
+            return;
+        };
+        let len = u32::try_from(self.limit).unwrap_or(u32::MAX);
+        let sqe = opcode::Recv::new(types::Fd(self.fd), std::ptr::null_mut(), len)
+            .buf_group(group)
+            .build()
+            .flags(squeue::Flags::BUFFER_SELECT);
+        let key = self.driver.submit_handler(sqe, Rc::new(RecvHandler(conn)));
+        self.recv.set(Some(key));
+    }
+
+    fn on_recv(&self, driver: &Driver, c: Completion) {
+        if !c.more() {
+            self.recv.set(None);
+        }
+        match c.result {
+            n if n > 0 => {
+                if let Some(bid) = c.buffer_id() {
+                    let done = self.recv_done.get();
+                    driver.with_recv_buffers(|ring| {
+                        // After close() or a failure nobody may read this any more.
+                        if !done {
+                            let data = ring.slice(bid, n as usize);
+                            let _ = self.inbound.borrow_mut().feed_data(data);
+                        }
+                        ring.recycle(bid);
+                    });
+                }
+            }
+            0 => {
+                self.recv_done.set(true);
+                self.inbound.borrow_mut().feed_eof();
+            }
+            // The buffer ring ran dry: the data is still in the socket; re-arm below.
+            e if e == -libc::ENOBUFS => {}
+            // Cancelled by pause_reading or close.
+            e if e == -libc::ECANCELED => {}
+            e => self.fail(io::Error::from_raw_os_error(-e)),
+        }
+        if !c.more() {
+            self.arm_recv();
+        }
+    }
+
+    // ---- send ----------------------------------------------------------------------
+
+    /// Starts a send if none is in flight and data is queued; then runs any half-close or
+    /// close that the outbound state is waiting for.
+    pub(crate) fn kick(&self) {
+        if !self.sending.get() && self.socket.borrow().is_some() {
+            let batch = self
+                .outbound
+                .borrow_mut()
+                .next_send(MAX_IOVECS, MAX_SEND_BYTES);
+            if let Some(batch) = batch {
+                self.submit_send(batch);
+                return;
+            }
+        }
+        self.finish_pending_close();
+    }
+
+    fn submit_send(&self, batch: SendBatch) {
+        let Some(conn) = self.strong() else { return };
+        let iovecs: Box<[libc::iovec]> = batch
+            .pieces()
+            .iter()
+            .map(|b| libc::iovec {
+                iov_base: b.as_ptr() as *mut libc::c_void,
+                iov_len: b.len(),
+            })
+            .collect();
+        let mut msg = Box::new(libc::msghdr {
+            msg_name: std::ptr::null_mut(),
+            msg_namelen: 0,
+            msg_iov: std::ptr::null_mut(),
+            msg_iovlen: 0,
+            msg_control: std::ptr::null_mut(),
+            msg_controllen: 0,
+            msg_flags: 0,
+        });
+        let mut resources = SendResources {
+            batch,
+            iovecs,
+            msg: None,
+        };
+        msg.msg_iov = resources.iovecs.as_mut_ptr();
+        msg.msg_iovlen = resources.iovecs.len();
+        let sqe = opcode::SendMsg::new(types::Fd(self.fd), &*msg as *const libc::msghdr)
+            .flags(libc::MSG_NOSIGNAL as u32)
+            .build();
+        resources.msg = Some(msg);
+        self.sending.set(true);
+        let handler = SendHandler {
+            conn,
+            resources: RefCell::new(Some(resources)),
+        };
+        self.driver.submit_handler(sqe, Rc::new(handler));
+    }
+
+    fn on_send(&self, c: Completion, resources: SendResources) {
+        self.sending.set(false);
+        match c.into_result() {
+            Ok(sent) => self
+                .outbound
+                .borrow_mut()
+                .complete_send(resources.batch, sent as usize),
+            Err(e) => {
+                self.outbound.borrow_mut().complete_send(resources.batch, 0);
+                self.fail(e);
+            }
+        }
+        self.kick();
+    }
+
+    // ---- half-close, close, abort, failure -----------------------------------------
+
+    fn finish_pending_close(&self) {
+        let shutdown = self.outbound.borrow().should_shutdown_write();
+        if shutdown {
+            let res = match &*self.socket.borrow() {
+                Some(s) => s.shutdown_write(),
+                None => Ok(()),
+            };
+            match res {
+                Ok(()) => self.outbound.borrow_mut().shutdown_done(),
+                Err(e) => self.fail(e),
+            }
+        }
+        if self.outbound.borrow().should_close() {
+            self.close_socket();
+        }
+    }
+
+    /// `close()`: no more writes, flush, then close the socket; stop reading.
+    pub(crate) fn close(&self) {
+        self.outbound.borrow_mut().close();
+        self.stop_reading();
+        self.kick();
+    }
+
+    /// `abort()`: drop the queue and close now, with RST.
+    pub(crate) fn abort(&self) {
+        if let Some(s) = &*self.socket.borrow() {
+            s.reset_on_close();
+        }
+        self.outbound.borrow_mut().abort();
+        self.stop_reading();
+        self.kick();
+    }
+
+    /// The connection is lost: both halves see `err`.
+    fn fail(&self, err: io::Error) {
+        self.recv_done.set(true);
+        let copy = io::Error::new(err.kind(), err.to_string());
+        self.inbound.borrow_mut().set_exception(copy);
+        self.outbound.borrow_mut().fail(err);
+        self.stop_reading();
+    }
+
+    fn stop_reading(&self) {
+        if let Some(key) = self.recv.get() {
+            self.driver.cancel(key);
+        }
+        if !self.recv_done.get() {
+            self.recv_done.set(true);
+            // Reads after close see EOF rather than waiting forever.
+            self.inbound.borrow_mut().feed_eof();
+        }
+    }
+
+    fn close_socket(&self) {
+        let socket = self.socket.borrow_mut().take();
+        if socket.is_none() {
+            return;
+        }
+        if let Some(key) = self.recv.get() {
+            self.driver.cancel(key);
+        }
+        // Dropping the socket closes the descriptor; ops still in flight hold their own
+        // reference to the file until their (cancelled) completion.
+        drop(socket);
+        self.outbound.borrow_mut().closed(Ok(()));
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        // Every op handler holds the Conn, so none is in flight now: closing is safe.
+        let _ = self.socket.get_mut().take();
+    }
+}
+
+fn closed_error() -> io::Error {
+    io::Error::new(io::ErrorKind::NotConnected, "the connection is closed")
+}
+
+/// Inbound flow control (E4): pausing stops re-arming recv (the one in flight brings at
+/// most `limit` more bytes), resuming re-arms it.
+struct RecvControl(Weak<Conn>);
+
+impl ReadControl for RecvControl {
+    fn pause_reading(&self) {
+        if let Some(conn) = self.0.upgrade() {
+            conn.reading_paused.set(true);
+        }
+    }
+
+    fn resume_reading(&self) {
+        if let Some(conn) = self.0.upgrade() {
+            conn.reading_paused.set(false);
+            conn.arm_recv();
+        }
+    }
+}
+
+struct RecvHandler(Rc<Conn>);
+
+impl CompletionHandler for RecvHandler {
+    fn on_completion(&self, driver: &Driver, completion: Completion) {
+        self.0.on_recv(driver, completion);
+    }
+}
+
+/// What a sendmsg SQE points to; owned by the op's handler until its completion.
+struct SendResources {
+    batch: SendBatch,
+    iovecs: Box<[libc::iovec]>,
+    msg: Option<Box<libc::msghdr>>,
+}
+
+struct SendHandler {
+    conn: Rc<Conn>,
+    resources: RefCell<Option<SendResources>>,
+}
+
+impl CompletionHandler for SendHandler {
+    fn on_completion(&self, _driver: &Driver, completion: Completion) {
+        if let Some(resources) = self.resources.borrow_mut().take() {
+            self.conn.on_send(completion, resources);
+        }
+    }
+}
+
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conn")
+            .field("fd", &self.fd)
+            .field("open", &self.socket.borrow().is_some())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,1221 @@
+//! Per-connection outbound state: the send queue and the bytes in flight, write flow control
+//! (watermarks, `pause_writing`/`resume_writing`, `drain()`), half-close, close and abort
+//! (SEMANTICS F1–F10, G3).
+//!
+//! No syscalls here. The transport asks [`Outbound::next_send`] for a batch, hands it to one
+//! vectored send (at most one in flight), and reports the result with
+//! [`Outbound::complete_send`] or [`Outbound::fail`]. After every change it asks
+//! [`Outbound::should_shutdown_write`] and [`Outbound::should_close`], and reports what it did
+//! with [`Outbound::shutdown_done`] and [`Outbound::closed`]. Queued data lives here, not in a
+//! write or drain future, so dropping one loses nothing.
+//!
+//! Lifecycle: open -> closing (`close()`: flush, then close) -> closed; `abort()` or a
+//! connection error ([`fail`](Outbound::fail)) drops the queue and goes straight to "close
+//! now". `write_eof()` is orthogonal: it asks for a FIN once the queue is empty.
+
+use std::fmt;
+use std::io;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+
+mod queue;
+mod stored_error;
+#[cfg(test)]
+mod testing;
+mod waiters;
+
+pub(crate) use queue::SendBatch;
+pub(crate) use waiters::Waiter;
+
+use queue::SendQueue;
+use stored_error::StoredError;
+use waiters::Waiters;
+
+/// The default high watermark (F2).
+const DEFAULT_HIGH: usize = 64 * 1024;
+
+/// How the writer pauses and resumes its producer (G3): the `Protocol`'s `pause_writing` and
+/// `resume_writing`.
+///
+/// Both run synchronously inside [`Outbound::write`], [`Outbound::write_slice`],
+/// [`Outbound::complete_send`] or [`Outbound::set_write_buffer_limits`], while the `Outbound`
+/// is mutably borrowed: they must not call back into it.
+pub(crate) trait WriteControl {
+    /// The buffer went strictly over the high watermark.
+    fn pause_writing(&self);
+    /// The buffer fell to the low watermark or below.
+    fn resume_writing(&self);
+}
+
+/// Where the connection's send side is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Writes are accepted.
+    Open,
+    /// `close()` was called: the queue still flushes, then the socket closes.
+    Closing,
+    /// `abort()` was called or the connection failed: the queue is gone, close now.
+    Aborted,
+    /// The transport closed the socket.
+    Closed,
+}
+
+/// Where the half-close (F6) is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Eof {
+    /// `write_eof()` was not called.
+    NotWanted,
+    /// `write_eof()` was called; the FIN goes out once the queue is empty.
+    Wanted,
+    /// The transport shut down the write side.
+    Sent,
+}
+
+/// The outbound half of one connection.
+pub(crate) struct Outbound {
+    /// Bytes not yet handed to the kernel.
+    queue: SendQueue,
+    /// Bytes of the batch in flight; 0 when no send is in flight.
+    in_flight: usize,
+    /// Pause when the buffer goes strictly over this (F4).
+    high: usize,
+    /// Resume when the buffer falls to this or below (F4).
+    low: usize,
+    /// Over the high watermark and not yet back to the low one.
+    paused: bool,
+    /// Told about every pause and resume (G3).
+    control: Option<Rc<dyn WriteControl>>,
+    /// Pending `drain()` calls (F4).
+    drains: Waiters,
+    /// Pending `wait_closed()` calls (F7).
+    closers: Waiters,
+    /// Open, closing, aborted or closed.
+    phase: Phase,
+    /// Half-close state.
+    eof: Eof,
+    /// The error that ended the connection (F5).
+    error: Option<StoredError>,
+    /// Why closing the socket failed, or that it closed with data unsent (F7).
+    close_error: Option<StoredError>,
+}
+
+impl Default for Outbound {
+    /// An open writer with nothing queued and the default limits: high 64 KiB, low 16 KiB.
+    fn default() -> Self {
+        Self {
+            queue: SendQueue::default(),
+            in_flight: 0,
+            high: DEFAULT_HIGH,
+            low: DEFAULT_HIGH / 4,
+            paused: false,
+            control: None,
+            drains: Waiters::default(),
+            closers: Waiters::default(),
+            phase: Phase::Open,
+            eof: Eof::NotWanted,
+            error: None,
+            close_error: None,
+        }
+    }
+}
+
+impl Outbound {
+    /// Plugs in the protocol's flow control. If the writer is already paused, the new control
+    /// is told at once, so its pauses and resumes stay paired.
+    #[allow(dead_code, reason = "the Protocol front-end (G3) plugs in here; streams use drain()")]
+    pub(crate) fn set_control(&mut self, control: Rc<dyn WriteControl>) {
+        if self.paused {
+            control.pause_writing();
+        }
+        self.control = Some(control);
+    }
+
+    /// Queues `data` without blocking (F1); an empty `data` is a no-op. A small `data` is
+    /// copied into the coalescing tail, a large one is queued as it is.
+    ///
+    /// Errors (F9): after `close()`, `abort()` or `write_eof()`, a `BrokenPipe` error and
+    /// nothing is queued, even for empty `data`; after a connection error, that error.
+    pub(crate) fn write(&mut self, data: Bytes) -> io::Result<()> {
+        self.check_writable()?;
+        self.queue.push(data);
+        self.maybe_pause();
+        Ok(())
+    }
+
+    /// Like [`write`](Self::write), copying `data` into the coalescing tail, so that many
+    /// small writes go out as one piece of one send.
+    pub(crate) fn write_slice(&mut self, data: &[u8]) -> io::Result<()> {
+        self.check_writable()?;
+        self.queue.push_slice(data);
+        self.maybe_pause();
+        Ok(())
+    }
+
+    /// The next send: up to `max_iovecs` pieces and `max_bytes` bytes off the front of the
+    /// queue, now in flight. `None` while a send is in flight, when nothing is queued, or when
+    /// either limit is 0.
+    pub(crate) fn next_send(&mut self, max_iovecs: usize, max_bytes: usize) -> Option<SendBatch> {
+        if self.in_flight > 0 {
+            return None;
+        }
+        let batch = self.queue.take(max_iovecs, max_bytes)?;
+        self.in_flight = batch.len();
+        Some(batch)
+    }
+
+    /// The kernel sent the first `sent` bytes of `batch` (capped at its length). The rest
+    /// goes back to the front of the queue, in order. May resume writing (G3).
+    ///
+    /// A batch that completes after `abort()`, a connection error or `closed()` is dropped:
+    /// its bytes no longer count.
+    pub(crate) fn complete_send(&mut self, batch: SendBatch, sent: usize) {
+        if self.in_flight == 0 {
+            return;
+        }
+        self.in_flight = 0;
+        self.queue.requeue_unsent(batch, sent);
+        self.maybe_resume();
+    }
+
+    /// The connection failed (a send error, a reset): keeps `error` for every later write,
+    /// drain and `wait_closed()`, drops the queue, releases every pending drain with the
+    /// error and asks the transport to close. Only the first error counts; an error after
+    /// `abort()` or `closed()` (say, the cancelled send's) is ignored.
+    pub(crate) fn fail(&mut self, error: io::Error) {
+        if self.is_torn_down() {
+            return;
+        }
+        self.error = Some(StoredError::new(&error));
+        self.tear_down(Phase::Aborted);
+    }
+
+    /// Queued plus in-flight bytes (F2): asyncio's `get_write_buffer_size()`.
+    pub(crate) fn write_buffer_size(&self) -> usize {
+        self.queue.len() + self.in_flight
+    }
+
+    /// The watermarks as `(low, high)`, as asyncio's `get_write_buffer_limits()`.
+    pub(crate) fn write_buffer_limits(&self) -> (usize, usize) {
+        (self.low, self.high)
+    }
+
+    /// Sets the watermarks (F3): high only -> low = high / 4; low only -> high = 4 x low
+    /// (saturating); neither -> the defaults. `high < low` is an `InvalidInput` error and the
+    /// old limits stay. May pause at once; never resumes.
+    pub(crate) fn set_write_buffer_limits(
+        &mut self,
+        high: Option<usize>,
+        low: Option<usize>,
+    ) -> io::Result<()> {
+        let (high, low) = match (high, low) {
+            (None, None) => (DEFAULT_HIGH, DEFAULT_HIGH / 4),
+            (Some(high), None) => (high, high / 4),
+            (None, Some(low)) => (low.saturating_mul(4), low),
+            (Some(high), Some(low)) => (high, low),
+        };
+        if high < low {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "the high watermark ({high}) must be at least the low watermark ({low}); \
+                     the limits were not changed"
+                ),
+            ));
+        }
+        self.high = high;
+        self.low = low;
+        self.maybe_pause();
+        Ok(())
+    }
+
+    /// `drain()` (F4, F5): ready at once when not paused; else parks `waiter` until writing
+    /// resumes. Every concurrent drain has its own [`Waiter`] and all are released together;
+    /// a released drain returns `Ok` even if a later write paused the writer again.
+    ///
+    /// Errors, checked first on every poll: the connection's error if it failed; a
+    /// `ConnectionReset` error once the writer is closing or closed and nothing is left to
+    /// flush (after `abort()` at once), as asyncio's `drain()` raises `ConnectionResetError`
+    /// once the connection is lost. While `close()` still flushes, a drain waits as usual.
+    pub(crate) fn poll_drain(
+        &mut self,
+        cx: &mut Context<'_>,
+        waiter: &mut Waiter,
+    ) -> Poll<io::Result<()>> {
+        let outcome = if let Some(error) = &self.error {
+            Err(error.to_io_error())
+        } else if self.is_closing() && self.is_idle() {
+            Err(io::Error::new(
+                io::ErrorKind::ConnectionReset,
+                "drain() on a closed writer: the connection is closed",
+            ))
+        } else if !self.paused || self.drains.was_released(waiter) {
+            Ok(())
+        } else {
+            self.drains.park(waiter, cx.waker());
+            return Poll::Pending;
+        };
+        self.drains.remove(waiter);
+        Poll::Ready(outcome)
+    }
+
+    /// A drain future was dropped: forgets its waker.
+    pub(crate) fn cancel_drain(&mut self, waiter: &mut Waiter) {
+        self.drains.remove(waiter);
+    }
+
+    /// Half-close (F6): the transport shuts down the write side once the queue has drained;
+    /// later writes are errors. Does nothing after `close()`, `abort()` or a second call.
+    pub(crate) fn write_eof(&mut self) {
+        if self.phase == Phase::Open && self.eof == Eof::NotWanted {
+            self.eof = Eof::Wanted;
+        }
+    }
+
+    /// Whether the transport should shut down the write side now: `write_eof()` was called,
+    /// everything is sent, and [`shutdown_done`](Self::shutdown_done) was not called yet.
+    /// Never after `abort()` or a connection error.
+    pub(crate) fn should_shutdown_write(&self) -> bool {
+        self.eof == Eof::Wanted && !self.is_torn_down() && self.is_idle()
+    }
+
+    /// The transport has shut down the write side (it reports a failure with
+    /// [`fail`](Self::fail)).
+    pub(crate) fn shutdown_done(&mut self) {
+        if self.eof == Eof::Wanted {
+            self.eof = Eof::Sent;
+        }
+    }
+
+    /// `close()` (F7): later writes are errors, what is queued still flushes, then
+    /// [`should_close`](Self::should_close) turns true. Idempotent.
+    pub(crate) fn close(&mut self) {
+        if self.phase == Phase::Open {
+            self.phase = Phase::Closing;
+        }
+    }
+
+    /// `abort()` (F8): drops the queue (a send in flight no longer counts), releases every
+    /// pending drain with an error, and makes [`should_close`](Self::should_close) true at
+    /// once. Idempotent; after `close()` it drops what `close()` was still flushing.
+    pub(crate) fn abort(&mut self) {
+        if !self.is_torn_down() {
+            self.tear_down(Phase::Aborted);
+        }
+    }
+
+    /// `is_closing()`: true from `close()`, `abort()` or a connection error on (F7).
+    pub(crate) fn is_closing(&self) -> bool {
+        self.phase != Phase::Open
+    }
+
+    /// Whether the transport should close the socket now: closing, everything flushed (or
+    /// dropped by `abort()`), the requested shutdown done, and not closed yet. The transport
+    /// closes once and then calls [`closed`](Self::closed).
+    pub(crate) fn should_close(&self) -> bool {
+        matches!(self.phase, Phase::Closing | Phase::Aborted)
+            && self.is_idle()
+            && !self.should_shutdown_write()
+    }
+
+    /// The transport closed the socket, with `result`. Releases every `wait_closed()` (and
+    /// any drain). If data was still queued (the transport closed without flushing), it is
+    /// dropped and `wait_closed()` reports how much, rather than losing it silently.
+    pub(crate) fn closed(&mut self, result: io::Result<()>) {
+        if self.phase == Phase::Closed {
+            return;
+        }
+        let unsent = self.write_buffer_size();
+        self.close_error = match result {
+            Err(error) => Some(StoredError::new(&error)),
+            Ok(()) if unsent > 0 => Some(StoredError::Other {
+                kind: io::ErrorKind::ConnectionAborted,
+                message: format!("the connection was closed with {unsent} bytes not yet sent"),
+            }),
+            Ok(()) => None,
+        };
+        self.tear_down(Phase::Closed);
+        self.closers.wake_all();
+    }
+
+    /// `wait_closed()` (F7): ready once [`closed`](Self::closed) was called; the connection's
+    /// error if it failed (a flush that did not finish), else the close's own error, else
+    /// `Ok`. After `abort()` the dropped data is not an error, as in asyncio. Any number of
+    /// concurrent calls, each with its own [`Waiter`].
+    pub(crate) fn poll_closed(
+        &mut self,
+        cx: &mut Context<'_>,
+        waiter: &mut Waiter,
+    ) -> Poll<io::Result<()>> {
+        if self.phase != Phase::Closed {
+            self.closers.park(waiter, cx.waker());
+            return Poll::Pending;
+        }
+        self.closers.remove(waiter);
+        match self.error.as_ref().or(self.close_error.as_ref()) {
+            Some(error) => Poll::Ready(Err(error.to_io_error())),
+            None => Poll::Ready(Ok(())),
+        }
+    }
+
+    /// A `wait_closed()` future was dropped: forgets its waker.
+    pub(crate) fn cancel_closed(&mut self, waiter: &mut Waiter) {
+        self.closers.remove(waiter);
+    }
+
+    /// Nothing queued and nothing in flight (F10).
+    pub(crate) fn is_idle(&self) -> bool {
+        self.write_buffer_size() == 0
+    }
+
+    /// Aborted, failed or closed: the queue is gone for good.
+    fn is_torn_down(&self) -> bool {
+        matches!(self.phase, Phase::Aborted | Phase::Closed)
+    }
+
+    /// Drops the queue and the in-flight count, enters `phase` and releases every drain (it
+    /// sees the error or the closed writer). No `resume_writing`: as in asyncio, the protocol
+    /// hears `connection_lost` instead.
+    fn tear_down(&mut self, phase: Phase) {
+        self.queue.clear();
+        self.in_flight = 0;
+        self.phase = phase;
+        self.drains.wake_all();
+    }
+
+    /// The F9 check shared by both writes.
+    fn check_writable(&self) -> io::Result<()> {
+        if let Some(error) = &self.error {
+            return Err(error.to_io_error());
+        }
+        let after = match (self.phase, self.eof) {
+            (Phase::Open, Eof::NotWanted) => return Ok(()),
+            (Phase::Open, _) => "write_eof()",
+            (Phase::Closing | Phase::Closed, _) => "close()",
+            (Phase::Aborted, _) => "abort()",
+        };
+        Err(io::Error::new(
+            io::ErrorKind::BrokenPipe,
+            format!("write after {after}: the writer was closed, no data was sent"),
+        ))
+    }
+
+    /// Pauses when the buffer is strictly over the high watermark (F4, G3).
+    fn maybe_pause(&mut self) {
+        if self.paused || self.write_buffer_size() <= self.high {
+            return;
+        }
+        self.paused = true;
+        if let Some(control) = &self.control {
+            control.pause_writing();
+        }
+    }
+
+    /// Resumes when the buffer is at or under the low watermark, releasing every drain (F4,
+    /// G3).
+    fn maybe_resume(&mut self) {
+        if !self.paused || self.write_buffer_size() > self.low {
+            return;
+        }
+        self.paused = false;
+        if let Some(control) = &self.control {
+            control.resume_writing();
+        }
+        self.drains.wake_all();
+    }
+}
+
+impl fmt::Debug for Outbound {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Outbound")
+            .field("queued", &self.queue.len())
+            .field("in_flight", &self.in_flight)
+            .field("low", &self.low)
+            .field("high", &self.high)
+            .field("paused", &self.paused)
+            .field("phase", &self.phase)
+            .field("eof", &self.eof)
+            .field("error", &self.error.as_ref().map(StoredError::to_io_error))
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::{flush, ready, transmit, Probe, Recorder};
+    use super::*;
+
+    fn controlled() -> (Outbound, Rc<Recorder>) {
+        let mut outbound = Outbound::default();
+        let recorder = Rc::new(Recorder::default());
+        outbound.set_control(recorder.clone());
+        (outbound, recorder)
+    }
+
+    /// A writer with limits low 2 / high 8 and 9 bytes queued: just paused.
+    fn paused() -> (Outbound, Rc<Recorder>) {
+        let (mut outbound, recorder) = controlled();
+        outbound.set_write_buffer_limits(Some(8), Some(2)).unwrap();
+        outbound.write_slice(b"123456789").unwrap();
+        assert_eq!(recorder.calls(), ["pause"]);
+        (outbound, recorder)
+    }
+
+    fn reset() -> io::Error {
+        io::Error::from_raw_os_error(104)
+    }
+
+    fn drain(outbound: &mut Outbound, probe: &Probe, waiter: &mut Waiter) -> Poll<io::Result<()>> {
+        outbound.poll_drain(&mut probe.cx(), waiter)
+    }
+
+    fn wait_closed(outbound: &mut Outbound, probe: &Probe, waiter: &mut Waiter) -> Poll<()> {
+        outbound.poll_closed(&mut probe.cx(), waiter).map(|result| {
+            result.unwrap();
+        })
+    }
+
+    fn assert_kind(result: io::Result<()>, kind: io::ErrorKind) {
+        match result {
+            Err(error) => assert_eq!(error.kind(), kind, "{error}"),
+            Ok(()) => panic!("expected a {kind:?} error, got Ok"),
+        }
+    }
+
+    /// A deterministic pseudo-random sequence (xorshift64).
+    struct Rng(u64);
+
+    impl Rng {
+        fn below(&mut self, n: usize) -> usize {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            (self.0 % n as u64) as usize
+        }
+    }
+
+    #[test]
+    fn f1_write_queues_without_sending() {
+        let mut outbound = Outbound::default();
+        outbound.write(Bytes::from_static(b"hello")).unwrap();
+        outbound.write_slice(b" world").unwrap();
+        assert_eq!(outbound.write_buffer_size(), 11);
+        let mut wire = Vec::new();
+        assert_eq!(flush(&mut outbound, &mut wire), 1);
+        assert_eq!(wire, b"hello world");
+    }
+
+    #[test]
+    fn f1_empty_write_is_a_no_op() {
+        let (mut outbound, recorder) = controlled();
+        outbound.set_write_buffer_limits(Some(0), None).unwrap();
+        outbound.write(Bytes::new()).unwrap();
+        outbound.write_slice(b"").unwrap();
+        assert_eq!(outbound.write_buffer_size(), 0);
+        assert!(outbound.next_send(8, 1024).is_none());
+        assert!(recorder.calls().is_empty());
+    }
+
+    #[test]
+    fn f1_thousand_small_writes_coalesce_into_few_sends() {
+        let mut outbound = Outbound::default();
+        let mut input = Vec::new();
+        let mut wire = Vec::new();
+        let mut sends = 0;
+        let mut in_flight = None;
+        for i in 0..1000u32 {
+            let chunk = [i.to_le_bytes(); 4].concat();
+            input.extend_from_slice(&chunk);
+            if i % 2 == 0 {
+                outbound.write_slice(&chunk).unwrap();
+            } else {
+                outbound.write(Bytes::from(chunk)).unwrap();
+            }
+            // The transport submits after every write; one send at a time, completing after
+            // every 250 writes.
+            if in_flight.is_none() {
+                in_flight = outbound.next_send(1024, usize::MAX);
+                sends += usize::from(in_flight.is_some());
+            }
+            if i % 250 == 249 {
+                if let Some(batch) = in_flight.take() {
+                    assert_eq!(batch.pieces().len(), 1);
+                    transmit(&mut outbound, batch, usize::MAX, &mut wire);
+                }
+            }
+        }
+        sends += flush(&mut outbound, &mut wire);
+        assert_eq!(wire, input);
+        assert!(sends <= 5, "{sends} sends for 1,000 small writes");
+    }
+
+    #[test]
+    fn f1_large_bytes_go_out_without_a_copy() {
+        let mut outbound = Outbound::default();
+        let large = Bytes::from(vec![9; 100_000]);
+        outbound.write(large.clone()).unwrap();
+        let batch = outbound.next_send(8, usize::MAX).unwrap();
+        assert_eq!(batch.pieces()[0].as_ptr(), large.as_ptr());
+        assert_eq!(batch.len(), large.len());
+    }
+
+    #[test]
+    fn f1_one_send_in_flight_at_a_time() {
+        let mut outbound = Outbound::default();
+        outbound.write_slice(b"first").unwrap();
+        let batch = outbound.next_send(8, usize::MAX).unwrap();
+        outbound.write_slice(b"second").unwrap();
+        assert!(outbound.next_send(8, usize::MAX).is_none());
+        let mut wire = Vec::new();
+        transmit(&mut outbound, batch, usize::MAX, &mut wire);
+        flush(&mut outbound, &mut wire);
+        assert_eq!(wire, b"firstsecond");
+    }
+
+    #[test]
+    fn f1_next_send_respects_its_limits() {
+        let mut outbound = Outbound::default();
+        for fill in 0..4 {
+            outbound.write(Bytes::from(vec![fill; 5000])).unwrap();
+        }
+        assert!(outbound.next_send(0, usize::MAX).is_none());
+        assert!(outbound.next_send(8, 0).is_none());
+        let batch = outbound.next_send(3, usize::MAX).unwrap();
+        assert_eq!((batch.pieces().len(), batch.len()), (3, 15_000));
+        outbound.complete_send(batch, 15_000);
+        let batch = outbound.next_send(8, 1234).unwrap();
+        assert_eq!(batch.len(), 1234);
+        assert_eq!(outbound.write_buffer_size(), 5000);
+    }
+
+    #[test]
+    fn f2_size_counts_queued_and_in_flight() {
+        let mut outbound = Outbound::default();
+        outbound.write(Bytes::from(vec![1; 10_000])).unwrap();
+        outbound.write_slice(&[2; 100]).unwrap();
+        let batch = outbound.next_send(8, 6_000).unwrap();
+        outbound.write_slice(&[3; 10]).unwrap();
+        assert_eq!(outbound.write_buffer_size(), 10_110);
+        outbound.complete_send(batch, 4_000);
+        assert_eq!(outbound.write_buffer_size(), 6_110);
+        flush(&mut outbound, &mut Vec::new());
+        assert_eq!(outbound.write_buffer_size(), 0);
+    }
+
+    #[test]
+    fn f2_default_limits_are_64k_high_16k_low() {
+        assert_eq!(
+            Outbound::default().write_buffer_limits(),
+            (16 * 1024, 64 * 1024)
+        );
+    }
+
+    #[test]
+    fn f3_high_only_sets_low_to_a_quarter() {
+        let mut outbound = Outbound::default();
+        outbound.set_write_buffer_limits(Some(1001), None).unwrap();
+        assert_eq!(outbound.write_buffer_limits(), (250, 1001));
+    }
+
+    #[test]
+    fn f3_low_only_sets_high_to_four_times_low() {
+        let mut outbound = Outbound::default();
+        outbound.set_write_buffer_limits(None, Some(100)).unwrap();
+        assert_eq!(outbound.write_buffer_limits(), (100, 400));
+        outbound
+            .set_write_buffer_limits(None, Some(usize::MAX))
+            .unwrap();
+        assert_eq!(outbound.write_buffer_limits(), (usize::MAX, usize::MAX));
+    }
+
+    #[test]
+    fn f3_neither_restores_the_defaults() {
+        let mut outbound = Outbound::default();
+        outbound.set_write_buffer_limits(Some(10), Some(5)).unwrap();
+        outbound.set_write_buffer_limits(None, None).unwrap();
+        assert_eq!(outbound.write_buffer_limits(), (16 * 1024, 64 * 1024));
+    }
+
+    #[test]
+    fn f3_high_below_low_is_invalid_input_and_keeps_the_old_limits() {
+        let (mut outbound, recorder) = controlled();
+        outbound
+            .set_write_buffer_limits(Some(100), Some(10))
+            .unwrap();
+        outbound.write_slice(&[0; 50]).unwrap();
+        let error = outbound
+            .set_write_buffer_limits(Some(9), Some(10))
+            .unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::InvalidInput);
+        assert_eq!(outbound.write_buffer_limits(), (10, 100));
+        assert!(recorder.calls().is_empty());
+        outbound
+            .set_write_buffer_limits(Some(10), Some(10))
+            .unwrap();
+        assert_eq!(outbound.write_buffer_limits(), (10, 10));
+    }
+
+    #[test]
+    fn f3_lowering_high_pauses_at_once() {
+        let (mut outbound, recorder) = controlled();
+        outbound.write_slice(&[0; 100]).unwrap();
+        outbound.set_write_buffer_limits(Some(100), None).unwrap();
+        assert!(recorder.calls().is_empty());
+        outbound.set_write_buffer_limits(Some(99), None).unwrap();
+        assert_eq!(recorder.calls(), ["pause"]);
+    }
+
+    #[test]
+    fn f3_new_limits_never_resume() {
+        let (mut outbound, recorder) = paused();
+        outbound
+            .set_write_buffer_limits(Some(100), Some(50))
+            .unwrap();
+        assert_eq!(recorder.calls(), ["pause"]);
+        let probe = Probe::new();
+        assert!(drain(&mut outbound, &probe, &mut Waiter::default()).is_pending());
+        // The next completion applies the new low watermark.
+        let batch = outbound.next_send(8, 1).unwrap();
+        outbound.complete_send(batch, 1);
+        assert_eq!(recorder.calls(), ["pause", "resume"]);
+        assert_eq!(probe.wakes(), 1);
+    }
+
+    #[test]
+    fn f4_pauses_only_strictly_over_high() {
+        let (mut outbound, recorder) = controlled();
+        outbound.set_write_buffer_limits(Some(10), Some(0)).unwrap();
+        outbound.write_slice(&[0; 10]).unwrap();
+        assert!(recorder.calls().is_empty());
+        assert!(ready(drain(&mut outbound, &Probe::new(), &mut Waiter::default())).is_ok());
+        outbound.write_slice(&[0; 1]).unwrap();
+        assert_eq!(recorder.calls(), ["pause"]);
+    }
+
+    #[test]
+    fn f4_resumes_at_low_not_above() {
+        let (mut outbound, recorder) = paused();
+        let batch = outbound.next_send(8, usize::MAX).unwrap();
+        outbound.complete_send(batch, 6);
+        assert_eq!(outbound.write_buffer_size(), 3);
+        assert_eq!(recorder.calls(), ["pause"]);
+        let batch = outbound.next_send(8, usize::MAX).unwrap();
+        outbound.complete_send(batch, 1);
+        assert_eq!(outbound.write_buffer_size(), 2);
+        assert_eq!(recorder.calls(), ["pause", "resume"]);
+    }
+
+    #[test]
+    fn f4_drain_is_ready_at_once_when_not_paused() {
+        let mut outbound = Outbound::default();
+        outbound.write_slice(&[0; 1000]).unwrap();
+        let probe = Probe::new();
+        assert!(ready(drain(&mut outbound, &probe, &mut Waiter::default())).is_ok());
+    }
+
+    #[test]
+    fn f4_drain_waits_while_paused_until_resume() {
+        let (mut outbound, _) = paused();
+        let probe = Probe::new();
+        let mut waiter = Waiter::default();
+        assert!(drain(&mut outbound, &probe, &mut waiter).is_pending());
+        let batch = outbound.next_send(8, 3).unwrap();
+        outbound.complete_send(batch, 3);
+        assert_eq!(probe.wakes(), 0);
+        assert!(drain(&mut outbound, &probe, &mut waiter).is_pending());
+        flush(&mut outbound, &mut Vec::new());
+        assert_eq!(probe.wakes(), 1);
+        assert!(ready(drain(&mut outbound, &probe, &mut waiter)).is_ok());
+    }
+
+    #[test]
+    fn f4_every_concurrent_drain_is_released() {
+        let (mut outbound, _) = paused();
+        let probes: Vec<Probe> = (0..100).map(|_| Probe::new()).collect();
+        let mut waiters: Vec<Waiter> = (0..100).map(|_| Waiter::default()).collect();
+        for (probe, waiter) in probes.iter().zip(&mut waiters) {
+            assert!(drain(&mut outbound, probe, waiter).is_pending());
+        }
+        flush(&mut outbound, &mut Vec::new());
+        for (probe, waiter) in probes.iter().zip(&mut waiters) {
+            assert_eq!(probe.wakes(), 1);
+            assert!(ready(drain(&mut outbound, probe, waiter)).is_ok());
+        }
+    }
+
+    #[test]
+    fn f4_repolled_drain_is_woken_once() {
+        let (mut outbound, _) = paused();
+        let probe = Probe::new();
+        let mut waiter = Waiter::default();
+        for _ in 0..1000 {
+            assert!(drain(&mut outbound, &probe, &mut waiter).is_pending());
+        }
+        flush(&mut outbound, &mut Vec::new());
+        assert_eq!(probe.wakes(), 1);
+    }
+
+    #[test]
+    fn f4_released_drain_returns_even_if_paused_again() {
+        let (mut outbound, _) = paused();
+        let probe = Probe::new();
+        let mut waiter = Waiter::default();
+        assert!(drain(&mut outbound, &probe, &mut waiter).is_pending());
+        flush(&mut outbound, &mut Vec::new());
+        outbound.write_slice(b"123456789").unwrap();
+        assert!(ready(drain(&mut outbound, &probe, &mut waiter)).is_ok());
+        // A new drain waits for the new pause.
+        assert!(drain(&mut outbound, &probe, &mut waiter).is_pending());
+    }
+
+    #[test]
+    fn f4_cancelled_drain_is_not_woken() {
+        let (mut outbound, _) = paused();
+        let (kept, dropped) = (Probe::new(), Probe::new());
+        let (mut kept_waiter, mut dropped_waiter) = (Waiter::default(), Waiter::default());
+        assert!(drain(&mut outbound, &kept, &mut kept_waiter).is_pending());
+        assert!(drain(&mut outbound, &dropped, &mut dropped_waiter).is_pending());
+        outbound.cancel_drain(&mut dropped_waiter);
+        flush(&mut outbound, &mut Vec::new());
+        assert_eq!((kept.wakes(), dropped.wakes()), (1, 0));
+    }
+
+    #[test]
+    fn f5_drain_returns_the_connection_error() {
+        let (mut outbound, _) = paused();
+        let probe = Probe::new();
+        let mut waiter = Waiter::default();
+        assert!(drain(&mut outbound, &probe, &mut waiter).is_pending());
+        outbound.fail(reset());
+        assert_eq!(probe.wakes(), 1);
+        for _ in 0..2 {
+            let error = ready(drain(&mut outbound, &probe, &mut waiter)).unwrap_err();
+            assert_eq!(error.raw_os_error(), Some(104));
+        }
+        assert_eq!(outbound.write_buffer_size(), 0);
+    }
+
+    #[test]
+    fn f5_drain_after_close_with_nothing_left_is_connection_reset() {
+        let mut outbound = Outbound::default();
+        outbound.write_slice(b"bye").unwrap();
+        outbound.close();
+        let probe = Probe::new();
+        assert!(ready(drain(&mut outbound, &probe, &mut Waiter::default())).is_ok());
+        flush(&mut outbound, &mut Vec::new());
+        let result = ready(drain(&mut outbound, &probe, &mut Waiter::default()));
+        assert_kind(result, io::ErrorKind::ConnectionReset);
+        outbound.closed(Ok(()));
+        let result = ready(drain(&mut outbound, &probe, &mut Waiter::default()));
+        assert_kind(result, io::ErrorKind::ConnectionReset);
+    }
+
+    #[test]
+    fn f5_drain_during_the_close_flush_waits_then_errors_once_flushed() {
+        let (mut outbound, _) = paused();
+        outbound.close();
+        let probe = Probe::new();
+        let mut waiter = Waiter::default();
+        assert!(drain(&mut outbound, &probe, &mut waiter).is_pending());
+        flush(&mut outbound, &mut Vec::new());
+        assert_eq!(probe.wakes(), 1);
+        assert_kind(
+            ready(drain(&mut outbound, &probe, &mut waiter)),
+            io::ErrorKind::ConnectionReset,
+        );
+    }
+
+    #[test]
+    fn f5_stored_error_keeps_kind_and_message() {
+        let mut outbound = Outbound::default();
+        outbound.fail(io::Error::new(io::ErrorKind::TimedOut, "peer went quiet"));
+        outbound.fail(reset());
+        let error = ready(drain(&mut outbound, &Probe::new(), &mut Waiter::default())).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(error.to_string(), "peer went quiet");
+    }
+
+    #[test]
+    fn f6_write_after_write_eof_errors() {
+        let mut outbound = Outbound::default();
+        outbound.write_eof();
+        let error = outbound.write_slice(b"late").unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::BrokenPipe);
+        assert!(error.to_string().contains("write_eof()"), "{error}");
+        assert!(outbound.write(Bytes::from_static(b"late")).is_err());
+        assert_eq!(outbound.write_buffer_size(), 0);
+        assert!(!outbound.is_closing());
+    }
+
+    #[test]
+    fn f6_shutdown_waits_until_the_queue_drained_and_happens_once() {
+        let mut outbound = Outbound::default();
+        outbound.write_slice(b"last words").unwrap();
+        outbound.write_eof();
+        outbound.write_eof();
+        assert!(!outbound.should_shutdown_write());
+        let batch = outbound.next_send(8, usize::MAX).unwrap();
+        assert!(!outbound.should_shutdown_write());
+        outbound.complete_send(batch, 4);
+        assert!(!outbound.should_shutdown_write());
+        flush(&mut outbound, &mut Vec::new());
+        assert!(outbound.should_shutdown_write());
+        outbound.shutdown_done();
+        assert!(!outbound.should_shutdown_write());
+        assert!(!outbound.should_close());
+    }
+
+    #[test]
+    fn f6_close_after_write_eof_shuts_down_first() {
+        let mut outbound = Outbound::default();
+        outbound.write_eof();
+        outbound.close();
+        assert!(outbound.should_shutdown_write());
+        assert!(!outbound.should_close());
+        outbound.shutdown_done();
+        assert!(outbound.should_close());
+    }
+
+    #[test]
+    fn f6_abort_cancels_the_shutdown() {
+        let mut outbound = Outbound::default();
+        outbound.write_slice(b"unsent").unwrap();
+        outbound.write_eof();
+        outbound.abort();
+        assert!(!outbound.should_shutdown_write());
+        assert!(outbound.should_close());
+    }
+
+    #[test]
+    fn f7_close_sets_is_closing_at_once_and_flushes_first() {
+        let mut outbound = Outbound::default();
+        outbound.write_slice(b"queued").unwrap();
+        outbound.close();
+        assert!(outbound.is_closing());
+        assert!(!outbound.should_close());
+        let mut wire = Vec::new();
+        let batch = outbound.next_send(8, usize::MAX).unwrap();
+        assert!(!outbound.should_close());
+        transmit(&mut outbound, batch, 2, &mut wire);
+        assert!(!outbound.should_close());
+        flush(&mut outbound, &mut wire);
+        assert_eq!(wire, b"queued");
+        assert!(outbound.should_close());
+        outbound.closed(Ok(()));
+        assert!(!outbound.should_close());
+    }
+
+    #[test]
+    fn f7_close_is_idempotent() {
+        let mut outbound = Outbound::default();
+        outbound.write_slice(b"x").unwrap();
+        outbound.close();
+        outbound.close();
+        assert!(!outbound.should_close());
+        flush(&mut outbound, &mut Vec::new());
+        outbound.closed(Ok(()));
+        outbound.close();
+        assert!(outbound.is_closing());
+        assert!(!outbound.should_close());
+    }
+
+    #[test]
+    fn f7_every_wait_closed_resolves_after_closed() {
+        let mut outbound = Outbound::default();
+        let probes = [Probe::new(), Probe::new(), Probe::new()];
+        let mut waiters = [Waiter::default(), Waiter::default(), Waiter::default()];
+        for (probe, waiter) in probes.iter().zip(&mut waiters) {
+            assert!(wait_closed(&mut outbound, probe, waiter).is_pending());
+            assert!(wait_closed(&mut outbound, probe, waiter).is_pending());
+        }
+        outbound.close();
+        assert!(outbound.should_close());
+        assert!(wait_closed(&mut outbound, &probes[0], &mut waiters[0]).is_pending());
+        outbound.closed(Ok(()));
+        for (probe, waiter) in probes.iter().zip(&mut waiters) {
+            assert_eq!(probe.wakes(), 1);
+            assert!(wait_closed(&mut outbound, probe, waiter).is_ready());
+        }
+    }
+
+    #[test]
+    fn f7_wait_closed_returns_the_flush_error() {
+        let mut outbound = Outbound::default();
+        outbound.write_slice(b"doomed").unwrap();
+        outbound.close();
+        let batch = outbound.next_send(8, usize::MAX).unwrap();
+        outbound.fail(reset());
+        drop(batch);
+        assert!(outbound.should_close());
+        outbound.closed(Ok(()));
+        let result = outbound.poll_closed(&mut Probe::new().cx(), &mut Waiter::default());
+        assert_eq!(ready(result).unwrap_err().raw_os_error(), Some(104));
+    }
+
+    #[test]
+    fn f7_wait_closed_returns_the_close_error() {
+        let mut outbound = Outbound::default();
+        outbound.close();
+        outbound.closed(Err(io::Error::from_raw_os_error(5)));
+        let result = outbound.poll_closed(&mut Probe::new().cx(), &mut Waiter::default());
+        assert_eq!(ready(result).unwrap_err().raw_os_error(), Some(5));
+    }
+
+    #[test]
+    fn f7_closing_with_data_unsent_is_reported() {
+        let mut outbound = Outbound::default();
+        outbound.write_slice(b"twelve bytes").unwrap();
+        outbound.closed(Ok(()));
+        assert_eq!(outbound.write_buffer_size(), 0);
+        let result = outbound.poll_closed(&mut Probe::new().cx(), &mut Waiter::default());
+        let error = ready(result).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::ConnectionAborted);
+        assert!(error.to_string().contains("12 bytes"), "{error}");
+    }
+
+    #[test]
+    fn f7_cancelled_wait_closed_is_not_woken() {
+        let mut outbound = Outbound::default();
+        let probe = Probe::new();
+        let mut waiter = Waiter::default();
+        assert!(wait_closed(&mut outbound, &probe, &mut waiter).is_pending());
+        outbound.cancel_closed(&mut waiter);
+        outbound.closed(Ok(()));
+        assert_eq!(probe.wakes(), 0);
+    }
+
+    #[test]
+    fn f8_abort_drops_the_queue_and_closes_at_once() {
+        let mut outbound = Outbound::default();
+        outbound.write(Bytes::from(vec![0; 10_000])).unwrap();
+        let batch = outbound.next_send(8, 5_000).unwrap();
+        outbound.abort();
+        assert_eq!(outbound.write_buffer_size(), 0);
+        assert!(outbound.is_closing() && outbound.should_close());
+        assert!(outbound.next_send(8, usize::MAX).is_none());
+        // The aborted send's completion changes nothing.
+        outbound.complete_send(batch, 100);
+        assert_eq!(outbound.write_buffer_size(), 0);
+        assert!(outbound.next_send(8, usize::MAX).is_none());
+        outbound.closed(Ok(()));
+        let result = outbound.poll_closed(&mut Probe::new().cx(), &mut Waiter::default());
+        assert!(ready(result).is_ok());
+    }
+
+    #[test]
+    fn f8_abort_releases_drains_with_an_error() {
+        let (mut outbound, recorder) = paused();
+        let probe = Probe::new();
+        let mut waiter = Waiter::default();
+        assert!(drain(&mut outbound, &probe, &mut waiter).is_pending());
+        outbound.abort();
+        assert_eq!(probe.wakes(), 1);
+        assert_kind(
+            ready(drain(&mut outbound, &probe, &mut waiter)),
+            io::ErrorKind::ConnectionReset,
+        );
+        // The protocol hears connection_lost, not resume_writing.
+        assert_eq!(recorder.calls(), ["pause"]);
+    }
+
+    #[test]
+    fn f8_abort_after_close_drops_what_was_still_flushing() {
+        let mut outbound = Outbound::default();
+        outbound.write_slice(b"never sent").unwrap();
+        outbound.close();
+        assert!(!outbound.should_close());
+        outbound.abort();
+        outbound.abort();
+        assert_eq!(outbound.write_buffer_size(), 0);
+        assert!(outbound.should_close());
+        outbound.close();
+        assert!(outbound.should_close());
+    }
+
+    #[test]
+    fn f8_error_after_abort_is_ignored() {
+        let mut outbound = Outbound::default();
+        outbound.abort();
+        outbound.fail(io::Error::from_raw_os_error(125));
+        outbound.closed(Ok(()));
+        let result = outbound.poll_closed(&mut Probe::new().cx(), &mut Waiter::default());
+        assert!(ready(result).is_ok());
+    }
+
+    #[test]
+    fn f9_write_after_close_is_an_error() {
+        let mut outbound = Outbound::default();
+        outbound.write_slice(b"ok").unwrap();
+        outbound.close();
+        for result in [
+            outbound.write(Bytes::from_static(b"late")),
+            outbound.write_slice(b"late"),
+            outbound.write_slice(b""),
+        ] {
+            let error = result.unwrap_err();
+            assert_eq!(error.kind(), io::ErrorKind::BrokenPipe);
+            let message = error.to_string();
+            assert!(message.contains("close()") && message.contains("closed"));
+            assert!(message.contains("no data was sent"), "{message}");
+        }
+        assert_eq!(outbound.write_buffer_size(), 2);
+        outbound.closed(Ok(()));
+        assert!(outbound.write_slice(b"later still").is_err());
+    }
+
+    #[test]
+    fn f9_write_after_abort_is_an_error() {
+        let mut outbound = Outbound::default();
+        outbound.abort();
+        let error = outbound.write_slice(b"late").unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::BrokenPipe);
+        assert!(error.to_string().contains("abort()"), "{error}");
+        assert_eq!(outbound.write_buffer_size(), 0);
+    }
+
+    #[test]
+    fn f9_write_after_a_connection_error_returns_it() {
+        let mut outbound = Outbound::default();
+        outbound.fail(reset());
+        for _ in 0..2 {
+            let error = outbound.write_slice(b"late").unwrap_err();
+            assert_eq!(error.raw_os_error(), Some(104));
+        }
+        assert!(outbound.is_closing());
+    }
+
+    #[test]
+    fn f10_idle_only_with_nothing_queued_or_in_flight() {
+        let mut outbound = Outbound::default();
+        assert!(outbound.is_idle());
+        outbound.write_slice(b"abc").unwrap();
+        assert!(!outbound.is_idle());
+        let batch = outbound.next_send(8, usize::MAX).unwrap();
+        assert!(!outbound.is_idle());
+        outbound.complete_send(batch, 2);
+        assert!(!outbound.is_idle());
+        flush(&mut outbound, &mut Vec::new());
+        assert!(outbound.is_idle());
+    }
+
+    #[test]
+    fn g3_pause_and_resume_fire_once_per_crossing() {
+        let (mut outbound, recorder) = controlled();
+        outbound
+            .set_write_buffer_limits(Some(100), Some(10))
+            .unwrap();
+        for round in 1..=3 {
+            for _ in 0..50 {
+                outbound.write_slice(&[0; 7]).unwrap();
+            }
+            assert_eq!(recorder.calls().len(), 2 * round - 1);
+            // Drain in small sends: each crossing of the low watermark fires once.
+            while let Some(batch) = outbound.next_send(8, 30) {
+                outbound.complete_send(batch, 30);
+            }
+            assert_eq!(recorder.calls().len(), 2 * round);
+        }
+        assert_eq!(recorder.calls(), ["pause", "resume"].repeat(3));
+    }
+
+    #[test]
+    fn g3_zero_limits_pause_on_any_data_and_resume_when_empty() {
+        let (mut outbound, recorder) = controlled();
+        outbound.set_write_buffer_limits(Some(0), None).unwrap();
+        outbound.write_slice(b"a").unwrap();
+        outbound.write_slice(b"b").unwrap();
+        assert_eq!(recorder.calls(), ["pause"]);
+        let batch = outbound.next_send(8, usize::MAX).unwrap();
+        outbound.complete_send(batch, 1);
+        assert_eq!(recorder.calls(), ["pause"]);
+        flush(&mut outbound, &mut Vec::new());
+        assert_eq!(recorder.calls(), ["pause", "resume"]);
+    }
+
+    #[test]
+    fn g3_control_plugged_in_while_paused_hears_the_pause() {
+        let mut outbound = Outbound::default();
+        outbound.set_write_buffer_limits(Some(1), None).unwrap();
+        outbound.write_slice(b"ab").unwrap();
+        let recorder = Rc::new(Recorder::default());
+        outbound.set_control(recorder.clone());
+        flush(&mut outbound, &mut Vec::new());
+        assert_eq!(recorder.calls(), ["pause", "resume"]);
+    }
+
+    #[test]
+    fn short_sends_requeue_the_rest_in_order() {
+        let mut outbound = Outbound::default();
+        outbound.write_slice(b"hello ").unwrap();
+        outbound.write(Bytes::from(vec![b'-'; 5000])).unwrap();
+        outbound.write_slice(b" world").unwrap();
+        let mut wire = Vec::new();
+        for sent in [0, 3, 1, 4000, 1002, 1, 0, 1] {
+            let batch = outbound.next_send(8, usize::MAX).unwrap();
+            assert_eq!(transmit(&mut outbound, batch, sent, &mut wire), sent);
+        }
+        assert_eq!(outbound.write_buffer_size(), 5012 - 5008);
+        flush(&mut outbound, &mut wire);
+        assert_eq!(wire, [&b"hello "[..], &[b'-'; 5000], b" world"].concat());
+    }
+
+    #[test]
+    fn short_send_beyond_the_batch_is_capped() {
+        let mut outbound = Outbound::default();
+        outbound.write_slice(b"abc").unwrap();
+        let batch = outbound.next_send(8, usize::MAX).unwrap();
+        outbound.complete_send(batch, 1_000);
+        assert!(outbound.is_idle());
+    }
+
+    #[test]
+    fn short_sends_and_interleaved_writes_reproduce_the_byte_stream() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut outbound = Outbound::default();
+        let (mut input, mut wire) = (Vec::new(), Vec::new());
+        let mut in_flight: Option<SendBatch> = None;
+        for _ in 0..5000 {
+            match rng.below(3) {
+                0 => {
+                    let len = [
+                        1 + rng.below(64),
+                        4095 + rng.below(3),
+                        1 + rng.below(70_000),
+                    ][rng.below(3)];
+                    let data: Vec<u8> = (0..len).map(|_| rng.below(256) as u8).collect();
+                    input.extend_from_slice(&data);
+                    if rng.below(2) == 0 {
+                        outbound.write(Bytes::from(data)).unwrap();
+                    } else {
+                        outbound.write_slice(&data).unwrap();
+                    }
+                }
+                1 => {
+                    let next = outbound.next_send(1 + rng.below(4), 1 + rng.below(50_000));
+                    if in_flight.is_some() {
+                        assert!(next.is_none());
+                    } else {
+                        in_flight = next;
+                    }
+                }
+                _ => {
+                    if let Some(batch) = in_flight.take() {
+                        let sent = rng.below(batch.len() + 1);
+                        transmit(&mut outbound, batch, sent, &mut wire);
+                    }
+                }
+            }
+            assert_eq!(outbound.write_buffer_size(), input.len() - wire.len());
+        }
+        if let Some(batch) = in_flight {
+            transmit(&mut outbound, batch, usize::MAX, &mut wire);
+        }
+        flush(&mut outbound, &mut wire);
+        assert!(input.len() > 1_000_000);
+        assert!(
+            wire == input,
+            "the bytes sent differ from the bytes written"
+        );
+    }
+}

@@ -1,0 +1,111 @@
+//! Test helpers: a waker that counts its wakes, a `WriteControl` that records its calls, and
+//! a stand-in for the kernel's side of a send, so tests drive the writer by hand,
+//! deterministically, without a runtime or a ring.
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+
+use super::{Outbound, SendBatch, WriteControl};
+
+/// A waker that counts how often it was woken.
+pub(crate) struct Probe {
+    /// Shared with `waker`.
+    count: Arc<WakeCount>,
+    /// Wakes `count`.
+    waker: Waker,
+}
+
+/// The counter behind a [`Probe`]'s waker.
+struct WakeCount(AtomicUsize);
+
+impl Wake for WakeCount {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+impl Probe {
+    /// A probe that has not been woken.
+    pub(crate) fn new() -> Self {
+        let count = Arc::new(WakeCount(AtomicUsize::new(0)));
+        let waker = Waker::from(Arc::clone(&count));
+        Self { count, waker }
+    }
+
+    /// A context whose waker counts on this probe.
+    pub(crate) fn cx(&self) -> Context<'_> {
+        Context::from_waker(&self.waker)
+    }
+
+    /// How often the waker was woken.
+    pub(crate) fn wakes(&self) -> usize {
+        self.count.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Unwraps a `Poll` that must be ready.
+pub(crate) fn ready<T>(poll: Poll<T>) -> T {
+    match poll {
+        Poll::Ready(value) => value,
+        Poll::Pending => panic!("expected Ready, got Pending"),
+    }
+}
+
+/// A `WriteControl` that records "pause" / "resume" in call order.
+#[derive(Default)]
+pub(crate) struct Recorder {
+    /// The calls so far.
+    calls: RefCell<Vec<&'static str>>,
+}
+
+impl Recorder {
+    /// The calls so far, in order.
+    pub(crate) fn calls(&self) -> Vec<&'static str> {
+        self.calls.borrow().clone()
+    }
+}
+
+impl WriteControl for Recorder {
+    fn pause_writing(&self) {
+        self.calls.borrow_mut().push("pause");
+    }
+
+    fn resume_writing(&self) {
+        self.calls.borrow_mut().push("resume");
+    }
+}
+
+/// Plays the kernel: appends the first `sent` bytes of `batch` to `wire` and reports the
+/// send to `outbound`. Returns how many bytes went out (`sent`, capped at the batch length).
+pub(crate) fn transmit(
+    outbound: &mut Outbound,
+    batch: SendBatch,
+    sent: usize,
+    wire: &mut Vec<u8>,
+) -> usize {
+    let sent = sent.min(batch.len());
+    let mut left = sent;
+    for piece in batch.pieces() {
+        let n = piece.len().min(left);
+        wire.extend_from_slice(&piece[..n]);
+        left -= n;
+    }
+    outbound.complete_send(batch, sent);
+    sent
+}
+
+/// Sends everything queued in full sends, appending it to `wire`. Returns the number of sends.
+pub(crate) fn flush(outbound: &mut Outbound, wire: &mut Vec<u8>) -> usize {
+    let mut sends = 0;
+    while let Some(batch) = outbound.next_send(usize::MAX, usize::MAX) {
+        transmit(outbound, batch, usize::MAX, wire);
+        sends += 1;
+    }
+    sends
+}

@@ -1,0 +1,63 @@
+//! The descriptor a transport owns: a TCP or Unix stream socket.
+
+use std::io;
+use std::net::{Shutdown, SocketAddr as TcpAddr, TcpStream};
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::{SocketAddr as UnixAddr, UnixStream};
+
+use crate::driver::sys;
+
+/// A connected stream socket. Closed when dropped.
+#[derive(Debug)]
+pub(crate) enum Socket {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+/// A socket address of either family, as [`crate::StreamWriter::peer_addr`] reports it.
+#[derive(Debug, Clone)]
+pub enum Addr {
+    /// An IPv4 or IPv6 address.
+    Tcp(TcpAddr),
+    /// A Unix-domain address (possibly unnamed or abstract).
+    Unix(UnixAddr),
+}
+
+impl Socket {
+    pub(crate) fn raw_fd(&self) -> RawFd {
+        match self {
+            Socket::Tcp(s) => s.as_raw_fd(),
+            Socket::Unix(s) => s.as_raw_fd(),
+        }
+    }
+
+    pub(crate) fn shutdown_write(&self) -> io::Result<()> {
+        match self {
+            Socket::Tcp(s) => s.shutdown(Shutdown::Write),
+            Socket::Unix(s) => s.shutdown(Shutdown::Write),
+        }
+    }
+
+    pub(crate) fn peer_addr(&self) -> io::Result<Addr> {
+        match self {
+            Socket::Tcp(s) => s.peer_addr().map(Addr::Tcp),
+            Socket::Unix(s) => s.peer_addr().map(Addr::Unix),
+        }
+    }
+
+    pub(crate) fn local_addr(&self) -> io::Result<Addr> {
+        match self {
+            Socket::Tcp(s) => s.local_addr().map(Addr::Tcp),
+            Socket::Unix(s) => s.local_addr().map(Addr::Unix),
+        }
+    }
+
+    /// Makes the coming close send RST (abort).
+    pub(crate) fn reset_on_close(&self) {
+        // Best effort: if it fails the close is a FIN, which still closes the connection.
+        let _ = match self {
+            Socket::Tcp(s) => sys::set_linger_zero(s),
+            Socket::Unix(s) => sys::set_linger_zero(s),
+        };
+    }
+}
