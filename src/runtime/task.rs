@@ -140,6 +140,8 @@ pub struct JoinHandle<T> {
     core: Weak<Core>,
     key: usize,
     generation: u32,
+    /// The output was taken: the task's entry is gone, nothing to detach on drop.
+    joined: bool,
     _output: PhantomData<T>,
 }
 
@@ -149,6 +151,7 @@ impl<T: 'static> JoinHandle<T> {
             core,
             key,
             generation,
+            joined: false,
             _output: PhantomData,
         }
     }
@@ -179,16 +182,22 @@ impl<T: 'static> JoinHandle<T> {
     }
 }
 
+// The handle holds no pinned data (only ids); its output type does not make it !Unpin.
+impl<T> Unpin for JoinHandle<T> {}
+
 impl<T: 'static> Future for JoinHandle<T> {
     type Output = Result<T, JoinError>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let Some(core) = self.core.upgrade() else {
             return Poll::Ready(Err(JoinError::Cancelled));
         };
         let mut out: Option<Result<T, JoinError>> = None;
         match core.poll_join(self.key, self.generation, cx, &mut out) {
-            Poll::Ready(()) => Poll::Ready(out.unwrap_or(Err(JoinError::Cancelled))),
+            Poll::Ready(()) => {
+                self.joined = true;
+                Poll::Ready(out.unwrap_or(Err(JoinError::Cancelled)))
+            }
             Poll::Pending => Poll::Pending,
         }
     }
@@ -196,6 +205,9 @@ impl<T: 'static> Future for JoinHandle<T> {
 
 impl<T> Drop for JoinHandle<T> {
     fn drop(&mut self) {
+        if self.joined {
+            return;
+        }
         if let Some(core) = self.core.upgrade() {
             core.detach_task(self.key, self.generation);
         }

@@ -124,7 +124,10 @@ impl Default for Outbound {
 impl Outbound {
     /// Plugs in the protocol's flow control. If the writer is already paused, the new control
     /// is told at once, so its pauses and resumes stay paired.
-    #[allow(dead_code, reason = "the Protocol front-end (G3) plugs in here; streams use drain()")]
+    #[allow(
+        dead_code,
+        reason = "the Protocol front-end (G3) plugs in here; streams use drain()"
+    )]
     pub(crate) fn set_control(&mut self, control: Rc<dyn WriteControl>) {
         if self.paused {
             control.pause_writing();
