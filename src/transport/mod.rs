@@ -5,6 +5,8 @@
 pub(crate) mod conn;
 pub(crate) mod inbound;
 pub(crate) mod outbound;
+#[cfg(test)]
+pub(crate) mod probe;
 pub(crate) mod socket;
 
 pub use socket::Addr;

@@ -3,59 +3,10 @@
 //! deterministically, without a runtime or a ring.
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
 
 use super::{Outbound, SendBatch, WriteControl};
 
-/// A waker that counts how often it was woken.
-pub(crate) struct Probe {
-    /// Shared with `waker`.
-    count: Arc<WakeCount>,
-    /// Wakes `count`.
-    waker: Waker,
-}
-
-/// The counter behind a [`Probe`]'s waker.
-struct WakeCount(AtomicUsize);
-
-impl Wake for WakeCount {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-impl Probe {
-    /// A probe that has not been woken.
-    pub(crate) fn new() -> Self {
-        let count = Arc::new(WakeCount(AtomicUsize::new(0)));
-        let waker = Waker::from(Arc::clone(&count));
-        Self { count, waker }
-    }
-
-    /// A context whose waker counts on this probe.
-    pub(crate) fn cx(&self) -> Context<'_> {
-        Context::from_waker(&self.waker)
-    }
-
-    /// How often the waker was woken.
-    pub(crate) fn wakes(&self) -> usize {
-        self.count.0.load(Ordering::SeqCst)
-    }
-}
-
-/// Unwraps a `Poll` that must be ready.
-pub(crate) fn ready<T>(poll: Poll<T>) -> T {
-    match poll {
-        Poll::Ready(value) => value,
-        Poll::Pending => panic!("expected Ready, got Pending"),
-    }
-}
+pub(crate) use crate::transport::probe::{ready, Probe};
 
 /// A `WriteControl` that records "pause" / "resume" in call order.
 #[derive(Default)]
