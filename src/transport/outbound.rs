@@ -446,6 +446,7 @@ impl fmt::Debug for Outbound {
 
 #[cfg(test)]
 mod tests {
+    use super::queue::COALESCE_BELOW;
     use super::testing::{flush, ready, transmit, Probe, Recorder};
     use super::*;
 
@@ -1183,7 +1184,7 @@ mod tests {
                 0 => {
                     let len = [
                         1 + rng.below(64),
-                        4095 + rng.below(3),
+                        COALESCE_BELOW - 1 + rng.below(3),
                         1 + rng.below(70_000),
                     ][rng.below(3)];
                     let data: Vec<u8> = (0..len).map(|_| rng.below(256) as u8).collect();
