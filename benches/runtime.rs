@@ -36,12 +36,8 @@
 //! or one group / one runtime with a filter: `cargo bench --bench runtime -- wake/` or
 //! `cargo bench --bench runtime -- /ringstream`.
 
-use std::cell::{Cell, RefCell};
-use std::future::Future;
 use std::hint::black_box;
-use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
@@ -189,79 +185,10 @@ fn spawn_join(c: &mut Criterion) {
 // ---------------------------------------------------------------------------------------
 // wake
 
-/// A one-waiter flag shared between two tasks on one thread: the wake primitive every
-/// runtime is measured with.
-///
-/// The waiter's `Waker` stays registered (it is replaced only when it would wake another
-/// task) and `notify` uses `wake_by_ref`, so the loop clones no waker: what remains is the
-/// runtime's wake -> schedule -> poll path.
-#[derive(Default)]
-struct Signal {
-    /// Set by [`Signal::notify`], cleared by the wait that sees it.
-    set: Cell<bool>,
-    /// The waiting task's waker.
-    waiter: RefCell<Option<Waker>>,
-}
-
-impl Signal {
-    /// Sets the flag and wakes the waiter, if one is registered.
-    fn notify(&self) {
-        self.set.set(true);
-        if let Some(w) = self.waiter.borrow().as_ref() {
-            w.wake_by_ref();
-        }
-    }
-
-    /// Waits until the flag is set, and clears it.
-    fn wait(&self) -> SignalWait<'_> {
-        SignalWait(self)
-    }
-}
-
-/// Future returned by [`Signal::wait`].
-struct SignalWait<'a>(&'a Signal);
-
-impl Future for SignalWait<'_> {
-    type Output = ();
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let signal = self.0;
-        if signal.set.replace(false) {
-            return Poll::Ready(());
-        }
-        let mut waiter = signal.waiter.borrow_mut();
-        match waiter.as_ref() {
-            Some(w) if w.will_wake(cx.waker()) => {}
-            _ => *waiter = Some(cx.waker().clone()),
-        }
-        Poll::Pending
-    }
-}
-
-/// The two flags of a ping-pong pair.
-#[derive(Default)]
-struct Pair {
-    /// Task A waits on it.
-    ping: Signal,
-    /// Task B waits on it.
-    pong: Signal,
-}
-
-/// Task A: wakes B, waits to be woken, `rounds` times.
-async fn ping(pair: Rc<Pair>, rounds: u64) {
-    for _ in 0..rounds {
-        pair.pong.notify();
-        pair.ping.wait().await;
-    }
-}
-
-/// Task B: waits to be woken, wakes A, `rounds` times.
-async fn pong(pair: Rc<Pair>, rounds: u64) {
-    for _ in 0..rounds {
-        pair.pong.wait().await;
-        pair.ping.notify();
-    }
-}
+/// `Signal`, `Pair`, `ping` and `pong`: the same code `ringstream bench` measures.
+#[path = "../src/bin/ringstream/ping_pong.rs"]
+mod ping_pong;
+use ping_pong::{ping, pong, Pair};
 
 /// The `wake` group.
 fn wake(c: &mut Criterion) {

@@ -1,5 +1,7 @@
 //! Executor behaviour: spawning, joining, aborting, yielding, cross-thread wake-ups.
 
+mod common;
+
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
@@ -9,6 +11,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
+use common::DropFlag;
 use ringstream::{spawn, yield_now, Runtime};
 
 #[test]
@@ -39,16 +42,9 @@ fn hundred_thousand_tasks_yield_and_return_their_values() {
 
 #[test]
 fn abort_drops_the_future_and_join_reports_cancelled() {
-    struct DropFlag(Rc<Cell<bool>>);
-    impl Drop for DropFlag {
-        fn drop(&mut self) {
-            self.0.set(true);
-        }
-    }
     let rt = Runtime::new().expect("runtime");
     rt.block_on(async {
-        let dropped = Rc::new(Cell::new(false));
-        let flag = DropFlag(dropped.clone());
+        let (flag, dropped) = DropFlag::new();
         let handle = spawn(async move {
             let _flag = flag;
             std::future::pending::<()>().await;

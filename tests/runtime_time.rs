@@ -1,9 +1,12 @@
 //! Timers: sleep, timeout, interval.
 
+mod common;
+
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use common::DropFlag;
 use ringstream::time::{interval, sleep, sleep_until, timeout};
 use ringstream::{spawn, Runtime};
 
@@ -56,16 +59,9 @@ fn sleep_waits_at_least_its_duration() {
 
 #[test]
 fn timeout_returns_elapsed_and_drops_the_inner_future() {
-    struct DropFlag(Rc<Cell<bool>>);
-    impl Drop for DropFlag {
-        fn drop(&mut self) {
-            self.0.set(true);
-        }
-    }
     let rt = Runtime::new().expect("runtime");
     rt.block_on(async {
-        let dropped = Rc::new(Cell::new(false));
-        let flag = DropFlag(dropped.clone());
+        let (flag, dropped) = DropFlag::new();
         let mut fut = std::pin::pin!(timeout(Duration::from_millis(10), async move {
             let _flag = flag;
             sleep(Duration::from_secs(3600)).await;

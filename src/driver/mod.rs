@@ -13,13 +13,12 @@
 //! kernel may touch and frees them when the last CQE arrives). Multishot slots live until a
 //! CQE without `IORING_CQE_F_MORE`.
 
-// The buffer services and multishot futures are consumed by the transport's recv and send
-// paths (streams issue); until those land only the tests use them.
-#[allow(dead_code)]
 mod buf_ring;
-#[allow(dead_code)]
+#[allow(
+    dead_code,
+    reason = "registered at startup; sends use vectored sendmsg (benches/coalesce.rs), fixed-buffer sends are for the performance work to measure"
+)]
 mod fixed;
-#[allow(dead_code)]
 pub(crate) mod op;
 mod region;
 mod setup;
@@ -82,6 +81,10 @@ pub(crate) trait CompletionHandler {
 pub(crate) enum Slot {
     Waiting(Option<Waker>),
     Done(Completion),
+    #[allow(
+        dead_code,
+        reason = "multishot futures: used by tests now, by multishot accept in the server"
+    )]
     Stream {
         queue: VecDeque<Completion>,
         waker: Option<Waker>,
@@ -116,7 +119,10 @@ pub(crate) struct Driver {
     backlog: RefCell<Vec<(u64, Completion)>>,
     scratch: RefCell<Vec<(u64, Completion)>>,
     recv_buffers: RefCell<Option<BufRing>>,
-    #[allow(dead_code)] // consumed by the transport's send path (streams issue)
+    #[allow(
+        dead_code,
+        reason = "registered at startup; sends use vectored sendmsg (benches/coalesce.rs), fixed-buffer sends are for the performance work to measure"
+    )]
     fixed: Option<FixedPool>,
     stats: Cell<DriverStats>,
     /// Keys of the runtime's own long-lived ops (see `submit_internal_handler`).
@@ -199,13 +205,15 @@ impl Driver {
     }
 
     /// The fixed-buffer pool, if one was configured.
-    #[allow(dead_code)] // consumed by the transport's send path (streams issue)
+    #[allow(
+        dead_code,
+        reason = "registered at startup; sends use vectored sendmsg (benches/coalesce.rs), fixed-buffer sends are for the performance work to measure"
+    )]
     pub(crate) fn fixed_pool(&self) -> Option<&FixedPool> {
         self.fixed.as_ref()
     }
 
     /// Runs `f` on the provided-buffer ring, if one was configured.
-    #[allow(dead_code)] // consumed by the transport's recv path (streams issue)
     pub(crate) fn with_recv_buffers<R>(&self, f: impl FnOnce(&mut BufRing) -> R) -> Option<R> {
         self.recv_buffers.borrow_mut().as_mut().map(f)
     }
@@ -226,6 +234,10 @@ impl Driver {
     }
 
     /// Submits a multishot op whose completions queue up in its slot.
+    #[allow(
+        dead_code,
+        reason = "multishot futures: used by tests now, by multishot accept in the server"
+    )]
     pub(crate) fn submit_stream(&self, sqe: squeue::Entry) -> usize {
         let (key, user_data) = self.insert(Slot::Stream {
             queue: VecDeque::new(),
@@ -326,32 +338,27 @@ impl Driver {
     pub(crate) fn enter(&self, wait: Wait) -> usize {
         {
             let mut ring = self.ring.borrow_mut();
+            // Completions already posted make a wait pointless: just submit.
+            let wait = match wait {
+                Wait::Until(_) if !ring.completion().is_empty() => Wait::No,
+                w => w,
+            };
             let res = match wait {
+                Wait::No if !Self::needs_enter(&mut ring) => Ok(0),
                 Wait::No => {
-                    if Self::needs_enter(&mut ring) {
-                        self.bump(|s| s.enters += 1);
-                        submit_getevents(&mut ring)
-                    } else {
-                        Ok(0)
-                    }
+                    self.bump(|s| s.enters += 1);
+                    submit_getevents(&mut ring)
                 }
-                Wait::Until(deadline) => {
-                    // Completions already posted: don't sleep, just submit.
-                    if !ring.completion().is_empty() {
-                        self.bump(|s| s.enters += 1);
-                        submit_getevents(&mut ring)
-                    } else {
-                        self.bump(|s| s.enters += 1);
-                        match deadline {
-                            None => ring.submit_and_wait(1),
-                            Some(deadline) => {
-                                let left = deadline.saturating_duration_since(Instant::now());
-                                let ts = timespec(left);
-                                let args = types::SubmitArgs::new().timespec(&ts);
-                                ring.submitter().submit_with_args(1, &args)
-                            }
-                        }
-                    }
+                Wait::Until(None) => {
+                    self.bump(|s| s.enters += 1);
+                    ring.submit_and_wait(1)
+                }
+                Wait::Until(Some(deadline)) => {
+                    self.bump(|s| s.enters += 1);
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    let ts = timespec(left);
+                    let args = types::SubmitArgs::new().timespec(&ts);
+                    ring.submitter().submit_with_args(1, &args)
                 }
             };
             if let Err(e) = res {
@@ -510,6 +517,10 @@ impl Driver {
     }
 
     /// Polls a `Stream` slot for its next completion; `None` after the last one.
+    #[allow(
+        dead_code,
+        reason = "multishot futures: used by tests now, by multishot accept in the server"
+    )]
     pub(crate) fn poll_stream(
         &self,
         key: usize,

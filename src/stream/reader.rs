@@ -371,7 +371,7 @@ mod tests {
     use std::task::Poll;
 
     use super::*;
-    use crate::transport::inbound::testing::{ready, Probe, Recorder};
+    use crate::transport::probe::{ready, Probe, Recorder};
 
     fn reader(limit: usize) -> (StreamReader, ReaderFeeder) {
         StreamReader::with_feeder(limit).unwrap()

@@ -30,6 +30,7 @@ use crate::driver::{Completion, CompletionHandler, Driver};
 use super::inbound::{Inbound, ReadControl};
 use super::outbound::{Outbound, SendBatch};
 use super::socket::{Addr, Socket};
+use super::stored_error::StoredError;
 
 /// Chunks in one vectored send.
 const MAX_IOVECS: usize = 64;
@@ -191,26 +192,25 @@ impl Conn {
                 iov_len: b.len(),
             })
             .collect();
-        let mut msg = Box::new(libc::msghdr {
+        // The msghdr points into `iovecs`' heap allocation, which does not move when the
+        // boxes move into `SendResources`.
+        let msg = Box::new(libc::msghdr {
             msg_name: std::ptr::null_mut(),
             msg_namelen: 0,
-            msg_iov: std::ptr::null_mut(),
-            msg_iovlen: 0,
+            msg_iov: iovecs.as_ptr().cast_mut(),
+            msg_iovlen: iovecs.len(),
             msg_control: std::ptr::null_mut(),
             msg_controllen: 0,
             msg_flags: 0,
         });
-        let mut resources = SendResources {
-            batch,
-            iovecs,
-            msg: None,
-        };
-        msg.msg_iov = resources.iovecs.as_mut_ptr();
-        msg.msg_iovlen = resources.iovecs.len();
         let sqe = opcode::SendMsg::new(types::Fd(self.fd), &*msg as *const libc::msghdr)
             .flags(libc::MSG_NOSIGNAL as u32)
             .build();
-        resources.msg = Some(msg);
+        let resources = SendResources {
+            batch,
+            _iovecs: iovecs,
+            _msg: msg,
+        };
         self.sending.set(true);
         let handler = SendHandler {
             conn,
@@ -273,7 +273,7 @@ impl Conn {
     /// The connection is lost: both halves see `err`.
     fn fail(&self, err: io::Error) {
         self.recv_done.set(true);
-        let copy = io::Error::new(err.kind(), err.to_string());
+        let copy = StoredError::new(&err).to_io_error();
         self.inbound.borrow_mut().set_exception(copy);
         self.outbound.borrow_mut().fail(err);
         self.stop_reading();
@@ -295,20 +295,11 @@ impl Conn {
         if socket.is_none() {
             return;
         }
-        if let Some(key) = self.recv.get() {
-            self.driver.cancel(key);
-        }
-        // Dropping the socket closes the descriptor; ops still in flight hold their own
-        // reference to the file until their (cancelled) completion.
+        // Every path here stopped reading first (close, abort, fail). Dropping the socket
+        // closes the descriptor; ops still in flight hold their own reference to the file
+        // until their (cancelled) completion.
         drop(socket);
         self.outbound.borrow_mut().closed(Ok(()));
-    }
-}
-
-impl Drop for Conn {
-    fn drop(&mut self) {
-        // Every op handler holds the Conn, so none is in flight now: closing is safe.
-        let _ = self.socket.get_mut().take();
     }
 }
 
@@ -346,8 +337,8 @@ impl CompletionHandler for RecvHandler {
 /// What a sendmsg SQE points to; owned by the op's handler until its completion.
 struct SendResources {
     batch: SendBatch,
-    iovecs: Box<[libc::iovec]>,
-    msg: Option<Box<libc::msghdr>>,
+    _iovecs: Box<[libc::iovec]>,
+    _msg: Box<libc::msghdr>,
 }
 
 struct SendHandler {

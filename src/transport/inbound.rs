@@ -15,10 +15,10 @@ use bytes::{Bytes, BytesMut};
 use crate::error::StreamError;
 
 mod search;
-#[cfg(test)]
-pub(crate) mod testing;
 
 use search::SeparatorSearch;
+
+use super::stored_error::StoredError;
 
 /// How the inbound buffer stops and restarts the transport's receives (E4).
 ///
@@ -56,34 +56,6 @@ pub(crate) struct Inbound {
 enum Step {
     Done(Bytes),
     Wait { wanted: usize },
-}
-
-/// A stored error. `io::Error` is not `Clone`, so every read gets a fresh one (A6).
-enum StoredError {
-    Os(i32),
-    Other {
-        kind: io::ErrorKind,
-        message: String,
-    },
-}
-
-impl StoredError {
-    fn new(error: &io::Error) -> Self {
-        match error.raw_os_error() {
-            Some(code) => Self::Os(code),
-            None => Self::Other {
-                kind: error.kind(),
-                message: error.to_string(),
-            },
-        }
-    }
-
-    fn to_io_error(&self) -> io::Error {
-        match self {
-            Self::Os(code) => io::Error::from_raw_os_error(*code),
-            Self::Other { kind, message } => io::Error::new(*kind, message.clone()),
-        }
-    }
 }
 
 fn invalid_input(message: &'static str) -> StreamError {
@@ -416,8 +388,8 @@ impl fmt::Debug for Inbound {
 
 #[cfg(test)]
 mod tests {
-    use super::testing::{ready, Probe, Recorder};
     use super::*;
+    use crate::transport::probe::{ready, Probe, Recorder};
 
     fn inbound(limit: usize) -> Inbound {
         Inbound::new(limit).unwrap()

@@ -8,5 +8,6 @@ pub(crate) mod outbound;
 #[cfg(test)]
 pub(crate) mod probe;
 pub(crate) mod socket;
+mod stored_error;
 
 pub use socket::Addr;

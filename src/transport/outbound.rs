@@ -21,7 +21,6 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 
 mod queue;
-mod stored_error;
 #[cfg(test)]
 mod testing;
 mod waiters;
@@ -29,8 +28,8 @@ mod waiters;
 pub(crate) use queue::SendBatch;
 pub(crate) use waiters::Waiter;
 
+use super::stored_error::StoredError;
 use queue::SendQueue;
-use stored_error::StoredError;
 use waiters::Waiters;
 
 /// The default high watermark (F2).

@@ -1,36 +1,10 @@
-//! Test helpers: a waker that counts its wakes, a `WriteControl` that records its calls, and
-//! a stand-in for the kernel's side of a send, so tests drive the writer by hand,
-//! deterministically, without a runtime or a ring.
+//! Test helpers: a stand-in for the kernel's side of a send (plus the shared waker probe and
+//! flow-control recorder), so tests drive the writer by hand, deterministically, without a
+//! runtime or a ring.
 
-use std::cell::RefCell;
+use super::{Outbound, SendBatch};
 
-use super::{Outbound, SendBatch, WriteControl};
-
-pub(crate) use crate::transport::probe::{ready, Probe};
-
-/// A `WriteControl` that records "pause" / "resume" in call order.
-#[derive(Default)]
-pub(crate) struct Recorder {
-    /// The calls so far.
-    calls: RefCell<Vec<&'static str>>,
-}
-
-impl Recorder {
-    /// The calls so far, in order.
-    pub(crate) fn calls(&self) -> Vec<&'static str> {
-        self.calls.borrow().clone()
-    }
-}
-
-impl WriteControl for Recorder {
-    fn pause_writing(&self) {
-        self.calls.borrow_mut().push("pause");
-    }
-
-    fn resume_writing(&self) {
-        self.calls.borrow_mut().push("resume");
-    }
-}
+pub(crate) use crate::transport::probe::{ready, Probe, Recorder};
 
 /// Plays the kernel: appends the first `sent` bytes of `batch` to `wire` and reports the
 /// send to `outbound`. Returns how many bytes went out (`sent`, capped at the batch length).

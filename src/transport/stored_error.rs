@@ -1,5 +1,6 @@
-//! A connection error kept for later: `io::Error` is not `Clone`, so the writer keeps what
-//! identifies the error and builds a fresh `io::Error` for every caller (F5, F9).
+//! A connection error kept for later: `io::Error` is not `Clone`, so the reader (A6) and the
+//! writer (F5, F9) keep what identifies the error and build a fresh `io::Error` for every
+//! caller.
 
 use std::io;
 

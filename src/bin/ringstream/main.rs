@@ -8,15 +8,15 @@
 //! Arguments are parsed by hand (the crate has no CLI dependency). Exit codes: 0 on
 //! success, 1 when the benchmark fails (e.g. io_uring is unavailable), 2 on a usage error.
 
-use std::cell::{Cell, RefCell};
+mod ping_pong;
+use ping_pong::{ping, pong, Pair};
+
 use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::future::Future;
 use std::io;
-use std::pin::Pin;
 use std::process::ExitCode;
 use std::rc::Rc;
-use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 /// `ringstream --help`.
@@ -255,76 +255,6 @@ async fn nops(ops: u64) -> io::Result<()> {
         ringstream::nop().await?;
     }
     Ok(())
-}
-
-/// A one-waiter flag shared by two tasks on one thread: the wake primitive of the
-/// wake round-trip scenario (the same one `benches/runtime.rs` uses).
-#[derive(Default)]
-struct Signal {
-    /// Set by [`Signal::notify`], cleared by the wait that sees it.
-    set: Cell<bool>,
-    /// The waiting task's waker; kept registered, so no waker is cloned per round trip.
-    waiter: RefCell<Option<Waker>>,
-}
-
-impl Signal {
-    /// Sets the flag and wakes the waiter, if one is registered.
-    fn notify(&self) {
-        self.set.set(true);
-        if let Some(w) = self.waiter.borrow().as_ref() {
-            w.wake_by_ref();
-        }
-    }
-
-    /// Waits until the flag is set, and clears it.
-    fn wait(&self) -> SignalWait<'_> {
-        SignalWait(self)
-    }
-}
-
-/// Future returned by [`Signal::wait`].
-struct SignalWait<'a>(&'a Signal);
-
-impl Future for SignalWait<'_> {
-    type Output = ();
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let signal = self.0;
-        if signal.set.replace(false) {
-            return Poll::Ready(());
-        }
-        let mut waiter = signal.waiter.borrow_mut();
-        match waiter.as_ref() {
-            Some(w) if w.will_wake(cx.waker()) => {}
-            _ => *waiter = Some(cx.waker().clone()),
-        }
-        Poll::Pending
-    }
-}
-
-/// The two flags of a ping-pong pair.
-#[derive(Default)]
-struct Pair {
-    /// Task A waits on it.
-    ping: Signal,
-    /// Task B waits on it.
-    pong: Signal,
-}
-
-/// Task A: wakes B, then waits to be woken, `rounds` times.
-async fn ping(pair: Rc<Pair>, rounds: u64) {
-    for _ in 0..rounds {
-        pair.pong.notify();
-        pair.ping.wait().await;
-    }
-}
-
-/// Task B: waits to be woken, then wakes A, `rounds` times.
-async fn pong(pair: Rc<Pair>, rounds: u64) {
-    for _ in 0..rounds {
-        pair.pong.wait().await;
-        pair.ping.notify();
-    }
 }
 
 /// Renders the report: the ring mode, then one aligned table row per scenario.
