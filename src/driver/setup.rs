@@ -179,6 +179,17 @@ mod tests {
             sqpoll_idle_ms: None,
         };
         let (_ring, mode) = build_ring(&config).expect("ring");
-        assert_ne!(mode, RingMode::SqPoll);
+        // DEFER_TASKRUN arrived in Linux 6.1: a kernel at least that new must get it.
+        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+        let mut parts = release
+            .trim()
+            .split(['.', '-'])
+            .map(|p| p.parse::<u32>().unwrap_or(0));
+        let version = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+        if version >= (6, 1) {
+            assert_eq!(mode, RingMode::DeferTaskrun, "kernel {release}");
+        } else {
+            assert_ne!(mode, RingMode::SqPoll);
+        }
     }
 }

@@ -70,6 +70,8 @@ pub struct RuntimeStats {
     pub polls: u64,
     /// Times the loop blocked waiting for completions or timers.
     pub parks: u64,
+    /// Timers registered by sleeps, timeouts and intervals being awaited.
+    pub pending_timers: usize,
 }
 
 impl Runtime {
@@ -142,6 +144,7 @@ fn stats_of(core: &Core) -> RuntimeStats {
         cq_overflow_flushes: d.cq_overflow_flushes,
         polls: l.polls,
         parks: l.parks,
+        pending_timers: core.timers.borrow().len(),
     }
 }
 

@@ -49,6 +49,11 @@ impl Timers {
         self.entries.keys().next().map(|(d, _)| *d)
     }
 
+    /// Registered timers (sleeps being awaited).
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
     pub(crate) fn has_timers(&self) -> bool {
         !self.entries.is_empty()
     }
