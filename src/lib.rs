@@ -19,7 +19,7 @@ pub mod stream;
 pub(crate) mod transport;
 
 pub use error::StreamError;
-pub use net::{connect, connect_unix, connect_with, open_connection};
+pub use net::{connect, connect_unix, connect_unix_with, connect_with, open_connection};
 pub use stream::{Lines, ReaderFeeder, Stream, StreamOptions, StreamReader, StreamWriter};
 
 pub use runtime::time;

@@ -117,6 +117,15 @@ pub(crate) fn set_linger_zero(fd: &impl AsRawFd) -> io::Result<()> {
     Ok(())
 }
 
+/// Takes ownership of a descriptor the kernel just returned in a completion (an accepted
+/// connection). Negative values are errors and must not reach here.
+pub(crate) fn adopt_fd(fd: i32) -> OwnedFd {
+    debug_assert!(fd >= 0, "adopt_fd({fd}) on an error result");
+    // SAFETY: `fd` is a new descriptor the kernel created for this completion (accept);
+    // nothing else in the process knows it, so this OwnedFd is its only owner.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
 /// The symbolic name of an errno value, for error messages ("EPERM", "ENOMEM", ...).
 pub(crate) fn errno_name(errno: i32) -> &'static str {
     match errno {

@@ -1,14 +1,18 @@
 //! Opening connections: TCP by host and port or socket address, Unix sockets by path.
 //!
-//! Name resolution and the connect itself run on a helper thread (see `offload`), so the
-//! ring's thread never blocks on `getaddrinfo`; each resolved address is tried in turn.
+//! Name resolution runs on a helper thread (see `offload`), so the ring's thread never
+//! blocks on `getaddrinfo`; literal addresses skip it. The connect itself is an
+//! `IORING_OP_CONNECT` on the ring; each resolved address is tried in turn.
 
 use std::io;
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::os::unix::net::UnixStream;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::Path;
 
+use socket2::{Domain, Protocol, SockAddr, Type};
+
+use super::connect_op;
 use crate::stream::{Stream, StreamOptions, StreamReader, StreamWriter};
+use crate::transport::socket::Socket;
 
 use super::offload::offload;
 
@@ -23,21 +27,44 @@ use super::offload::offload;
 /// ```
 ///
 /// # Errors
-/// Resolution failures (`NotFound` naming the host), or the last address's connect error,
-/// with the address in the message.
+/// Resolution failures (naming the host), or the last address's connect error, with the
+/// address in the message.
 #[doc(alias = "asyncio.open_connection")]
 pub async fn connect(addr: &str) -> io::Result<Stream> {
     connect_with(addr, StreamOptions::default()).await
 }
 
-/// [`connect`] with options (reader limit, write-buffer limits).
+/// [`connect`] with options: reader limit, write-buffer limits, `TCP_NODELAY`, a local
+/// address to bind.
+///
+/// ```no_run
+/// # async fn example() -> std::io::Result<()> {
+/// let options = ringstream::StreamOptions {
+///     limit: 1 << 20,
+///     local_addr: Some("127.0.0.1:0".parse().unwrap()),
+///     ..Default::default()
+/// };
+/// let stream = ringstream::connect_with("127.0.0.1:8888", options).await?;
+/// # drop(stream); Ok(()) }
+/// ```
 ///
 /// # Errors
-/// As [`connect`].
+/// As [`connect`]; `InvalidInput` for bad options (zero limit, high < low) before any
+/// socket is made; binding `local_addr` fails with the address in the message.
 pub async fn connect_with(addr: &str, options: StreamOptions) -> io::Result<Stream> {
-    let target = addr.to_string();
-    let socket = offload("connect", move || connect_blocking(&target)).await??;
-    Stream::from_std_with(socket, options)
+    options.check()?;
+    let addrs = resolve(addr).await?;
+    let mut last = io::Error::new(
+        io::ErrorKind::NotFound,
+        format!("{addr:?} resolved to no address"),
+    );
+    for target in addrs {
+        match connect_tcp(target, &options).await {
+            Ok(socket) => return Stream::from_socket(Socket::Tcp(socket.into()), options),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
 }
 
 /// Connects to `host:port` and returns the two halves (asyncio's `open_connection`).
@@ -62,25 +89,46 @@ pub async fn open_connection(host: &str, port: u16) -> io::Result<(StreamReader,
     Ok(connect(&addr).await?.split())
 }
 
-fn connect_blocking(target: &str) -> io::Result<TcpStream> {
-    let addrs: Vec<SocketAddr> = target
-        .to_socket_addrs()
-        .map_err(|e| io::Error::new(e.kind(), format!("resolving {target:?} failed: {e}")))?
-        .collect();
-    let mut last = io::Error::new(
-        io::ErrorKind::NotFound,
-        format!("{target:?} resolved to no address"),
-    );
-    for addr in addrs {
-        match TcpStream::connect(addr) {
-            Ok(s) => {
-                s.set_nodelay(true)?;
-                return Ok(s);
-            }
-            Err(e) => last = io::Error::new(e.kind(), format!("connecting to {addr} failed: {e}")),
-        }
+/// Literal addresses at once; names through `getaddrinfo` on a helper thread.
+async fn resolve(target: &str) -> io::Result<Vec<SocketAddr>> {
+    if let Ok(addr) = target.parse::<SocketAddr>() {
+        return Ok(vec![addr]);
     }
-    Err(last)
+    let name = target.to_string();
+    offload("resolve", move || {
+        name.to_socket_addrs()
+            .map(Iterator::collect)
+            .map_err(|e| io::Error::new(e.kind(), format!("resolving {name:?} failed: {e}")))
+    })
+    .await?
+}
+
+async fn connect_tcp(target: SocketAddr, options: &StreamOptions) -> io::Result<socket2::Socket> {
+    let with_target =
+        |what: &str, e: io::Error| io::Error::new(e.kind(), format!("{what} {target} failed: {e}"));
+    let socket = socket2::Socket::new(
+        Domain::for_address(target),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )
+    .map_err(|e| with_target("creating a socket for", e))?;
+    if options.nodelay {
+        socket
+            .set_tcp_nodelay(true)
+            .map_err(|e| with_target("setting TCP_NODELAY for", e))?;
+    }
+    if let Some(local) = options.local_addr {
+        socket.bind(&local.into()).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("binding {local} before connecting to {target} failed: {e}"),
+            )
+        })?;
+    }
+    connect_op::connect(&socket, SockAddr::from(target))
+        .await
+        .map_err(|e| with_target("connecting to", e))?;
+    Ok(socket)
 }
 
 /// Connects to a Unix stream socket at a filesystem path, or at a Linux abstract name
@@ -96,19 +144,40 @@ fn connect_blocking(target: &str) -> io::Result<TcpStream> {
 /// As `connect(2)`, with the path in the message.
 #[doc(alias = "asyncio.open_unix_connection")]
 pub async fn connect_unix(path: impl AsRef<Path>) -> io::Result<Stream> {
-    let path = path.as_ref().to_path_buf();
-    let socket = offload("connect", move || {
-        let shown = path.display().to_string();
-        let res = match shown.strip_prefix('@') {
-            Some(name) => {
-                use std::os::linux::net::SocketAddrExt;
-                std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())
-                    .and_then(|a| UnixStream::connect_addr(&a))
-            }
-            None => UnixStream::connect(&path),
-        };
-        res.map_err(|e| io::Error::new(e.kind(), format!("connecting to {shown} failed: {e}")))
-    })
-    .await??;
-    Stream::from_std(socket)
+    connect_unix_with(path, StreamOptions::default()).await
+}
+
+/// [`connect_unix`] with options (reader limit, write-buffer limits; `nodelay` and
+/// `local_addr` do not apply to Unix sockets and are ignored).
+///
+/// # Errors
+/// As [`connect_unix`]; `InvalidInput` for bad options.
+pub async fn connect_unix_with(
+    path: impl AsRef<Path>,
+    options: StreamOptions,
+) -> io::Result<Stream> {
+    options.check()?;
+    let path = path.as_ref();
+    let shown = path.display().to_string();
+    let failed =
+        |e: io::Error| io::Error::new(e.kind(), format!("connecting to {shown} failed: {e}"));
+    let addr = unix_sockaddr(path).map_err(failed)?;
+    let socket = socket2::Socket::new(Domain::UNIX, Type::STREAM, None).map_err(failed)?;
+    connect_op::connect(&socket, addr).await.map_err(failed)?;
+    Stream::from_socket(Socket::Unix(socket.into()), options)
+}
+
+/// A filesystem path, or a Linux abstract name written `@name`.
+pub(crate) fn unix_sockaddr(path: &Path) -> io::Result<SockAddr> {
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = path.as_os_str().as_bytes();
+    match bytes.strip_prefix(b"@") {
+        Some(name) => {
+            let mut abstract_name = Vec::with_capacity(name.len() + 1);
+            abstract_name.push(0);
+            abstract_name.extend_from_slice(name);
+            SockAddr::unix(std::ffi::OsStr::from_bytes(&abstract_name))
+        }
+        None => SockAddr::unix(path),
+    }
 }

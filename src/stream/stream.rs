@@ -1,24 +1,42 @@
 //! [`Stream`]: a connection's reader and writer in one value.
 
 use std::io;
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::os::unix::net::UnixStream;
 
 use crate::runtime::current_core;
 use crate::transport::conn::Conn;
+use crate::transport::inbound::Inbound;
+use crate::transport::outbound::Outbound;
 use crate::transport::socket::Socket;
 
 use super::{StreamReader, StreamWriter};
 
-/// Options for a new stream.
+/// Options for a new stream: start from `StreamOptions::default()` and change fields.
+///
+/// ```
+/// let options = ringstream::StreamOptions {
+///     limit: 1 << 20,
+///     high: Some(256 * 1024),
+///     local_addr: Some("127.0.0.1:0".parse().unwrap()),
+///     ..Default::default()
+/// };
+/// # drop(options);
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct StreamOptions {
-    /// The reader's limit (A1); default 64 KiB.
+    /// The reader's limit (A1); default 64 KiB. Zero is rejected (`InvalidInput`).
     pub limit: usize,
-    /// Write-buffer high watermark; default 64 KiB.
+    /// Write-buffer high watermark; default 64 KiB (or 4 x `low` when only `low` is set).
     pub high: Option<usize>,
-    /// Write-buffer low watermark; default high / 4.
+    /// Write-buffer low watermark; default high / 4. `high < low` is rejected.
     pub low: Option<usize>,
+    /// `TCP_NODELAY` on TCP connections made by [`connect_with`](crate::connect_with);
+    /// default on (writes are coalesced by the writer already, Nagle would only add delay).
+    pub nodelay: bool,
+    /// A local address to bind before connecting (TCP only); default none (the kernel
+    /// picks). Port 0 picks a free port on that address.
+    pub local_addr: Option<SocketAddr>,
 }
 
 impl Default for StreamOptions {
@@ -27,7 +45,18 @@ impl Default for StreamOptions {
             limit: StreamReader::DEFAULT_LIMIT,
             high: None,
             low: None,
+            nodelay: true,
+            local_addr: None,
         }
+    }
+}
+
+impl StreamOptions {
+    /// Rejects what a stream could not use (zero limit, high < low), before any socket
+    /// exists.
+    pub(crate) fn check(&self) -> io::Result<()> {
+        Inbound::new(self.limit)?;
+        Outbound::default().set_write_buffer_limits(self.high, self.low)
     }
 }
 
@@ -53,6 +82,7 @@ pub struct Stream {
 
 impl Stream {
     pub(crate) fn from_socket(socket: Socket, options: StreamOptions) -> io::Result<Stream> {
+        options.check()?;
         let Some(core) = current_core() else {
             return Err(io::Error::new(
                 io::ErrorKind::Unsupported,
