@@ -20,7 +20,10 @@ pub(crate) mod transport;
 
 pub use error::StreamError;
 pub use net::{connect, connect_unix, connect_unix_with, connect_with, open_connection};
-pub use stream::{Lines, ReaderFeeder, Stream, StreamOptions, StreamReader, StreamWriter};
+pub use stream::{
+    read_pipe, read_pipe_with, write_pipe, write_pipe_with, Lines, ReaderFeeder, Stream,
+    StreamOptions, StreamReader, StreamWriter,
+};
 
 pub use runtime::time;
 pub use runtime::{

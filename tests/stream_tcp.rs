@@ -150,7 +150,7 @@ fn e4_slow_reader_pauses_recv_and_f4_writer_drain_holds_the_high_watermark() {
             assert!(got.iter().all(|&b| b == 7));
             received += got.len();
             i += 1;
-            if i % 64 == 0 {
+            if i.is_multiple_of(64) {
                 sleep(Duration::from_millis(1)).await; // a slow reader
             }
         }

@@ -3,6 +3,7 @@
 //! transport's completion handlers work on.
 
 mod lines;
+mod pipe;
 mod read_future;
 mod reader;
 #[allow(clippy::module_inception)]
@@ -12,6 +13,7 @@ mod writer;
 pub use crate::error::StreamError;
 pub use crate::transport::Addr;
 pub use lines::Lines;
+pub use pipe::{read_pipe, read_pipe_with, write_pipe, write_pipe_with};
 pub use reader::{ReaderFeeder, StreamReader};
 pub use stream::{StdSocket, Stream, StreamOptions};
 pub use writer::StreamWriter;

@@ -36,7 +36,9 @@ use crate::transport::inbound::Inbound;
 pub struct StreamReader {
     inbound: Rc<RefCell<Inbound>>,
     /// The connection this reader reads from (keeps it alive); `None` for a fed reader.
-    _conn: Option<Rc<Conn>>,
+    conn: Option<Rc<Conn>>,
+    /// The reader is the connection's only handle (a read pipe): dropping it closes.
+    closes_on_drop: bool,
 }
 
 impl StreamReader {
@@ -75,7 +77,8 @@ impl StreamReader {
     pub(crate) fn from_inbound(inbound: Rc<RefCell<Inbound>>) -> StreamReader {
         StreamReader {
             inbound,
-            _conn: None,
+            conn: None,
+            closes_on_drop: false,
         }
     }
 
@@ -83,7 +86,17 @@ impl StreamReader {
     pub(crate) fn from_conn(conn: Rc<Conn>) -> StreamReader {
         StreamReader {
             inbound: conn.inbound.clone(),
-            _conn: Some(conn),
+            conn: Some(conn),
+            closes_on_drop: false,
+        }
+    }
+
+    /// A reader that alone owns its connection (a read pipe) and closes it when dropped.
+    pub(crate) fn owning(conn: Rc<Conn>) -> StreamReader {
+        StreamReader {
+            inbound: conn.inbound.clone(),
+            conn: Some(conn),
+            closes_on_drop: true,
         }
     }
 
@@ -281,6 +294,16 @@ impl StreamReader {
     #[doc(alias = "__aiter__")]
     pub fn lines(&mut self) -> Lines<'_> {
         Lines::new(self)
+    }
+}
+
+impl Drop for StreamReader {
+    fn drop(&mut self) {
+        if self.closes_on_drop {
+            if let Some(conn) = &self.conn {
+                conn.close();
+            }
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::os::unix::net::UnixStream;
 
 use crate::runtime::current_core;
-use crate::transport::conn::Conn;
+use crate::transport::conn::{Conn, Direction};
 use crate::transport::inbound::Inbound;
 use crate::transport::outbound::Outbound;
 use crate::transport::socket::Socket;
@@ -89,7 +89,7 @@ impl Stream {
                 "streams must be created inside a ringstream runtime (Runtime::block_on or ringstream::run)",
             ));
         };
-        let conn = Conn::new(core.driver.clone(), socket, options.limit)?;
+        let conn = Conn::new(core.driver.clone(), socket, options.limit, Direction::Both)?;
         if options.high.is_some() || options.low.is_some() {
             conn.outbound
                 .borrow_mut()

@@ -132,7 +132,8 @@ impl StreamWriter {
         self.conn.outbound.borrow().write_buffer_size()
     }
 
-    /// Whether [`StreamWriter::write_eof`] is supported: true for sockets.
+    /// Whether [`StreamWriter::write_eof`] is supported: true (on a pipe it closes the
+    /// pipe once everything queued is written).
     #[doc(alias = "StreamWriter.can_write_eof")]
     pub fn can_write_eof(&self) -> bool {
         true

@@ -1,17 +1,20 @@
-//! The descriptor a transport owns: a TCP or Unix stream socket.
+//! The descriptor a transport owns: a TCP or Unix stream socket, or one end of a pipe.
 
 use std::io;
 use std::net::{Shutdown, SocketAddr as TcpAddr, TcpStream};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::{SocketAddr as UnixAddr, UnixStream};
 
 use crate::driver::sys;
 
-/// A connected stream socket. Closed when dropped.
+/// A connected stream socket or a pipe end. Closed when dropped.
 #[derive(Debug)]
 pub(crate) enum Socket {
     Tcp(TcpStream),
     Unix(UnixStream),
+    /// A pipe, FIFO or character device, used in one direction: it takes read/write ops
+    /// instead of recv/send, and has no address and no half-close.
+    Pipe(OwnedFd),
 }
 
 /// A socket address of either family, as [`crate::StreamWriter::peer_addr`] reports it.
@@ -28,13 +31,20 @@ impl Socket {
         match self {
             Socket::Tcp(s) => s.as_raw_fd(),
             Socket::Unix(s) => s.as_raw_fd(),
+            Socket::Pipe(fd) => fd.as_raw_fd(),
         }
     }
 
+    pub(crate) fn is_pipe(&self) -> bool {
+        matches!(self, Socket::Pipe(_))
+    }
+
+    /// Half-closes a socket. Not called for pipes: their `write_eof` closes them.
     pub(crate) fn shutdown_write(&self) -> io::Result<()> {
         match self {
             Socket::Tcp(s) => s.shutdown(Shutdown::Write),
             Socket::Unix(s) => s.shutdown(Shutdown::Write),
+            Socket::Pipe(_) => Ok(()),
         }
     }
 
@@ -42,6 +52,7 @@ impl Socket {
         match self {
             Socket::Tcp(s) => s.peer_addr().map(Addr::Tcp),
             Socket::Unix(s) => s.peer_addr().map(Addr::Unix),
+            Socket::Pipe(_) => Err(no_address()),
         }
     }
 
@@ -49,6 +60,7 @@ impl Socket {
         match self {
             Socket::Tcp(s) => s.local_addr().map(Addr::Tcp),
             Socket::Unix(s) => s.local_addr().map(Addr::Unix),
+            Socket::Pipe(_) => Err(no_address()),
         }
     }
 
@@ -58,8 +70,13 @@ impl Socket {
         let _ = match self {
             Socket::Tcp(s) => sys::set_linger_zero(s),
             Socket::Unix(s) => sys::set_linger_zero(s),
+            Socket::Pipe(_) => Ok(()),
         };
     }
+}
+
+fn no_address() -> io::Error {
+    io::Error::new(io::ErrorKind::Unsupported, "a pipe has no address")
 }
 
 impl std::fmt::Display for Addr {
