@@ -16,10 +16,9 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::rc::{Rc, Weak};
-use std::task::{Poll, Waker};
+use std::task::{Context, Poll, Waker};
 
 use io_uring::{opcode, types};
-use socket2::{Domain, Protocol, Type};
 
 use crate::driver::{sys, Completion, CompletionHandler, Driver};
 use crate::runtime::current_core;
@@ -27,7 +26,7 @@ use crate::stream::{Stream, StreamOptions};
 use crate::transport::socket::Socket;
 use crate::transport::Addr;
 
-use super::connect::unix_sockaddr;
+use super::bind;
 
 /// Accepted connections held for `accept()` before the multishot accept is paused.
 pub const MAX_QUEUED: usize = 64;
@@ -137,35 +136,8 @@ impl Listener {
     /// # Errors
     /// As [`Listener::bind`]; `InvalidInput` for bad stream options.
     pub fn bind_with(addr: SocketAddr, options: ListenOptions) -> io::Result<Listener> {
-        options.stream.check()?;
-        let failed = |what: &str, e: io::Error| {
-            let hint = if e.raw_os_error() == Some(libc::EADDRINUSE) {
-                " (another socket is bound there; pick another port, or set reuse_port on every listener that shares it)"
-            } else {
-                ""
-            };
-            io::Error::new(e.kind(), format!("{what} {addr} failed: {e}{hint}"))
-        };
-        let socket =
-            socket2::Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
-                .map_err(|e| failed("creating a socket for", e))?;
-        if options.reuse_address {
-            socket
-                .set_reuse_address(true)
-                .map_err(|e| failed("setting SO_REUSEADDR on", e))?;
-        }
-        if options.reuse_port {
-            socket
-                .set_reuse_port(true)
-                .map_err(|e| failed("setting SO_REUSEPORT on", e))?;
-        }
-        socket
-            .bind(&addr.into())
-            .map_err(|e| failed("binding", e))?;
-        socket
-            .listen(options.backlog)
-            .map_err(|e| failed("listening on", e))?;
-        Ok(Listener::new(Inner::Tcp(socket.into()), options))
+        let socket = bind::tcp(addr, &options)?;
+        Ok(Listener::from_tcp(socket, options))
     }
 
     /// Binds a Unix stream listener at a filesystem path, or at a Linux abstract name
@@ -176,28 +148,18 @@ impl Listener {
     /// As `bind(2)` / `listen(2)`, with the path in the message; `AlreadyExists` when a
     /// non-socket file is in the way.
     pub fn bind_unix(path: impl AsRef<Path>, options: ListenOptions) -> io::Result<Listener> {
-        options.stream.check()?;
-        let path = path.as_ref();
-        let shown = path.display().to_string();
-        let failed = |what: &str, e: io::Error| {
-            io::Error::new(e.kind(), format!("{what} {shown} failed: {e}"))
-        };
-        let is_abstract = shown.starts_with('@');
-        if !is_abstract {
-            remove_stale_socket(path)?;
-        }
-        let addr = unix_sockaddr(path).map_err(|e| failed("binding", e))?;
-        let socket = socket2::Socket::new(Domain::UNIX, Type::STREAM, None)
-            .map_err(|e| failed("creating a socket for", e))?;
-        socket.bind(&addr).map_err(|e| failed("binding", e))?;
-        socket
-            .listen(options.backlog)
-            .map_err(|e| failed("listening on", e))?;
-        let owned_path = (!is_abstract).then(|| path.to_path_buf());
-        Ok(Listener::new(
-            Inner::Unix(socket.into(), owned_path),
-            options,
-        ))
+        let (socket, owned_path) = bind::unix(path.as_ref(), &options)?;
+        Ok(Listener::new(Inner::Unix(socket, owned_path), options))
+    }
+
+    /// Wraps a bound, listening TCP socket (one shard of a server).
+    pub(crate) fn from_tcp(socket: TcpListener, options: ListenOptions) -> Listener {
+        Listener::new(Inner::Tcp(socket), options)
+    }
+
+    /// Wraps a listening Unix socket whose path someone else removes.
+    pub(crate) fn from_unix(socket: UnixListener, options: ListenOptions) -> Listener {
+        Listener::new(Inner::Unix(socket, None), options)
     }
 
     fn new(inner: Inner, options: ListenOptions) -> Listener {
@@ -232,27 +194,34 @@ impl Listener {
     /// call `accept` again). `EMFILE` / `ENFILE` say that the process or system is out
     /// of descriptors; the connection waits in the backlog until one is free.
     pub async fn accept(&self) -> io::Result<Stream> {
-        let fd = poll_fn(|cx| {
-            let mut state = self.state.borrow_mut();
-            if let Some(fd) = state.ready.pop_front() {
-                return Poll::Ready(Ok(fd));
+        poll_fn(|cx| self.poll_accept(cx))
+            .await
+            .map_err(accept_error)
+    }
+
+    /// [`accept`](Listener::accept) as a poll function; accept errors keep their raw
+    /// OS error (no hint added) so callers can match on the errno.
+    pub(crate) fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<Stream>> {
+        let mut state = self.state.borrow_mut();
+        if let Some(fd) = state.ready.pop_front() {
+            drop(state);
+            return Poll::Ready(self.stream_from(fd));
+        }
+        if let Some(e) = state.error.take() {
+            return Poll::Ready(Err(e));
+        }
+        if state.armed.is_none() {
+            drop(state);
+            if let Err(e) = self.arm() {
+                return Poll::Ready(Err(e));
             }
-            if let Some(e) = state.error.take() {
-                return Poll::Ready(Err(accept_error(e)));
-            }
-            if state.armed.is_none() {
-                drop(state);
-                self.arm()?;
-                state = self.state.borrow_mut();
-            }
-            match &state.waker {
-                Some(w) if w.will_wake(cx.waker()) => {}
-                _ => state.waker = Some(cx.waker().clone()),
-            }
-            Poll::Pending
-        })
-        .await?;
-        self.stream_from(fd)
+            state = self.state.borrow_mut();
+        }
+        match &state.waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => state.waker = Some(cx.waker().clone()),
+        }
+        Poll::Pending
     }
 
     fn stream_from(&self, fd: OwnedFd) -> io::Result<Stream> {
@@ -336,7 +305,11 @@ impl CompletionHandler for AcceptHandler {
     }
 }
 
-fn accept_error(e: io::Error) -> io::Error {
+/// An accept error with what it means and what to do, for people.
+pub(crate) fn accept_error(e: io::Error) -> io::Error {
+    if e.raw_os_error().is_none() {
+        return e; // already explained (e.g. the outside-a-runtime error)
+    }
     let hint = match e.raw_os_error() {
         Some(libc::EMFILE) => {
             " — this process is out of file descriptors: raise RLIMIT_NOFILE (ulimit -n) or close connections; accept again later"
@@ -347,21 +320,4 @@ fn accept_error(e: io::Error) -> io::Error {
         _ => "",
     };
     io::Error::new(e.kind(), format!("accept failed: {e}{hint}"))
-}
-
-/// Removes a socket file left by an earlier run; refuses to touch anything else.
-fn remove_stale_socket(path: &Path) -> io::Result<()> {
-    use std::os::unix::fs::FileTypeExt;
-    match std::fs::symlink_metadata(path) {
-        Ok(meta) if meta.file_type().is_socket() => std::fs::remove_file(path),
-        Ok(_) => Err(io::Error::new(
-            io::ErrorKind::AlreadyExists,
-            format!(
-                "{} exists and is not a socket; pick another path or remove it",
-                path.display()
-            ),
-        )),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e),
-    }
 }

@@ -1,9 +1,16 @@
-//! Networking: opening TCP and Unix connections, and listening for them.
+//! Networking: opening TCP and Unix connections, listening for them, and serving them on
+//! every core.
 
+mod bind;
 mod connect;
 mod connect_op;
-mod listener;
+pub(crate) mod listener;
 mod offload;
+mod server;
 
 pub use connect::{connect, connect_unix, connect_unix_with, connect_with, open_connection};
 pub use listener::{ListenOptions, Listener, MAX_QUEUED};
+pub use server::{
+    CoreStats, FailureCause, FailureHook, HandlerFailure, ServerBuilder, ShutdownReport,
+    StreamServer,
+};

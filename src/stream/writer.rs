@@ -37,6 +37,11 @@ impl StreamWriter {
         StreamWriter { conn }
     }
 
+    /// The transport core (for a server's list of open connections).
+    pub(crate) fn conn(&self) -> &Rc<Conn> {
+        &self.conn
+    }
+
     /// Queues `data` for sending; never blocks. Small writes are coalesced. An empty slice
     /// is a no-op.
     ///

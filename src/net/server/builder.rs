@@ -1,0 +1,287 @@
+//! [`ServerBuilder`]: where a [`StreamServer`] listens, on how many cores, and how its
+//! connections are set up.
+
+use std::future::Future;
+use std::io;
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::os::unix::net::UnixListener;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use crate::net::{bind, ListenOptions, Listener};
+use crate::runtime::{Builder, PerCore};
+use crate::stream::Stream;
+use crate::transport::Addr;
+
+use super::control::Control;
+use super::failure::{FailureHook, HandlerFailure};
+use super::handle::StreamServer;
+use super::shard;
+
+#[derive(Debug, Clone)]
+enum Target {
+    Tcp(String),
+    Unix(PathBuf),
+}
+
+/// Configures a [`StreamServer`]; made by [`StreamServer::bind`] or
+/// [`StreamServer::bind_unix`], finished by [`serve`](ServerBuilder::serve).
+#[derive(Clone)]
+pub struct ServerBuilder {
+    target: Target,
+    cores: Option<usize>,
+    cpus: Option<Vec<usize>>,
+    listen: ListenOptions,
+    start_serving: bool,
+    runtime: Builder,
+    hook: Option<FailureHook>,
+}
+
+impl ServerBuilder {
+    pub(crate) fn tcp(addr: &str) -> ServerBuilder {
+        ServerBuilder::new(Target::Tcp(addr.to_string()))
+    }
+
+    pub(crate) fn unix(path: PathBuf) -> ServerBuilder {
+        ServerBuilder::new(Target::Unix(path))
+    }
+
+    fn new(target: Target) -> ServerBuilder {
+        ServerBuilder {
+            target,
+            cores: None,
+            cpus: None,
+            listen: ListenOptions::default(),
+            start_serving: true,
+            runtime: Builder::new(),
+            hook: None,
+        }
+    }
+
+    /// How many cores serve (the first `n` this process may run on); default: all of them.
+    pub fn cores(mut self, n: usize) -> Self {
+        self.cores = Some(n);
+        self
+    }
+
+    /// Exactly these CPUs serve, one core each.
+    pub fn cpus(mut self, cpus: Vec<usize>) -> Self {
+        self.cpus = Some(cpus);
+        self
+    }
+
+    /// `listen(2)` backlog of every listening socket; default 1024.
+    pub fn backlog(mut self, backlog: i32) -> Self {
+        self.listen.backlog = backlog;
+        self
+    }
+
+    /// Every connection's reader limit (A1); default 64 KiB.
+    pub fn limit(mut self, limit: usize) -> Self {
+        self.listen.stream.limit = limit;
+        self
+    }
+
+    /// Every connection's write-buffer watermarks (see
+    /// [`StreamWriter::set_write_buffer_limits`](crate::StreamWriter::set_write_buffer_limits)).
+    pub fn write_buffer_limits(mut self, high: Option<usize>, low: Option<usize>) -> Self {
+        self.listen.stream.high = high;
+        self.listen.stream.low = low;
+        self
+    }
+
+    /// `TCP_NODELAY` on accepted connections; default on.
+    pub fn nodelay(mut self, on: bool) -> Self {
+        self.listen.stream.nodelay = on;
+        self
+    }
+
+    /// `SO_REUSEADDR` on TCP listeners; default on.
+    pub fn reuse_address(mut self, on: bool) -> Self {
+        self.listen.reuse_address = on;
+        self
+    }
+
+    /// Whether the cores accept at once (default) or only after
+    /// [`StreamServer::start_serving`].
+    pub fn start_serving(mut self, on: bool) -> Self {
+        self.start_serving = on;
+        self
+    }
+
+    /// The settings of every core's runtime (ring size, buffers).
+    pub fn runtime(mut self, builder: Builder) -> Self {
+        self.runtime = builder;
+        self
+    }
+
+    /// Called for every handler that returns an error or panics (on that core's thread).
+    /// Without a hook they go to the `log` facade at `warn` level.
+    pub fn on_handler_failure(
+        mut self,
+        hook: impl Fn(&HandlerFailure) + Send + Sync + 'static,
+    ) -> Self {
+        self.hook = Some(Arc::new(hook));
+        self
+    }
+
+    /// Binds a listening socket for every core (TCP: one `SO_REUSEPORT` socket per core,
+    /// all on the same port; Unix: one socket every core accepts from), starts one pinned
+    /// thread and ring per core, and runs `handler` for every connection on the core that
+    /// accepted it. `handler` is cloned onto each core, so its futures need not be `Send`.
+    ///
+    /// Binding happens before this returns, so a busy port or a bad path is reported here.
+    /// Host names are resolved here too (blocking): call `serve` from an ordinary thread
+    /// such as `main`, not from inside a runtime.
+    ///
+    /// # Errors
+    /// Bad options (`InvalidInput`), resolution or binding failures (with the address),
+    /// or a core that could not start (its ring setup error).
+    pub fn serve<H, Fut>(self, handler: H) -> io::Result<StreamServer>
+    where
+        H: Fn(Stream) -> Fut + Clone + Send + 'static,
+        Fut: Future<Output = io::Result<()>> + 'static,
+    {
+        self.listen.stream.check()?;
+        let mut per_core = PerCore::new().runtime(self.runtime.clone());
+        if let Some(cpus) = &self.cpus {
+            per_core = per_core.cpus(cpus.clone());
+        } else if let Some(n) = self.cores {
+            per_core = per_core.cores(n);
+        }
+        let cpus = per_core.resolve_cpus()?;
+        let Bound {
+            sockets,
+            addrs,
+            unix_path,
+        } = self.bind_all(cpus.len())?;
+        let control = Control::new(cpus.len(), self.start_serving, self.hook.clone());
+        let sockets = Arc::new(Mutex::new(sockets));
+        let handler = Arc::new(Mutex::new(handler));
+        let listen = self.listen;
+        let shard_control = control.clone();
+        let group = per_core.launch(move |index| {
+            let socket = sockets
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get_mut(index)
+                .and_then(Option::take);
+            let handler = handler.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let control = shard_control.clone();
+            async move {
+                let listener = match socket {
+                    Some(ShardSocket::Tcp(s)) => Listener::from_tcp(s, listen),
+                    Some(ShardSocket::Unix(s)) => Listener::from_unix(s, listen),
+                    None => {
+                        control.shard_finished();
+                        return;
+                    }
+                };
+                let finished = FinishGuard(control.clone());
+                shard::run(index, listener, handler, control).await;
+                drop(finished);
+            }
+        });
+        let group = match group {
+            Ok(group) => group,
+            Err(e) => {
+                if let Some(path) = &unix_path {
+                    let _ = std::fs::remove_file(path);
+                }
+                return Err(e);
+            }
+        };
+        Ok(StreamServer::new(control, group, addrs, unix_path))
+    }
+
+    fn bind_all(&self, cores: usize) -> io::Result<Bound> {
+        match &self.target {
+            Target::Tcp(addr) => {
+                let first = resolve(addr)?;
+                let mut options = self.listen;
+                options.reuse_port = cores > 1;
+                let mut sockets = Vec::with_capacity(cores);
+                let mut addrs = Vec::with_capacity(cores);
+                let mut target = first;
+                for _ in 0..cores {
+                    let socket: TcpListener = bind::tcp(target, &options)?;
+                    let local = socket.local_addr()?;
+                    // Port 0: the first bind picks the port, the others join it.
+                    target = local;
+                    addrs.push(Addr::Tcp(local));
+                    sockets.push(Some(ShardSocket::Tcp(socket)));
+                }
+                Ok(Bound {
+                    sockets,
+                    addrs,
+                    unix_path: None,
+                })
+            }
+            Target::Unix(path) => {
+                let (socket, owned) = bind::unix(path, &self.listen)?;
+                let local = socket.local_addr()?;
+                let mut sockets = Vec::with_capacity(cores);
+                for _ in 1..cores {
+                    let copy: UnixListener = socket.try_clone()?;
+                    sockets.push(Some(ShardSocket::Unix(copy)));
+                }
+                sockets.push(Some(ShardSocket::Unix(socket)));
+                Ok(Bound {
+                    sockets,
+                    addrs: vec![Addr::Unix(local); cores],
+                    unix_path: owned,
+                })
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for ServerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerBuilder")
+            .field("target", &self.target)
+            .field("cores", &self.cores)
+            .field("cpus", &self.cpus)
+            .field("listen", &self.listen)
+            .field("start_serving", &self.start_serving)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The listening sockets of every shard (taken by index as the cores start), what they
+/// are bound to, and the Unix socket file to remove on close.
+struct Bound {
+    sockets: Vec<Option<ShardSocket>>,
+    addrs: Vec<Addr>,
+    unix_path: Option<PathBuf>,
+}
+
+enum ShardSocket {
+    Tcp(TcpListener),
+    Unix(UnixListener),
+}
+
+/// Counts the shard out however its future ends (return, panic, runtime teardown).
+struct FinishGuard(Arc<Control>);
+
+impl Drop for FinishGuard {
+    fn drop(&mut self) {
+        self.0.shard_finished();
+    }
+}
+
+/// A literal address, or the first address a host name resolves to.
+fn resolve(addr: &str) -> io::Result<SocketAddr> {
+    if let Ok(a) = addr.parse() {
+        return Ok(a);
+    }
+    addr.to_socket_addrs()
+        .map_err(|e| io::Error::new(e.kind(), format!("resolving {addr:?} failed: {e}")))?
+        .next()
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{addr:?} resolved to no address"),
+            )
+        })
+}

@@ -1,0 +1,19 @@
+//! [`StreamServer`]: one `SO_REUSEPORT` listener, pinned thread and ring per core, a
+//! handler task per connection on the core that accepted it.
+//!
+//! - `control`: what the handle and the shards share (commands, counters, waiting).
+//! - `shard`: one core's accept loop, EMFILE back-off, handler tasks.
+//! - `clients`: one core's open connections (close / abort them all, wait for them).
+//! - `failure`: how a failed handler is reported; `catch_unwind`: panics into values.
+
+mod builder;
+mod catch_unwind;
+mod clients;
+mod control;
+mod failure;
+mod handle;
+mod shard;
+
+pub use builder::ServerBuilder;
+pub use failure::{FailureCause, FailureHook, HandlerFailure};
+pub use handle::{CoreStats, ShutdownReport, StreamServer};
