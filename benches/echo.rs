@@ -1,0 +1,942 @@
+//! Echo over loopback TCP: ringstream next to tokio (`current_thread`) and monoio (io_uring
+//! driver), in the same run, under the same criterion settings.
+//!
+//! # What is measured
+//!
+//! - `echo/pp1_64B`: one connection; the client writes a 64-byte message and waits for its
+//!   whole echo before sending the next. Time per round trip.
+//! - `echo/pp64_64B`: 64 connections doing the same ping-pong at the same time (one client
+//!   task per connection, no barrier between rounds). One criterion iteration is one round
+//!   trip on every connection, so the time is per batch of 64 round trips and the
+//!   throughput line is messages (round trips) per second.
+//! - `echo/pp64_4KiB`: the same with 4 KiB messages.
+//! - `echo/stream_64KiB`: one connection; a writer task sends 64 KiB chunks back to back
+//!   (held back only by flow control) while the reader reads the echo. One iteration is one
+//!   chunk sent and echoed back; the throughput line is bytes per second, one way.
+//!
+//! # Architecture
+//!
+//! Each (scenario, runtime) pair starts its own echo server once, on a thread of its own
+//! pinned to CPU 0 (when the process may run there), with one single-threaded runtime:
+//! a ringstream server for the `ringstream` row, a tokio `current_thread` server for
+//! `tokio`, a monoio (io_uring) server for `monoio`. The load client runs on the bench
+//! thread, pinned to CPU 1, **on the same library as the server**: ringstream client against
+//! ringstream server, tokio against tokio, monoio against monoio. So each row measures one
+//! library at both ends of the connection, not a server alone.
+//!
+//! - Servers: ringstream `read(64 KiB)` -> `write_bytes` -> `drain`; tokio `read` into a
+//!   64 KiB buffer -> `write_all`; monoio `read` into an owned 64 KiB `Vec` -> `write_all`.
+//!   `TCP_NODELAY` is on at both ends everywhere.
+//! - Connections are opened once per (scenario, runtime), before anything is measured, and
+//!   reused by every sample; `iter_custom` times N operations inside one `block_on`.
+//! - Every echo is checked, so a broken echo fails the bench instead of timing it: in
+//!   ping-pong each message carries a per-connection rolling counter (first 8 bytes, its low
+//!   byte again in the last byte) and the reply's length, counter, last and middle byte
+//!   must match; in streaming every byte at stream offset `o` is `o % 251` (so consecutive
+//!   64 KiB chunks differ), and each piece read is checked at its first, middle and last
+//!   byte, and the total length must come out exact.
+//! - At the end of each (scenario, runtime) the client closes its connections, the server
+//!   sees EOF on all of them and its thread ends. A watchdog aborts the run if a sample
+//!   stalls for 30 s (a lost echo would otherwise hang it).
+//!
+//! # Running
+//!
+//! ```text
+//! cargo bench --bench echo
+//! ```
+//!
+//! takes about 1.5 minutes. One scenario or one runtime with a filter:
+//! `cargo bench --bench echo -- echo/pp64_64B` or `cargo bench --bench echo -- /ringstream`.
+//!
+//! # Reading the results
+//!
+//! Loopback numbers depend heavily on the machine and on what else runs on it: compare
+//! the three rows of one group from the same run, as ratios. `ringstream / tokio` (time
+//! divided by time) below 1 means ringstream is faster; for the throughput groups the
+//! msgs/s and bytes/s lines say the same the other way round. Since both ends run the same
+//! library, a ratio covers the client and the server together. On loopback most of a round
+//! trip is the kernel's TCP path and the wake-up of the other CPU, so differences between
+//! runtimes come from what each does per message on top of that: syscalls
+//! (`io_uring_enter` against `epoll_wait` + `read` + `write`), copies and task wake-ups.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Once, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
+
+/// The servers' address (port 0: the kernel picks a free port).
+const LOCALHOST: &str = "127.0.0.1:0";
+/// CPU of the server threads.
+const SERVER_CPU: usize = 0;
+/// CPU of the bench thread (the load client).
+const CLIENT_CPU: usize = 1;
+/// Most bytes a server or a streaming client reads at once.
+const READ_SIZE: usize = 64 * 1024;
+/// Size of one `stream_64KiB` chunk.
+const CHUNK: usize = 64 * 1024;
+/// Period of the streamed byte pattern: prime, so it does not divide the chunk size.
+const PERIOD: u64 = 251;
+/// A sample (or a connection setup) that takes longer than this aborts the run.
+const STALL_LIMIT: Duration = Duration::from_secs(30);
+/// How long a server may take to end once its clients have closed.
+const SERVER_WAIT: Duration = Duration::from_secs(10);
+
+type Group<'a> = BenchmarkGroup<'a, WallTime>;
+
+// ---------------------------------------------------------------------------------------
+// Pinning, servers, watchdog
+
+/// The CPUs this process may run on, read once before any thread is pinned.
+fn allowed_cpus() -> &'static [usize] {
+    static ALLOWED: OnceLock<Vec<usize>> = OnceLock::new();
+    ALLOWED.get_or_init(|| {
+        // SAFETY: `cpu_set_t` is plain data and all zeroes is the empty set;
+        // `sched_getaffinity` gets a valid pointer with the matching size.
+        unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+                return Vec::new();
+            }
+            (0..libc::CPU_SETSIZE as usize)
+                .filter(|&cpu| libc::CPU_ISSET(cpu, &set))
+                .collect()
+        }
+    })
+}
+
+/// Pins the calling thread to `cpu`; false when the process may not run there.
+fn pin_to_cpu(cpu: usize) -> bool {
+    if !allowed_cpus().contains(&cpu) {
+        return false;
+    }
+    // SAFETY: as in `allowed_cpus`; `cpu` is below CPU_SETSIZE (it is in the allowed list).
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0
+    }
+}
+
+/// Pins the bench thread to [`CLIENT_CPU`], once.
+fn pin_client() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        allowed_cpus(); // read before this thread's mask shrinks
+        if !pin_to_cpu(CLIENT_CPU) {
+            eprintln!("echo bench: cannot pin the client to CPU {CLIENT_CPU}; it runs unpinned");
+        }
+    });
+}
+
+/// An echo server on its own pinned thread.
+struct Server {
+    name: &'static str,
+    addr: SocketAddr,
+    /// Disconnected when the server thread ends (its sender is dropped then).
+    ended: mpsc::Receiver<()>,
+    thread: thread::JoinHandle<()>,
+}
+
+impl Server {
+    /// Starts `serve(conns, address_sender)` on a new thread pinned to [`SERVER_CPU`] and
+    /// waits for the address it listens on. `serve` accepts exactly `conns` connections,
+    /// echoes on each until EOF, then returns.
+    fn start(
+        name: &'static str,
+        conns: usize,
+        serve: fn(usize, mpsc::Sender<SocketAddr>),
+    ) -> Server {
+        pin_client();
+        let (addr_tx, addr_rx) = mpsc::channel();
+        let (ended_tx, ended) = mpsc::channel::<()>();
+        let thread = thread::Builder::new()
+            .name(format!("echo-{name}"))
+            .spawn(move || {
+                let _ended = ended_tx;
+                if !pin_to_cpu(SERVER_CPU) {
+                    eprintln!("echo bench: cannot pin the {name} server to CPU {SERVER_CPU}");
+                }
+                serve(conns, addr_tx);
+            })
+            .expect("spawn the server thread");
+        let addr = addr_rx
+            .recv_timeout(SERVER_WAIT)
+            .expect("the echo server reports its address (see its panic above if it failed)");
+        Server {
+            name,
+            addr,
+            ended,
+            thread,
+        }
+    }
+
+    /// Waits for the server thread to end (call after closing every client connection).
+    /// A server that does not end is left detached, with a warning, so the run goes on.
+    fn stop(self) {
+        match self.ended.recv_timeout(SERVER_WAIT) {
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => {
+                if self.thread.join().is_err() {
+                    panic!("the {} echo server failed (its panic is above)", self.name);
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => eprintln!(
+                "echo bench: the {} server had not ended {SERVER_WAIT:?} after its clients \
+                 closed; its thread is left detached",
+                self.name
+            ),
+        }
+    }
+}
+
+/// Aborts the run when a guarded section stalls past [`STALL_LIMIT`].
+mod watchdog {
+    use super::*;
+
+    /// Deadline in milliseconds since `base()`, 0 when nothing is guarded.
+    static DEADLINE_MS: AtomicU64 = AtomicU64::new(0);
+
+    fn base() -> Instant {
+        static BASE: OnceLock<Instant> = OnceLock::new();
+        *BASE.get_or_init(Instant::now)
+    }
+
+    fn now_ms() -> u64 {
+        base().elapsed().as_millis() as u64
+    }
+
+    /// Runs `f` under the watchdog.
+    pub fn guard<T>(f: impl FnOnce() -> T) -> T {
+        static START: Once = Once::new();
+        START.call_once(|| {
+            base();
+            thread::Builder::new()
+                .name("echo-watchdog".into())
+                .spawn(|| loop {
+                    thread::sleep(Duration::from_secs(1));
+                    let deadline = DEADLINE_MS.load(Ordering::Relaxed);
+                    if deadline != 0 && now_ms() > deadline {
+                        eprintln!(
+                            "echo bench: no progress for {STALL_LIMIT:?} (a lost echo or a \
+                             stuck connection); aborting"
+                        );
+                        std::process::exit(2);
+                    }
+                })
+                .expect("spawn the watchdog thread");
+        });
+        DEADLINE_MS.store(now_ms() + STALL_LIMIT.as_millis() as u64, Ordering::Relaxed);
+        let out = f();
+        DEADLINE_MS.store(0, Ordering::Relaxed);
+        out
+    }
+}
+use watchdog::guard;
+
+// ---------------------------------------------------------------------------------------
+// Payloads and their checks
+
+/// One connection's ping-pong message with its rolling counter.
+struct Msg {
+    buf: Vec<u8>,
+    counter: u64,
+}
+
+impl Msg {
+    /// A `size`-byte message for connection number `conn` (counters differ per connection).
+    fn new(size: usize, conn: usize) -> Msg {
+        assert!(
+            size >= 16,
+            "messages carry an 8-byte counter and a tail byte"
+        );
+        Msg {
+            buf: (0..size).map(|i| (i % 251) as u8).collect(),
+            counter: (conn as u64) << 40,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Stamps the next counter value into the message.
+    fn stamp(&mut self) {
+        self.counter += 1;
+        self.buf[..8].copy_from_slice(&self.counter.to_le_bytes());
+        let last = self.buf.len() - 1;
+        self.buf[last] = self.counter as u8 ^ 0x5a;
+    }
+
+    /// Stamps the next counter value and returns the message.
+    fn next(&mut self) -> &[u8] {
+        self.stamp();
+        &self.buf
+    }
+
+    /// Panics unless `reply` is the echo of the message last stamped.
+    fn check(&self, reply: &[u8]) {
+        let n = self.buf.len();
+        let (last, mid) = (n - 1, n / 2);
+        let ok = reply.len() == n
+            && reply[..8] == self.buf[..8]
+            && reply[last] == self.buf[last]
+            && reply[mid] == self.buf[mid];
+        assert!(
+            ok,
+            "broken echo: sent message #{:#x} ({n} bytes), got {} bytes starting {:02x?}",
+            self.counter,
+            reply.len(),
+            &reply[..reply.len().min(16)],
+        );
+    }
+}
+
+/// The streamed byte pattern, one chunk plus one period long (chunks are slices of it).
+fn pattern() -> Bytes {
+    (0..CHUNK as u64 + PERIOD)
+        .map(|i| (i % PERIOD) as u8)
+        .collect::<Vec<u8>>()
+        .into()
+}
+
+/// Chunk number `k` of the stream: stream bytes `k * CHUNK ..`, a slice of `pattern`.
+fn chunk(pattern: &Bytes, k: u64) -> Bytes {
+    let phase = (k * CHUNK as u64 % PERIOD) as usize;
+    pattern.slice(phase..phase + CHUNK)
+}
+
+/// Panics unless `piece`, read at stream offset `offset`, matches the pattern at its
+/// first, middle and last byte (an empty piece is an early EOF).
+fn check_piece(offset: u64, piece: &[u8]) {
+    assert!(
+        !piece.is_empty(),
+        "broken echo: EOF at stream offset {offset}"
+    );
+    for i in [0, piece.len() / 2, piece.len() - 1] {
+        let want = ((offset + i as u64) % PERIOD) as u8;
+        assert_eq!(
+            piece[i],
+            want,
+            "broken echo: byte {} of the stream is wrong",
+            offset + i as u64
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// ringstream
+
+mod on_ringstream {
+    use super::*;
+    use ringstream::net::Listener;
+    use ringstream::{Runtime, Stream, StreamReader, StreamWriter};
+
+    fn runtime() -> Runtime {
+        Runtime::new().expect("ringstream runtime (is io_uring available?)")
+    }
+
+    /// The ringstream echo server: accepts `conns` connections, echoes each until EOF.
+    pub fn serve(conns: usize, addr_tx: mpsc::Sender<SocketAddr>) {
+        runtime().block_on(async move {
+            let listener = Listener::bind(LOCALHOST.parse().expect("a literal address"))
+                .expect("bind the ringstream echo server");
+            let addr = listener
+                .local_addr()
+                .expect("the listener's address")
+                .to_string()
+                .parse()
+                .expect("a TCP address");
+            addr_tx
+                .send(addr)
+                .expect("the bench thread waits for the address");
+            let mut tasks = Vec::with_capacity(conns);
+            for _ in 0..conns {
+                let stream = listener.accept().await.expect("accept a connection");
+                tasks.push(ringstream::spawn(echo(stream)));
+            }
+            drop(listener);
+            for task in tasks {
+                task.await.expect("echo task ran").expect("echo");
+            }
+        });
+    }
+
+    async fn echo(stream: Stream) -> std::io::Result<()> {
+        let (mut reader, writer) = stream.split();
+        loop {
+            let data = reader.read(READ_SIZE).await?;
+            if data.is_empty() {
+                break;
+            }
+            writer.write_bytes(data)?;
+            writer.drain().await?;
+        }
+        // The client has left: how the close ends does not matter to the measurement.
+        writer.close();
+        let _ = writer.wait_closed().await;
+        Ok(())
+    }
+
+    async fn connect(addr: &str) -> Stream {
+        ringstream::connect(addr)
+            .await
+            .expect("connect to the ringstream echo server")
+    }
+
+    /// Closes a client connection.
+    async fn close(writer: StreamWriter) {
+        writer.close();
+        writer.wait_closed().await.expect("close the connection");
+    }
+
+    /// Runs the ring until no op of `rt` is in flight, after closing client connections.
+    /// `wait_closed` returns before the cancelled recv of the connection has ended, and
+    /// until it ends the kernel keeps the socket open, so no FIN reaches the server. With
+    /// DEFER_TASKRUN that end only happens while the thread is inside the ring, and one
+    /// NOP is not always enough (it returned with 24 of 64 recvs still pending); a runtime
+    /// dropped with ops in flight is leaked, and those sockets with it.
+    async fn flush_closes(rt: &Runtime) {
+        for _ in 0..1000 {
+            if rt.stats().ops_in_flight == 0 {
+                return;
+            }
+            ringstream::nop().await.expect("a NOP through the ring");
+        }
+        eprintln!(
+            "echo bench: ringstream ops still in flight after closing: {}",
+            rt.stats().ops_in_flight
+        );
+    }
+
+    struct Conn {
+        reader: StreamReader,
+        writer: StreamWriter,
+        msg: Msg,
+    }
+
+    async fn ping_pong(mut c: Conn, rounds: u64) -> Conn {
+        let len = c.msg.len();
+        for _ in 0..rounds {
+            c.writer
+                .write_all(c.msg.next())
+                .await
+                .expect("send a message");
+            let reply = c.reader.read_exact(len).await.expect("read the echo");
+            c.msg.check(&reply);
+        }
+        c
+    }
+
+    pub fn bench_ping_pong(g: &mut Group, conns: usize, size: usize) {
+        let server = Server::start("ringstream", conns, serve);
+        let rt = runtime();
+        let addr = server.addr.to_string();
+        let mut clients = guard(|| {
+            rt.block_on(async {
+                let mut clients = Vec::with_capacity(conns);
+                for i in 0..conns {
+                    let (reader, writer) = connect(&addr).await.split();
+                    let msg = Msg::new(size, i);
+                    clients.push(Conn {
+                        reader,
+                        writer,
+                        msg,
+                    });
+                }
+                clients
+            })
+        });
+        g.bench_function("ringstream", |b| {
+            b.iter_custom(|iters| {
+                guard(|| {
+                    rt.block_on(async {
+                        let start = Instant::now();
+                        let tasks: Vec<_> = clients
+                            .drain(..)
+                            .map(|c| ringstream::spawn(ping_pong(c, iters)))
+                            .collect();
+                        for task in tasks {
+                            clients.push(task.await.expect("client task ran"));
+                        }
+                        start.elapsed()
+                    })
+                })
+            })
+        });
+        guard(|| {
+            rt.block_on(async {
+                for c in clients {
+                    close(c.writer).await;
+                }
+                flush_closes(&rt).await;
+            })
+        });
+        drop(rt);
+        server.stop();
+    }
+
+    pub fn bench_stream(g: &mut Group) {
+        let server = Server::start("ringstream", 1, serve);
+        let rt = runtime();
+        let addr = server.addr.to_string();
+        let pattern = pattern();
+        let (mut reader, writer) = guard(|| rt.block_on(connect(&addr))).split();
+        let mut writer = Some(writer);
+        let mut next = 0u64;
+        g.bench_function("ringstream", |b| {
+            b.iter_custom(|iters| {
+                guard(|| {
+                    rt.block_on(async {
+                        let start = Instant::now();
+                        let first = next;
+                        let w = writer.take().expect("the writer came back last sample");
+                        let p = pattern.clone();
+                        let sender = ringstream::spawn(async move {
+                            for k in first..first + iters {
+                                w.write_bytes(chunk(&p, k)).expect("queue a chunk");
+                                w.drain().await.expect("drain");
+                            }
+                            w
+                        });
+                        let mut offset = first * CHUNK as u64;
+                        let end = (first + iters) * CHUNK as u64;
+                        while offset < end {
+                            let piece = reader.read(READ_SIZE).await.expect("read the echo");
+                            check_piece(offset, &piece);
+                            offset += piece.len() as u64;
+                        }
+                        assert_eq!(offset, end, "broken echo: more bytes than were sent");
+                        writer = Some(sender.await.expect("writer task ran"));
+                        next = first + iters;
+                        start.elapsed()
+                    })
+                })
+            })
+        });
+        let writer = writer.expect("the writer came back");
+        guard(|| {
+            rt.block_on(async {
+                close(writer).await;
+                drop(reader);
+                flush_closes(&rt).await;
+            })
+        });
+        drop(rt);
+        server.stop();
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// tokio
+
+mod on_tokio {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+    use tokio::runtime::Runtime;
+
+    fn runtime() -> Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio current_thread runtime")
+    }
+
+    /// The tokio echo server: accepts `conns` connections, echoes each until EOF.
+    pub fn serve(conns: usize, addr_tx: mpsc::Sender<SocketAddr>) {
+        runtime().block_on(async move {
+            let listener = TcpListener::bind(LOCALHOST)
+                .await
+                .expect("bind the tokio echo server");
+            let addr = listener.local_addr().expect("the listener's address");
+            addr_tx
+                .send(addr)
+                .expect("the bench thread waits for the address");
+            let mut tasks = Vec::with_capacity(conns);
+            for _ in 0..conns {
+                let (stream, _) = listener.accept().await.expect("accept a connection");
+                stream.set_nodelay(true).expect("set TCP_NODELAY");
+                tasks.push(tokio::spawn(echo(stream)));
+            }
+            drop(listener);
+            for task in tasks {
+                task.await.expect("echo task ran").expect("echo");
+            }
+        });
+    }
+
+    async fn echo(mut stream: TcpStream) -> std::io::Result<()> {
+        let mut buf = vec![0u8; READ_SIZE];
+        loop {
+            let n = stream.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            stream.write_all(&buf[..n]).await?;
+        }
+        // The client has left: how the close ends does not matter to the measurement.
+        let _ = stream.shutdown().await;
+        Ok(())
+    }
+
+    async fn connect(addr: SocketAddr) -> TcpStream {
+        let stream = TcpStream::connect(addr)
+            .await
+            .expect("connect to the tokio echo server");
+        stream.set_nodelay(true).expect("set TCP_NODELAY");
+        stream
+    }
+
+    struct Conn {
+        stream: TcpStream,
+        msg: Msg,
+        reply: Vec<u8>,
+    }
+
+    async fn ping_pong(mut c: Conn, rounds: u64) -> Conn {
+        for _ in 0..rounds {
+            c.stream
+                .write_all(c.msg.next())
+                .await
+                .expect("send a message");
+            c.stream
+                .read_exact(&mut c.reply)
+                .await
+                .expect("read the echo");
+            c.msg.check(&c.reply);
+        }
+        c
+    }
+
+    pub fn bench_ping_pong(g: &mut Group, conns: usize, size: usize) {
+        let server = Server::start("tokio", conns, serve);
+        let rt = runtime();
+        let mut clients = guard(|| {
+            rt.block_on(async {
+                let mut clients = Vec::with_capacity(conns);
+                for i in 0..conns {
+                    clients.push(Conn {
+                        stream: connect(server.addr).await,
+                        msg: Msg::new(size, i),
+                        reply: vec![0; size],
+                    });
+                }
+                clients
+            })
+        });
+        g.bench_function("tokio", |b| {
+            b.iter_custom(|iters| {
+                guard(|| {
+                    rt.block_on(async {
+                        let start = Instant::now();
+                        let tasks: Vec<_> = clients
+                            .drain(..)
+                            .map(|c| tokio::spawn(ping_pong(c, iters)))
+                            .collect();
+                        for task in tasks {
+                            clients.push(task.await.expect("client task ran"));
+                        }
+                        start.elapsed()
+                    })
+                })
+            })
+        });
+        guard(|| {
+            rt.block_on(async {
+                for mut c in clients {
+                    c.stream.shutdown().await.expect("close the connection");
+                }
+            })
+        });
+        drop(rt);
+        server.stop();
+    }
+
+    pub fn bench_stream(g: &mut Group) {
+        let server = Server::start("tokio", 1, serve);
+        let rt = runtime();
+        let pattern = pattern();
+        let (mut reader, writer) = guard(|| rt.block_on(connect(server.addr))).into_split();
+        let mut writer = Some(writer);
+        let mut buf = vec![0u8; READ_SIZE];
+        let mut next = 0u64;
+        g.bench_function("tokio", |b| {
+            b.iter_custom(|iters| {
+                guard(|| {
+                    rt.block_on(async {
+                        let start = Instant::now();
+                        let first = next;
+                        let mut w = writer.take().expect("the writer came back last sample");
+                        let p = pattern.clone();
+                        let sender = tokio::spawn(async move {
+                            for k in first..first + iters {
+                                w.write_all(&chunk(&p, k)).await.expect("send a chunk");
+                            }
+                            w
+                        });
+                        let mut offset = first * CHUNK as u64;
+                        let end = (first + iters) * CHUNK as u64;
+                        while offset < end {
+                            let n = reader.read(&mut buf).await.expect("read the echo");
+                            check_piece(offset, &buf[..n]);
+                            offset += n as u64;
+                        }
+                        assert_eq!(offset, end, "broken echo: more bytes than were sent");
+                        writer = Some(sender.await.expect("writer task ran"));
+                        next = first + iters;
+                        start.elapsed()
+                    })
+                })
+            })
+        });
+        let mut writer = writer.expect("the writer came back");
+        guard(|| {
+            rt.block_on(async {
+                writer.shutdown().await.expect("close the connection");
+                drop(writer);
+                drop(reader);
+            })
+        });
+        drop(rt);
+        server.stop();
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// monoio
+
+mod on_monoio {
+    use super::*;
+    use monoio::io::{AsyncReadRent, AsyncReadRentExt, AsyncWriteRent, AsyncWriteRentExt};
+    use monoio::io::{OwnedReadHalf, OwnedWriteHalf, Splitable};
+    use monoio::net::{TcpListener, TcpStream};
+
+    type Runtime = monoio::Runtime<monoio::IoUringDriver>;
+
+    fn runtime() -> Runtime {
+        monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+            .build()
+            .expect("monoio io_uring runtime (is io_uring available?)")
+    }
+
+    /// The monoio echo server: accepts `conns` connections, echoes each until EOF.
+    pub fn serve(conns: usize, addr_tx: mpsc::Sender<SocketAddr>) {
+        runtime().block_on(async move {
+            let listener = TcpListener::bind(LOCALHOST).expect("bind the monoio echo server");
+            let addr = listener.local_addr().expect("the listener's address");
+            addr_tx
+                .send(addr)
+                .expect("the bench thread waits for the address");
+            let mut tasks = Vec::with_capacity(conns);
+            for _ in 0..conns {
+                let (stream, _) = listener.accept().await.expect("accept a connection");
+                stream.set_nodelay(true).expect("set TCP_NODELAY");
+                tasks.push(monoio::spawn(echo(stream)));
+            }
+            drop(listener);
+            for task in tasks {
+                task.await.expect("echo");
+            }
+        });
+    }
+
+    async fn echo(mut stream: TcpStream) -> std::io::Result<()> {
+        let mut buf = Vec::with_capacity(READ_SIZE);
+        loop {
+            let (res, back) = stream.read(buf).await;
+            if res? == 0 {
+                break;
+            }
+            let (res, mut back) = stream.write_all(back).await;
+            res?;
+            back.clear();
+            buf = back;
+        }
+        // The client has left: how the close ends does not matter to the measurement.
+        let _ = stream.shutdown().await;
+        Ok(())
+    }
+
+    async fn connect(addr: SocketAddr) -> TcpStream {
+        let stream = TcpStream::connect_addr(addr)
+            .await
+            .expect("connect to the monoio echo server");
+        stream.set_nodelay(true).expect("set TCP_NODELAY");
+        stream
+    }
+
+    struct Conn {
+        stream: TcpStream,
+        msg: Msg,
+        reply: Box<[u8]>,
+    }
+
+    async fn ping_pong(mut c: Conn, rounds: u64) -> Conn {
+        for _ in 0..rounds {
+            c.msg.stamp();
+            let (res, sent) = c.stream.write_all(std::mem::take(&mut c.msg.buf)).await;
+            c.msg.buf = sent;
+            res.expect("send a message");
+            let (res, reply) = c.stream.read_exact(std::mem::take(&mut c.reply)).await;
+            c.reply = reply;
+            res.expect("read the echo");
+            c.msg.check(&c.reply);
+        }
+        c
+    }
+
+    pub fn bench_ping_pong(g: &mut Group, conns: usize, size: usize) {
+        let server = Server::start("monoio", conns, serve);
+        let mut rt = runtime();
+        let mut clients = guard(|| {
+            rt.block_on(async {
+                let mut clients = Vec::with_capacity(conns);
+                for i in 0..conns {
+                    clients.push(Conn {
+                        stream: connect(server.addr).await,
+                        msg: Msg::new(size, i),
+                        reply: vec![0; size].into_boxed_slice(),
+                    });
+                }
+                clients
+            })
+        });
+        g.bench_function("monoio", |b| {
+            b.iter_custom(|iters| {
+                guard(|| {
+                    rt.block_on(async {
+                        let start = Instant::now();
+                        let tasks: Vec<_> = clients
+                            .drain(..)
+                            .map(|c| monoio::spawn(ping_pong(c, iters)))
+                            .collect();
+                        for task in tasks {
+                            clients.push(task.await);
+                        }
+                        start.elapsed()
+                    })
+                })
+            })
+        });
+        guard(|| {
+            rt.block_on(async {
+                for mut c in clients {
+                    c.stream.shutdown().await.expect("close the connection");
+                }
+            })
+        });
+        drop(rt);
+        server.stop();
+    }
+
+    pub fn bench_stream(g: &mut Group) {
+        let server = Server::start("monoio", 1, serve);
+        let mut rt = runtime();
+        let pattern = pattern();
+        let (mut reader, writer): (OwnedReadHalf<TcpStream>, OwnedWriteHalf<TcpStream>) =
+            guard(|| rt.block_on(connect(server.addr))).into_split();
+        let mut writer = Some(writer);
+        let mut buf = Some(Vec::with_capacity(READ_SIZE));
+        let mut next = 0u64;
+        g.bench_function("monoio", |b| {
+            b.iter_custom(|iters| {
+                guard(|| {
+                    rt.block_on(async {
+                        let start = Instant::now();
+                        let first = next;
+                        let mut w = writer.take().expect("the writer came back last sample");
+                        let p = pattern.clone();
+                        let sender = monoio::spawn(async move {
+                            for k in first..first + iters {
+                                let (res, _) = w.write_all(chunk(&p, k)).await;
+                                res.expect("send a chunk");
+                            }
+                            w
+                        });
+                        let mut b: Vec<u8> = buf.take().expect("the read buffer came back");
+                        let mut offset = first * CHUNK as u64;
+                        let end = (first + iters) * CHUNK as u64;
+                        while offset < end {
+                            b.clear();
+                            let (res, back) = reader.read(b).await;
+                            b = back;
+                            let n = res.expect("read the echo");
+                            check_piece(offset, &b[..n]);
+                            offset += n as u64;
+                        }
+                        assert_eq!(offset, end, "broken echo: more bytes than were sent");
+                        buf = Some(b);
+                        writer = Some(sender.await);
+                        next = first + iters;
+                        start.elapsed()
+                    })
+                })
+            })
+        });
+        let mut writer = writer.expect("the writer came back");
+        guard(|| {
+            rt.block_on(async {
+                writer.shutdown().await.expect("close the connection");
+                drop(writer);
+                drop(reader);
+            })
+        });
+        drop(rt);
+        server.stop();
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Groups
+
+/// A ping-pong group: `conns` connections, `size`-byte messages; one iteration is one
+/// round trip on every connection.
+fn ping_pong(c: &mut Criterion, name: &str, conns: usize, size: usize) {
+    let mut g = c.benchmark_group(name);
+    g.throughput(Throughput::Elements(conns as u64));
+    on_ringstream::bench_ping_pong(&mut g, conns, size);
+    on_tokio::bench_ping_pong(&mut g, conns, size);
+    on_monoio::bench_ping_pong(&mut g, conns, size);
+    g.finish();
+}
+
+fn pp1_64b(c: &mut Criterion) {
+    ping_pong(c, "echo/pp1_64B", 1, 64);
+}
+
+fn pp64_64b(c: &mut Criterion) {
+    ping_pong(c, "echo/pp64_64B", 64, 64);
+}
+
+fn pp64_4kib(c: &mut Criterion) {
+    ping_pong(c, "echo/pp64_4KiB", 64, 4096);
+}
+
+fn stream_64kib(c: &mut Criterion) {
+    let mut g = c.benchmark_group("echo/stream_64KiB");
+    g.throughput(Throughput::Bytes(CHUNK as u64));
+    on_ringstream::bench_stream(&mut g);
+    on_tokio::bench_stream(&mut g);
+    on_monoio::bench_stream(&mut g);
+    g.finish();
+}
+
+/// Short measurements, so the whole file runs in about 1.5 minutes.
+fn config() -> Criterion {
+    Criterion::default()
+        .sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4))
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = pp1_64b, pp64_64b, pp64_4kib, stream_64kib
+}
+criterion_main!(benches);

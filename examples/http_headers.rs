@@ -1,0 +1,190 @@
+//! Get HTTP headers: sends `HEAD` for a plain-http URL and prints the response headers.
+//!
+//! Mirrors asyncio's "Get HTTP headers" example (`open_connection`, one `write` of the
+//! request, `readline` in a loop, `close` + `wait_closed`). Only `http://` URLs work:
+//! ringstream has no TLS, so `https://` is refused with a message rather than attempted.
+//!
+//! ```sh
+//! cargo run --example http_headers -- http://example.com/path/page.html
+//! # or against a local server:
+//! python3 -m http.server 8000 --bind 127.0.0.1 &
+//! cargo run --example http_headers -- http://127.0.0.1:8000/
+//! ```
+//!
+//! The URL is parsed by hand: `http://[user@]host[:port][/path][?query][#fragment]`, port 80
+//! and path `/` by default, IPv6 hosts in brackets. The request is HTTP/1.0, so the server
+//! closes the connection after the headers; reading stops at the blank line that ends them.
+
+use std::error::Error;
+use std::io;
+
+/// The parts of an `http://` URL the request needs.
+#[derive(Debug)]
+struct Target {
+    host: String,
+    port: u16,
+    /// Path and query, never empty.
+    path: String,
+}
+
+impl Target {
+    /// The `Host` header value: the port is named only when it is not 80.
+    fn host_header(&self) -> String {
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        if self.port == 80 {
+            host
+        } else {
+            format!("{host}:{}", self.port)
+        }
+    }
+}
+
+fn parse_url(url: &str) -> Result<Target, String> {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err(format!(
+            "{url:?} is not a URL; expected http://host[:port]/path"
+        ));
+    };
+    match scheme.to_ascii_lowercase().as_str() {
+        "http" => {}
+        "https" => {
+            return Err(format!(
+                "{url:?}: https is not supported (ringstream has no TLS); use an http:// URL"
+            ))
+        }
+        other => {
+            return Err(format!(
+                "{url:?}: unsupported scheme {other:?}; use http://"
+            ))
+        }
+    }
+    let rest = rest.split('#').next().unwrap_or_default();
+    let split = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(split);
+    let path = match path {
+        "" => "/".to_string(),
+        p if p.starts_with('?') => format!("/{p}"),
+        p => p.to_string(),
+    };
+    // Drop any `user:password@`.
+    let authority = authority.rsplit('@').next().unwrap_or_default();
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (host, after) = v6
+            .split_once(']')
+            .ok_or_else(|| format!("{url:?}: unclosed '[' in the host"))?;
+        (host, after.strip_prefix(':'))
+    } else {
+        match authority.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        }
+    };
+    if host.is_empty() {
+        return Err(format!("{url:?} has no host"));
+    }
+    let port = match port {
+        None | Some("") => 80,
+        Some(p) => p
+            .parse()
+            .map_err(|_| format!("{url:?}: {p:?} is not a port number"))?,
+    };
+    Ok(Target {
+        host: host.to_string(),
+        port,
+        path,
+    })
+}
+
+/// Latin-1 decoding, as the asyncio example does: every byte is one char.
+fn latin1(bytes: &[u8]) -> String {
+    bytes.iter().map(|&b| char::from(b)).collect()
+}
+
+async fn print_http_headers(target: Target) -> io::Result<()> {
+    let (mut reader, writer) = ringstream::open_connection(&target.host, target.port).await?;
+    let query = format!(
+        "HEAD {} HTTP/1.0\r\nHost: {}\r\n\r\n",
+        target.path,
+        target.host_header()
+    );
+    writer.write(query.as_bytes())?;
+
+    loop {
+        let line = reader.read_line().await?;
+        if line.is_empty() {
+            break; // EOF before the blank line: the server closed early
+        }
+        let line = latin1(&line);
+        let line = line.trim_end();
+        if line.is_empty() {
+            break; // the blank line that ends the headers
+        }
+        println!("HTTP header> {line}");
+    }
+
+    // Ignore the body, close the socket.
+    writer.close();
+    writer.wait_closed().await
+}
+
+fn main() -> Result<(), Report> {
+    let Some(url) = std::env::args().nth(1) else {
+        return Err("usage: http_headers http://host[:port]/path".into());
+    };
+    let target = parse_url(&url)?;
+    ringstream::run(print_http_headers(target))??;
+    Ok(())
+}
+
+/// An error that `main` prints with its message (`Error: connecting to ... failed: ...`)
+/// instead of its `Debug` form.
+struct Report(Box<dyn Error>);
+
+impl<E: Into<Box<dyn Error>>> From<E> for Report {
+    fn from(error: E) -> Self {
+        Report(error.into())
+    }
+}
+
+impl std::fmt::Debug for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.0, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_url;
+
+    #[test]
+    fn parses_urls() {
+        let t = parse_url("http://example.com").unwrap();
+        assert_eq!(
+            (t.host.as_str(), t.port, t.path.as_str()),
+            ("example.com", 80, "/")
+        );
+        let t = parse_url("http://u:p@127.0.0.1:8000/a/b?x=1#frag").unwrap();
+        assert_eq!(
+            (t.host.as_str(), t.port, t.path.as_str()),
+            ("127.0.0.1", 8000, "/a/b?x=1")
+        );
+        assert_eq!(t.host_header(), "127.0.0.1:8000");
+        let t = parse_url("http://[::1]:81?q").unwrap();
+        assert_eq!(
+            (t.host.as_str(), t.port, t.path.as_str()),
+            ("::1", 81, "/?q")
+        );
+        assert_eq!(t.host_header(), "[::1]:81");
+        assert!(parse_url("https://example.com/")
+            .unwrap_err()
+            .contains("no TLS"));
+        assert!(parse_url("ftp://example.com/").is_err());
+        assert!(parse_url("http://:80/").is_err());
+        assert!(parse_url("http://host:99999/").is_err());
+        assert!(parse_url("example.com").is_err());
+    }
+}
