@@ -589,18 +589,25 @@ impl Driver {
     /// Cancels every op and waits (bounded) for their last completions, so that no buffer
     /// is freed while the kernel may still write to it.
     fn quiesce(&self) -> bool {
-        if self.ops.borrow().is_empty() {
-            return true;
-        }
-        let cancel_all = opcode::AsyncCancel2::new(types::CancelBuilder::any())
-            .build()
-            .user_data(IGNORED);
-        self.push(cancel_all);
         let deadline = Instant::now() + Duration::from_secs(2);
         while !self.ops.borrow().is_empty() && Instant::now() < deadline {
+            // Again every round: a completion handler may have started a new op (a
+            // connection flushing as it closes).
+            let cancel_all = opcode::AsyncCancel2::new(types::CancelBuilder::any())
+                .build()
+                .user_data(IGNORED);
+            self.push(cancel_all);
             self.enter(Wait::Until(Some(deadline)));
         }
         self.ops.borrow().is_empty()
+    }
+
+    /// Ends every op (cancel, then wait for the last completions, bounded) so that the
+    /// handlers they hold — and what those hold, such as connections and their sockets —
+    /// are dropped now, while the runtime is being torn down, instead of keeping each
+    /// other (and this driver) alive.
+    pub(crate) fn shutdown(&self) {
+        self.quiesce();
     }
 }
 

@@ -346,5 +346,9 @@ impl Core {
         }
         self.timers.borrow_mut().clear();
         self.run_queue.borrow_mut().clear();
+        // With the tasks gone, end the ops: their handlers hold connections, which hold
+        // the driver.
+        self.driver.shutdown();
+        self.run_queue.borrow_mut().clear();
     }
 }

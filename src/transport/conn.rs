@@ -60,6 +60,10 @@ pub(crate) struct Conn {
     /// EOF or an error ended the receive side.
     recv_done: Cell<bool>,
     sending: Cell<bool>,
+    /// Key of the send in flight.
+    send_key: Cell<Option<usize>>,
+    /// The socket is to be closed as soon as no op holds it any more.
+    closing: Cell<bool>,
     /// Key of a readiness poll the send side waits on (pipes after `EAGAIN`).
     send_poll: Cell<Option<usize>>,
     weak_self: Weak<Conn>,
@@ -98,6 +102,8 @@ impl Conn {
             reading_paused: Cell::new(false),
             recv_done: Cell::new(direction == Direction::Write),
             sending: Cell::new(false),
+            send_key: Cell::new(None),
+            closing: Cell::new(false),
             send_poll: Cell::new(None),
             weak_self: weak.clone(),
         });
@@ -204,6 +210,7 @@ impl Conn {
         if !c.more() {
             self.arm_recv();
         }
+        self.close_if_idle();
     }
 
     /// Waits with a one-shot poll until the pipe is ready for `events`, then retries the
@@ -229,6 +236,7 @@ impl Conn {
                     self.fail(io::Error::from_raw_os_error(-c.result));
                 }
                 self.arm_recv();
+                self.close_if_idle();
             }
             Readiness::Write => {
                 self.send_poll.set(None);
@@ -300,10 +308,12 @@ impl Conn {
             conn,
             resources: RefCell::new(Some(resources)),
         };
-        self.driver.submit_handler(sqe, Rc::new(handler));
+        let key = self.driver.submit_handler(sqe, Rc::new(handler));
+        self.send_key.set(Some(key));
     }
 
     fn on_send(&self, c: Completion, resources: SendResources) {
+        self.send_key.set(None);
         if c.result == -libc::EAGAIN && self.pipe {
             // A full O_NONBLOCK pipe: nothing was written; wait until it drains.
             self.outbound.borrow_mut().complete_send(resources.batch, 0);
@@ -394,16 +404,47 @@ impl Conn {
         }
     }
 
+    /// Closes the socket once the queue is flushed (close) or dropped (abort, failure).
+    ///
+    /// A recv or send still in flight holds the kernel's reference to the socket, so the
+    /// descriptor would close (and the peer see FIN or RST) only when that op ends: such ops
+    /// are cancelled here and the close completes from their last completion
+    /// (`close_if_idle`). A graceful close shuts down the write side at once, so the peer
+    /// gets its FIN without waiting for that; `wait_closed` resolves only after the real
+    /// close.
     fn close_socket(&self) {
-        let socket = self.socket.borrow_mut().take();
-        if socket.is_none() {
+        if self.socket.borrow().is_none() {
             return;
         }
-        // Every path here stopped reading first (close, abort, fail). Dropping the socket
-        // closes the descriptor; ops still in flight hold their own reference to the file
-        // until their (cancelled) completion.
-        drop(socket);
-        self.outbound.borrow_mut().closed(Ok(()));
+        if !self.closing.replace(true) && !self.outbound.borrow().is_torn_down() {
+            if let Some(s) = &*self.socket.borrow() {
+                // Best effort: a peer that is already gone makes this fail harmlessly.
+                let _ = s.shutdown_write();
+            }
+        }
+        for key in [self.recv.get(), self.send_key.get(), self.send_poll.get()]
+            .into_iter()
+            .flatten()
+        {
+            self.driver.cancel(key);
+        }
+        self.close_if_idle();
+    }
+
+    /// Finishes a pending close once no op holds the socket.
+    fn close_if_idle(&self) {
+        if !self.closing.get()
+            || self.recv.get().is_some()
+            || self.send_key.get().is_some()
+            || self.send_poll.get().is_some()
+        {
+            return;
+        }
+        let socket = self.socket.borrow_mut().take();
+        if socket.is_some() {
+            drop(socket);
+            self.outbound.borrow_mut().closed(Ok(()));
+        }
     }
 }
 

@@ -372,7 +372,7 @@ impl Outbound {
     }
 
     /// Aborted, failed or closed: the queue is gone for good.
-    fn is_torn_down(&self) -> bool {
+    pub(crate) fn is_torn_down(&self) -> bool {
         matches!(self.phase, Phase::Aborted | Phase::Closed)
     }
 

@@ -1,0 +1,116 @@
+//! Closing and tearing down release everything at once: the peer sees FIN (or RST) when
+//! `wait_closed` returns, and dropping a runtime closes its connections and its ring.
+
+use std::io::Read;
+use std::net::{TcpListener, TcpStream};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use ringstream::{Runtime, Stream};
+
+/// The tests count this process's descriptors: one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .expect("/proc/self/fd")
+        .count()
+}
+
+fn tcp_pair() -> (TcpStream, TcpStream) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let client = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+    let (server, _) = listener.accept().expect("accept");
+    (client, server)
+}
+
+/// F7: once `wait_closed` returns the socket is really closed: the peer reads EOF at once,
+/// even though the ring is not entered again (the peer reads while blocking the ring's
+/// thread) — with a recv armed when close() was called.
+#[test]
+fn f7_wait_closed_means_the_peer_has_its_fin() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (ours, mut peer) = tcp_pair();
+    ringstream::run(async move {
+        let stream = Stream::from_std(ours).expect("adopt");
+        let (reader, writer) = stream.split();
+        // One trip through the ring: the recv is now armed in the kernel.
+        ringstream::nop().await.expect("nop");
+        writer.write(b"last words").expect("write");
+        // Let the send finish, so close() has nothing to flush and closes at once.
+        for _ in 0..100 {
+            if writer.get_write_buffer_size() == 0 {
+                break;
+            }
+            ringstream::nop().await.expect("nop");
+        }
+        assert_eq!(writer.get_write_buffer_size(), 0);
+        writer.close();
+        writer.wait_closed().await.expect("closed");
+        drop(reader);
+        // Blocking read on the ring's thread: nothing more happens on the ring meanwhile.
+        peer.set_read_timeout(Some(Duration::from_secs(2)))
+            .expect("timeout");
+        let mut got = Vec::new();
+        peer.read_to_end(&mut got).expect("EOF, not a timeout");
+        assert_eq!(got, b"last words");
+    })
+    .expect("runtime");
+}
+
+/// F8: after abort() and wait_closed the peer sees the reset without further ring work.
+#[test]
+fn f8_abort_resets_the_peer_by_the_time_wait_closed_returns() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (ours, mut peer) = tcp_pair();
+    ringstream::run(async move {
+        let stream = Stream::from_std(ours).expect("adopt");
+        ringstream::nop().await.expect("nop");
+        stream.writer.abort();
+        let _ = stream.writer.wait_closed().await;
+        peer.set_read_timeout(Some(Duration::from_secs(2)))
+            .expect("timeout");
+        let mut b = [0u8; 1];
+        let err = peer.read(&mut b).expect_err("reset");
+        assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset, "{err}");
+    })
+    .expect("runtime");
+}
+
+/// Dropping a runtime with live connections (reads armed, writers queued) closes them
+/// and the ring: the descriptor count goes back to where it was, and peers see EOF.
+#[test]
+fn dropping_a_runtime_closes_its_connections_and_its_ring() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let before = open_fds();
+    let mut peers = Vec::new();
+    {
+        let runtime = Runtime::new().expect("runtime");
+        let mut ours = Vec::new();
+        for _ in 0..8 {
+            let (a, b) = tcp_pair();
+            ours.push(a);
+            peers.push(b);
+        }
+        runtime.block_on(async move {
+            for socket in ours {
+                let stream = Stream::from_std(socket).expect("adopt");
+                // A task parked in a read, holding the stream: only runtime teardown ends it.
+                drop(ringstream::spawn(async move {
+                    let (mut reader, _writer) = stream.split();
+                    let _ = reader.read(10).await;
+                }));
+            }
+            ringstream::yield_now().await;
+        });
+        drop(runtime);
+    }
+    for peer in &mut peers {
+        peer.set_read_timeout(Some(Duration::from_secs(2)))
+            .expect("timeout");
+        let mut b = [0u8; 1];
+        assert_eq!(peer.read(&mut b).expect("EOF"), 0);
+    }
+    drop(peers);
+    assert_eq!(open_fds(), before, "a descriptor outlived the runtime");
+}
