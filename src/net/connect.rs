@@ -125,10 +125,9 @@ async fn connect_tcp(target: SocketAddr, options: &StreamOptions) -> io::Result<
             )
         })?;
     }
-    connect_op::connect(&socket, SockAddr::from(target))
+    connect_op::connect(socket, SockAddr::from(target))
         .await
-        .map_err(|e| with_target("connecting to", e))?;
-    Ok(socket)
+        .map_err(|e| with_target("connecting to", e))
 }
 
 /// Connects to a Unix stream socket at a filesystem path, or at a Linux abstract name
@@ -163,7 +162,7 @@ pub async fn connect_unix_with(
         |e: io::Error| io::Error::new(e.kind(), format!("connecting to {shown} failed: {e}"));
     let addr = unix_sockaddr(path).map_err(failed)?;
     let socket = socket2::Socket::new(Domain::UNIX, Type::STREAM, None).map_err(failed)?;
-    connect_op::connect(&socket, addr).await.map_err(failed)?;
+    let socket = connect_op::connect(socket, addr).await.map_err(failed)?;
     Stream::from_socket(Socket::Unix(socket.into()), options)
 }
 

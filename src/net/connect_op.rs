@@ -9,9 +9,13 @@ use socket2::SockAddr;
 use crate::driver::op::Op;
 use crate::runtime::current_core;
 
-/// Connects `socket` to `addr` on the current runtime's ring. Dropping the future cancels
-/// the connect; the address stays alive in the op until the kernel lets go of it.
-pub(crate) async fn connect(socket: &socket2::Socket, addr: SockAddr) -> io::Result<()> {
+/// Connects `socket` to `addr` on the current runtime's ring and gives the socket back.
+/// Dropping the future cancels the connect; the op keeps the address and the socket (so
+/// its descriptor number cannot be reused under the queued SQE) until the kernel lets go.
+pub(crate) async fn connect(
+    socket: socket2::Socket,
+    addr: SockAddr,
+) -> io::Result<socket2::Socket> {
     let Some(core) = current_core() else {
         return Err(io::Error::new(
             io::ErrorKind::Unsupported,
@@ -25,6 +29,6 @@ pub(crate) async fn connect(socket: &socket2::Socket, addr: SockAddr) -> io::Res
         addr.len(),
     )
     .build();
-    let (completion, _addr) = Op::submit(core.driver.clone(), sqe, addr).await;
-    completion.into_result().map(drop)
+    let (completion, (_addr, socket)) = Op::submit(core.driver.clone(), sqe, (addr, socket)).await;
+    completion.into_result().map(|_| socket)
 }

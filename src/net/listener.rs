@@ -11,7 +11,7 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::io;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -96,7 +96,9 @@ enum Inner {
 /// ```
 #[derive(Debug)]
 pub struct Listener {
-    inner: Inner,
+    /// Shared with the armed accept's handler: the descriptor stays open (and its number
+    /// taken) until the kernel is done with the op, even after the listener drops.
+    inner: Rc<Inner>,
     options: ListenOptions,
     state: Rc<RefCell<AcceptState>>,
 }
@@ -164,7 +166,7 @@ impl Listener {
 
     fn new(inner: Inner, options: ListenOptions) -> Listener {
         Listener {
-            inner,
+            inner: Rc::new(inner),
             options,
             state: Rc::new(RefCell::new(AcceptState::default())),
         }
@@ -175,7 +177,7 @@ impl Listener {
     /// # Errors
     /// As `getsockname(2)`.
     pub fn local_addr(&self) -> io::Result<Addr> {
-        match &self.inner {
+        match &*self.inner {
             Inner::Tcp(l) => l.local_addr().map(Addr::Tcp),
             Inner::Unix(l, _) => l.local_addr().map(Addr::Unix),
         }
@@ -225,7 +227,7 @@ impl Listener {
     }
 
     fn stream_from(&self, fd: OwnedFd) -> io::Result<Stream> {
-        let socket = match self.inner {
+        let socket = match *self.inner {
             Inner::Tcp(_) => {
                 let s = TcpStream::from(fd);
                 if self.options.stream.nodelay {
@@ -245,14 +247,17 @@ impl Listener {
                 "Listener::accept must run inside a ringstream runtime (Runtime::block_on or ringstream::run)",
             ));
         };
-        let fd = match &self.inner {
+        let fd = match &*self.inner {
             Inner::Tcp(l) => l.as_raw_fd(),
             Inner::Unix(l, _) => l.as_raw_fd(),
         };
         let sqe = opcode::AcceptMulti::new(types::Fd(fd))
             .flags(libc::SOCK_CLOEXEC)
             .build();
-        let handler = Rc::new(AcceptHandler(self.state.clone()));
+        let handler = Rc::new(AcceptHandler {
+            state: self.state.clone(),
+            _socket: self.inner.clone(),
+        });
         let key = core.driver.submit_handler(sqe, handler);
         let mut state = self.state.borrow_mut();
         state.armed = Some(key);
@@ -266,24 +271,34 @@ impl Drop for Listener {
         let mut state = self.state.borrow_mut();
         let driver = state.driver.take().and_then(|d| d.upgrade());
         if let (Some(key), Some(driver)) = (state.armed.take(), driver) {
-            // Connections the op still delivers land in the queue, which the handler owns
-            // until its last completion and then closes.
+            // Stop listening now (new connections are refused, the port can be bound
+            // again with SO_REUSEADDR) even though the op, queued or in the kernel, keeps
+            // the descriptor open until its last completion. Connections it still
+            // delivers land in the queue, which the handler owns and then closes.
+            let _ = match &*self.inner {
+                Inner::Tcp(l) => socket2::SockRef::from(l).shutdown(Shutdown::Both),
+                Inner::Unix(l, _) => socket2::SockRef::from(l).shutdown(Shutdown::Both),
+            };
             driver.cancel(key);
         }
         state.ready.clear();
         drop(state);
-        if let Inner::Unix(_, Some(path)) = &self.inner {
+        if let Inner::Unix(_, Some(path)) = &*self.inner {
             let _ = std::fs::remove_file(path);
         }
     }
 }
 
 /// The multishot accept's completions.
-struct AcceptHandler(Rc<RefCell<AcceptState>>);
+struct AcceptHandler {
+    state: Rc<RefCell<AcceptState>>,
+    /// The listening socket the op names by number.
+    _socket: Rc<Inner>,
+}
 
 impl CompletionHandler for AcceptHandler {
     fn on_completion(&self, driver: &Driver, c: Completion) {
-        let mut state = self.0.borrow_mut();
+        let mut state = self.state.borrow_mut();
         if c.result >= 0 {
             state.ready.push_back(sys::adopt_fd(c.result));
         } else if c.result != -libc::ECANCELED {
