@@ -92,42 +92,15 @@ type Group<'a> = BenchmarkGroup<'a, WallTime>;
 // ---------------------------------------------------------------------------------------
 // Pinning, servers, watchdog
 
-/// The CPUs this process may run on, read once before any thread is pinned.
-fn allowed_cpus() -> &'static [usize] {
-    static ALLOWED: OnceLock<Vec<usize>> = OnceLock::new();
-    ALLOWED.get_or_init(|| {
-        // SAFETY: `cpu_set_t` is plain data and all zeroes is the empty set;
-        // `sched_getaffinity` gets a valid pointer with the matching size.
-        unsafe {
-            let mut set: libc::cpu_set_t = std::mem::zeroed();
-            if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
-                return Vec::new();
-            }
-            (0..libc::CPU_SETSIZE as usize)
-                .filter(|&cpu| libc::CPU_ISSET(cpu, &set))
-                .collect()
-        }
-    })
-}
-
 /// Pins the calling thread to `cpu`; false when the process may not run there.
 fn pin_to_cpu(cpu: usize) -> bool {
-    if !allowed_cpus().contains(&cpu) {
-        return false;
-    }
-    // SAFETY: as in `allowed_cpus`; `cpu` is below CPU_SETSIZE (it is in the allowed list).
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0
-    }
+    ringstream::runtime::pin_current_thread(cpu).is_ok()
 }
 
 /// Pins the bench thread to [`CLIENT_CPU`], once.
 fn pin_client() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        allowed_cpus(); // read before this thread's mask shrinks
         if !pin_to_cpu(CLIENT_CPU) {
             eprintln!("echo bench: cannot pin the client to CPU {CLIENT_CPU}; it runs unpinned");
         }

@@ -24,6 +24,21 @@ pub fn pinned_cpu() -> Option<usize> {
     PINNED_CPU.with(Cell::get)
 }
 
+/// Pins the calling thread to one CPU (as [`PerCore`] does for its threads), e.g. to keep
+/// a load generator or a peer library's server off the cores a benchmark measures.
+///
+/// ```
+/// let cpu = ringstream::runtime::current_cpu().expect("sched_getcpu");
+/// ringstream::runtime::pin_current_thread(cpu).expect("pinned");
+/// assert_eq!(ringstream::runtime::current_cpu(), Some(cpu));
+/// ```
+///
+/// # Errors
+/// `sched_setaffinity(2)` failures, e.g. a CPU outside this process's affinity mask.
+pub fn pin_current_thread(cpu: usize) -> io::Result<()> {
+    sys::pin_current_thread(cpu)
+}
+
 /// The CPU the calling thread is running on at this instant.
 pub fn current_cpu() -> Option<usize> {
     sys::current_cpu()

@@ -18,7 +18,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 pub use builder::Builder;
-pub use cores::{current_cpu, pinned_cpu, CoreError, CoreGroup, PerCore};
+pub use cores::{current_cpu, pin_current_thread, pinned_cpu, CoreError, CoreGroup, PerCore};
 pub use nop::{nop, Nop};
 pub use task::{JoinError, JoinHandle};
 pub use yield_now::{yield_now, YieldNow};
