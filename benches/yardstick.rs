@@ -1,0 +1,276 @@
+//! The yardstick: one load generator against four echo servers — ringstream, tokio
+//! (`current_thread`, read + `write_all`), monoio (io_uring driver) and a hand-written
+//! io_uring loop (no runtime: the practical ceiling) — in the same run, server pinned to
+//! CPU 0, load pinned to CPU 1.
+//!
+//! Scenarios:
+//! - `pp1`: 1 connection, 64 B ping-pong: p50 / p99 / p99.9 round-trip latency.
+//! - `pp64`: 64 connections, 64 B ping-pong: msgs/s and **server CPU time per message**
+//!   (the serving thread's schedstat run time over the measured window). On two cores the
+//!   load generator saturates first, so CPU per message is the deciding figure.
+//! - `pp64x4k`: the same with 4 KiB messages.
+//! - `st16`: 16 connections streaming 64 KiB chunks: MB/s (echoed, one way) and server
+//!   CPU per MB.
+//!
+//! Every scenario runs `--rounds` times (default 5), the servers in turn within a round;
+//! the table gives medians with the spread (min–max) and ratios against tokio and the
+//! raw ring, all from the same run.
+//!
+//! ```text
+//! cargo bench --bench yardstick                       # everything, ~3 minutes
+//! cargo bench --bench yardstick -- --rounds 3 --secs 2 --only pp64
+//! ```
+//!
+//! The load generator is ringstream for every server (one client for all, so the servers
+//! are what differs); its echo checks make a broken server fail the run.
+
+#[path = "yardstick/load.rs"]
+mod load;
+#[path = "yardstick/raw_ring.rs"]
+mod raw_ring;
+#[path = "yardstick/servers.rs"]
+mod servers;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use servers::{Peer, Server};
+
+/// The load generator's CPU (the server's is `servers::SERVER_CPU`).
+const LOAD_CPU: usize = 1;
+
+#[derive(Debug, Clone, Copy)]
+struct Scenario {
+    name: &'static str,
+    conns: usize,
+    size: usize,
+    streaming: bool,
+}
+
+const SCENARIOS: [Scenario; 4] = [
+    Scenario {
+        name: "pp1",
+        conns: 1,
+        size: 64,
+        streaming: false,
+    },
+    Scenario {
+        name: "pp64",
+        conns: 64,
+        size: 64,
+        streaming: false,
+    },
+    Scenario {
+        name: "pp64x4k",
+        conns: 64,
+        size: 4096,
+        streaming: false,
+    },
+    Scenario {
+        name: "st16",
+        conns: 16,
+        size: 64 * 1024,
+        streaming: true,
+    },
+];
+
+/// One round's figures for one (scenario, server).
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    msgs_per_s: f64,
+    mb_per_s: f64,
+    /// Server CPU per message (ping-pong) or per MB (streaming), in microseconds.
+    cpu_us: f64,
+    p50_us: f64,
+    p99_us: f64,
+    p999_us: f64,
+}
+
+struct Options {
+    rounds: usize,
+    secs: f64,
+    only: Option<String>,
+}
+
+fn options() -> Options {
+    let mut o = Options {
+        rounds: 5,
+        secs: 3.0,
+        only: None,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--rounds" => o.rounds = args.next().and_then(|v| v.parse().ok()).unwrap_or(5),
+            "--secs" => o.secs = args.next().and_then(|v| v.parse().ok()).unwrap_or(3.0),
+            "--only" => o.only = args.next(),
+            _ => {} // `cargo bench` passes --bench
+        }
+    }
+    o
+}
+
+fn main() {
+    let opts = options();
+    // Servers first: pinning this thread narrows the CPU set new threads may choose from.
+    let servers: Vec<Server> = Peer::ALL.iter().map(|&p| servers::start(p)).collect();
+    if let Err(e) = ringstream::runtime::pin_current_thread(LOAD_CPU) {
+        eprintln!("yardstick: the load generator runs unpinned ({e})");
+    }
+    let measure = Duration::from_secs_f64(opts.secs);
+    let warmup = Duration::from_millis(300);
+    let mut samples: BTreeMap<(&str, &str), Vec<Sample>> = BTreeMap::new();
+    for scenario in SCENARIOS {
+        if opts.only.as_deref().is_some_and(|o| o != scenario.name) {
+            continue;
+        }
+        for round in 0..opts.rounds {
+            for server in &servers {
+                let sample = run(scenario, server, warmup, measure);
+                eprintln!(
+                    "{} round {} {:>10}: {:>9.0} msgs/s {:>8.1} MB/s cpu {:>6.2} us p50 {:>6.1} p99 {:>6.1}",
+                    scenario.name,
+                    round + 1,
+                    server.peer.name(),
+                    sample.msgs_per_s,
+                    sample.mb_per_s,
+                    sample.cpu_us,
+                    sample.p50_us,
+                    sample.p99_us
+                );
+                samples
+                    .entry((scenario.name, server.peer.name()))
+                    .or_default()
+                    .push(sample);
+            }
+        }
+    }
+    print_table(&samples, &opts);
+}
+
+fn run(scenario: Scenario, server: &Server, warmup: Duration, measure: Duration) -> Sample {
+    let mut marks = Vec::with_capacity(2);
+    let mut mark = || marks.push(server.cpu_ns());
+    let result = if scenario.streaming {
+        load::stream(
+            server.addr,
+            scenario.conns,
+            scenario.size,
+            warmup,
+            measure,
+            &mut mark,
+        )
+    } else {
+        load::ping_pong(
+            server.addr,
+            scenario.conns,
+            scenario.size,
+            warmup,
+            measure,
+            &mut mark,
+        )
+    };
+    let result = result.unwrap_or_else(|e| {
+        panic!(
+            "{} against {} failed: {e}",
+            scenario.name,
+            server.peer.name()
+        )
+    });
+    let cpu_ns = match (marks.first(), marks.get(1)) {
+        (Some(Some(a)), Some(Some(b))) => b.saturating_sub(*a) as f64,
+        _ => f64::NAN,
+    };
+    let secs = result.elapsed.as_secs_f64();
+    let mb = result.bytes as f64 / 1e6;
+    let mut rtts = result.rtts;
+    rtts.sort_unstable();
+    let pct = |q: f64| -> f64 {
+        if rtts.is_empty() {
+            return f64::NAN;
+        }
+        let i = ((rtts.len() as f64 - 1.0) * q).round() as usize;
+        rtts[i] as f64 / 1000.0
+    };
+    Sample {
+        msgs_per_s: result.messages as f64 / secs,
+        mb_per_s: mb / secs,
+        cpu_us: if scenario.streaming {
+            cpu_ns / 1000.0 / mb
+        } else {
+            cpu_ns / 1000.0 / result.messages as f64
+        },
+        p50_us: pct(0.50),
+        p99_us: pct(0.99),
+        p999_us: pct(0.999),
+    }
+}
+
+/// Median and (min, max) of one field.
+fn stats(samples: &[Sample], field: impl Fn(&Sample) -> f64) -> (f64, f64, f64) {
+    let mut v: Vec<f64> = samples.iter().map(field).filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return (f64::NAN, f64::NAN, f64::NAN);
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    (v[v.len() / 2], v[0], v[v.len() - 1])
+}
+
+fn print_table(samples: &BTreeMap<(&str, &str), Vec<Sample>>, opts: &Options) {
+    println!(
+        "\nyardstick: {} rounds x {} s per (scenario, server); medians [min-max]; server on CPU {}, load on CPU {LOAD_CPU}",
+        opts.rounds,
+        opts.secs,
+        servers::SERVER_CPU
+    );
+    println!(
+        "| scenario | server | msgs/s | MB/s | server CPU | p50 us | p99 us | p99.9 us | vs tokio | vs raw ring |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for scenario in SCENARIOS {
+        let get = |peer: Peer| samples.get(&(scenario.name, peer.name()));
+        let Some(tokio) = get(Peer::Tokio) else {
+            continue;
+        };
+        let raw = get(Peer::RawRing);
+        for peer in Peer::ALL {
+            let Some(s) = get(peer) else { continue };
+            let (msgs, msgs_lo, msgs_hi) = stats(s, |x| x.msgs_per_s);
+            let (mb, _, _) = stats(s, |x| x.mb_per_s);
+            let (cpu, cpu_lo, cpu_hi) = stats(s, |x| x.cpu_us);
+            let (p50, _, _) = stats(s, |x| x.p50_us);
+            let (p99, _, _) = stats(s, |x| x.p99_us);
+            let (p999, _, _) = stats(s, |x| x.p999_us);
+            let unit = if scenario.streaming { "us/MB" } else { "us/msg" };
+            // The deciding ratio: latency for pp1, CPU for the others (throughput beside it).
+            let ratio = |other: &[Sample]| -> String {
+                if scenario.name == "pp1" {
+                    let (o50, _, _) = stats(other, |x| x.p50_us);
+                    let (o99, _, _) = stats(other, |x| x.p99_us);
+                    format!("p50 {:.2}x, p99 {:.2}x", p50 / o50, p99 / o99)
+                } else {
+                    let (om, _, _) = stats(other, |x| x.msgs_per_s);
+                    let (oc, _, _) = stats(other, |x| x.cpu_us);
+                    format!("thr {:.2}x, cpu {:.2}x", msgs / om, cpu / oc)
+                }
+            };
+            println!(
+                "| {} | {} | {:.0} [{:.0}-{:.0}] | {:.1} | {:.2} {unit} [{:.2}-{:.2}] | {:.1} | {:.1} | {:.1} | {} | {} |",
+                scenario.name,
+                peer.name(),
+                msgs,
+                msgs_lo,
+                msgs_hi,
+                mb,
+                cpu,
+                cpu_lo,
+                cpu_hi,
+                p50,
+                p99,
+                p999,
+                ratio(tokio),
+                raw.map(|r| ratio(r)).unwrap_or_default()
+            );
+        }
+    }
+}
