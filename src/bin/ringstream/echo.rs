@@ -1,0 +1,153 @@
+//! `ringstream echo`: a sharded echo server (one pinned thread and ring per core) that
+//! runs until Ctrl-C or SIGTERM, then shuts down gracefully.
+
+use std::io;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use ringstream::net::{CoreStats, StreamServer};
+use ringstream::Stream;
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+
+/// Most bytes the echo handler reads at once.
+pub const READ_SIZE: usize = 64 * 1024;
+
+/// How long open connections get to finish after a shutdown signal before they are aborted.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// The text after the options in `--help`.
+const AFTER_HELP: &str = "\
+Every connection is echoed until the client sends EOF; then the server closes it. The
+first line printed is `listening on <address>` (with the real port when --addr asks for
+port 0). Ctrl-C or SIGTERM stops accepting, gives open connections 5 s to finish, aborts
+the rest, prints a one-line summary and exits 0.
+
+Examples:
+  ringstream echo                               # 127.0.0.1:7878 on every core
+  ringstream echo --addr 0.0.0.0:9000 --cores 2
+  ringstream echo --unix /tmp/echo.sock";
+
+/// `ringstream echo` options.
+#[derive(Debug, Args)]
+#[command(after_help = AFTER_HELP)]
+pub struct EchoArgs {
+    /// TCP address to listen on (HOST:PORT; port 0 picks a free port).
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:7878")]
+    pub addr: String,
+
+    /// Listen on this Unix socket path instead of TCP (`@name` for an abstract name); a
+    /// stale socket file is replaced, and the file is removed on exit.
+    #[arg(long, value_name = "PATH", conflicts_with = "addr")]
+    pub unix: Option<PathBuf>,
+
+    /// Number of cores (pinned threads, one ring each) that accept and serve connections
+    /// [default: every CPU this process may run on].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub cores: Option<u16>,
+}
+
+/// One connection: read up to 64 KiB, queue it back without copying, wait for the write
+/// buffer to drain below its watermark, repeat until EOF; then close gracefully.
+///
+/// # Errors
+/// The connection's error (reset by the peer, for instance).
+pub async fn echo_connection(stream: Stream) -> io::Result<()> {
+    let (mut reader, writer) = stream.split();
+    loop {
+        let data = reader.read(READ_SIZE).await?;
+        if data.is_empty() {
+            break;
+        }
+        writer.write_bytes(data)?;
+        writer.drain().await?;
+    }
+    writer.close();
+    writer.wait_closed().await
+}
+
+/// Runs the server until a signal, then shuts it down and prints the summary.
+///
+/// # Errors
+/// Binding (the address is in the message), starting the cores, installing the signal
+/// handlers, or a core that failed while running.
+pub fn run(args: &EchoArgs) -> io::Result<()> {
+    // Installed before the server starts, so a signal from here on always means "shut down".
+    let mut signals = Signals::new([SIGINT, SIGTERM])
+        .map_err(|e| io::Error::new(e.kind(), format!("installing signal handlers: {e}")))?;
+    let mut builder = match &args.unix {
+        Some(path) => StreamServer::bind_unix(path.clone()),
+        None => StreamServer::bind(&args.addr),
+    };
+    if let Some(n) = args.cores {
+        builder = builder.cores(usize::from(n));
+    }
+    let server = builder.serve(echo_connection)?;
+    let cpus: Vec<String> = server.stats().iter().map(|c| c.cpu.to_string()).collect();
+    println!("listening on {}", server.local_addr());
+    println!(
+        "{} core{} (CPU {}); Ctrl-C or SIGTERM stops",
+        cpus.len(),
+        if cpus.len() == 1 { "" } else { "s" },
+        cpus.join(", ")
+    );
+
+    let signal = signals.forever().next();
+    let name = match signal {
+        Some(SIGINT) => "SIGINT",
+        Some(SIGTERM) => "SIGTERM",
+        _ => "a signal",
+    };
+    eprintln!("{name}: shutting down (open connections get {SHUTDOWN_GRACE:?})");
+    let report = server.shutdown(SHUTDOWN_GRACE)?;
+    println!("{}", summary(&server.stats(), report.aborted));
+    if !report.complete {
+        return Err(io::Error::other(
+            "some connection handlers did not end after being aborted",
+        ));
+    }
+    Ok(())
+}
+
+/// `served 12 connections (CPU 0: 7, CPU 1: 5), 0 failed, 0 aborted at shutdown`.
+fn summary(stats: &[CoreStats], aborted: usize) -> String {
+    let total: u64 = stats.iter().map(|c| c.accepted).sum();
+    let failed: u64 = stats.iter().map(|c| c.failures).sum();
+    let per_core: Vec<String> = stats
+        .iter()
+        .map(|c| format!("CPU {}: {}", c.cpu, c.accepted))
+        .collect();
+    format!(
+        "served {total} connection{} ({}), {failed} failed, {aborted} aborted at shutdown",
+        if total == 1 { "" } else { "s" },
+        per_core.join(", ")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_counts_connections_per_core() {
+        let stats = [
+            CoreStats {
+                cpu: 0,
+                accepted: 7,
+                active: 0,
+                failures: 1,
+            },
+            CoreStats {
+                cpu: 1,
+                accepted: 5,
+                active: 0,
+                failures: 0,
+            },
+        ];
+        assert_eq!(
+            summary(&stats, 2),
+            "served 12 connections (CPU 0: 7, CPU 1: 5), 1 failed, 2 aborted at shutdown"
+        );
+    }
+}

@@ -1,0 +1,420 @@
+//! `ringstream load`: a load generator for any echo server, built on ringstream.
+//!
+//! - `conn`: one connection's ping-pong or streaming loop, every echoed byte checked.
+//! - `pattern`: the bytes sent and how an echo is checked.
+//! - `stats`: counters, latency histograms, the summary and the `RESULT` line.
+//! - `worker`: one load thread (its connections, the start signal).
+//!
+//! This file parses the options, starts the threads, prints progress and collects the
+//! results.
+
+mod conn;
+mod pattern;
+mod stats;
+mod worker;
+
+use std::fmt;
+use std::io::{self, IsTerminal, Write as _};
+use std::path::PathBuf;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use clap::{Args, ValueEnum};
+use ringstream::runtime::{CoreGroup, PerCore};
+
+use crate::units::{parse_duration, parse_size};
+
+pub use stats::Report;
+use stats::{Counters, Progress, ThreadStats};
+use worker::{Gate, Plan, Ready, Worker, CONNECT_TIMEOUT};
+
+/// What each connection does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    /// Send a message, wait for its whole echo, send the next (keeping --pipeline
+    /// messages in flight).
+    #[value(name = "pingpong")]
+    PingPong,
+    /// Write chunks continuously while reading the echo concurrently.
+    Stream,
+}
+
+/// Where the echo server is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A TCP `host:port`.
+    Tcp(String),
+    /// A Unix socket path (or `@abstract` name).
+    Unix(PathBuf),
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Tcp(addr) => f.write_str(addr),
+            Target::Unix(path) => path.display().fmt(f),
+        }
+    }
+}
+
+/// The text after the options in `--help`.
+const AFTER_HELP: &str = "\
+Works against any echo server: nothing but the bytes sent is expected back, in order.
+Each ping-pong message carries its sequence number and connection id, and stream mode
+sends a byte pattern that depends on the stream offset, so every echoed byte is checked:
+corrupted, lost, repeated or reordered data is an error.
+
+Latency is from queueing a message (or chunk) to receiving the last byte of its echo.
+MB/s counts echoed bytes one way (1 MB = 10^6 bytes). While stdout is a terminal a
+progress line is updated every second. The last line printed is
+
+  RESULT mode=<m> conns=<c> size=<s> msgs_per_s=<f> mb_per_s=<f> p50_us=<f> p99_us=<f> p999_us=<f> errors=<n>
+
+Exit status: 0 when every connection opened and every echo was correct; 1 otherwise (the
+reasons are printed); 2 for invalid options.
+
+Examples:
+  ringstream load --addr 127.0.0.1:7878 --conns 64 --size 64 --duration 10s
+  ringstream load --conns 8 --size 4KiB --pipeline 16 --cores 2
+  ringstream load --mode stream --conns 4 --size 64KiB --duration 5s";
+
+/// `ringstream load` options.
+#[derive(Debug, Args)]
+#[command(after_help = AFTER_HELP)]
+pub struct LoadArgs {
+    /// TCP address of the echo server.
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:7878")]
+    pub addr: String,
+
+    /// Connect to this Unix socket path instead of TCP (`@name` for an abstract name).
+    #[arg(long, value_name = "PATH", conflicts_with = "addr")]
+    pub unix: Option<PathBuf>,
+
+    /// Number of connections.
+    #[arg(long, value_name = "C", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub conns: u32,
+
+    /// Message size (pingpong) or chunk size (stream): 64, 4KiB, 64k, 1MiB (at most 64MiB).
+    #[arg(long, value_name = "S", default_value = "64", value_parser = parse_size)]
+    pub size: usize,
+
+    /// How long to send: 10s, 500ms, 2m.
+    #[arg(long, value_name = "D", default_value = "10s", value_parser = parse_duration)]
+    pub duration: Duration,
+
+    /// What each connection does.
+    #[arg(long, value_enum, default_value_t = Mode::PingPong)]
+    pub mode: Mode,
+
+    /// Messages in flight per connection (pingpong mode only) [default: 1].
+    #[arg(long, value_name = "P", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub pipeline: Option<u32>,
+
+    /// Load threads (one ring each, unpinned); the connections are split between them.
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub cores: u16,
+}
+
+/// Where the load threads run.
+#[derive(Debug, Clone)]
+pub enum Placement {
+    /// This many plain threads, each with its own runtime, wherever the scheduler puts them.
+    Threads(usize),
+    /// One thread pinned to each of these CPUs ([`PerCore`]).
+    Cpus(Vec<usize>),
+}
+
+impl Placement {
+    /// How many threads.
+    fn count(&self) -> usize {
+        match self {
+            Placement::Threads(n) => *n,
+            Placement::Cpus(cpus) => cpus.len(),
+        }
+    }
+}
+
+/// A complete description of one load run.
+#[derive(Debug, Clone)]
+pub struct LoadConfig {
+    /// Where to connect.
+    pub target: Target,
+    /// Ping-pong or stream.
+    pub mode: Mode,
+    /// Connections.
+    pub conns: usize,
+    /// Message or chunk size.
+    pub size: usize,
+    /// Messages in flight per connection (ping-pong).
+    pub pipeline: usize,
+    /// How long to send.
+    pub duration: Duration,
+    /// The load threads.
+    pub placement: Placement,
+    /// Print a progress line every second (to stdout).
+    pub progress: bool,
+}
+
+impl LoadConfig {
+    /// The run the command line asks for.
+    ///
+    /// # Errors
+    /// `--pipeline` in stream mode.
+    pub fn from_args(args: &LoadArgs) -> Result<LoadConfig, String> {
+        if args.mode == Mode::Stream && args.pipeline.is_some() {
+            return Err(
+                "--pipeline applies to --mode pingpong only (a stream has no messages to \
+                 keep in flight)"
+                    .to_owned(),
+            );
+        }
+        let target = match &args.unix {
+            Some(path) => Target::Unix(path.clone()),
+            None => Target::Tcp(args.addr.clone()),
+        };
+        Ok(LoadConfig {
+            target,
+            mode: args.mode,
+            conns: args.conns as usize,
+            size: args.size,
+            pipeline: args.pipeline.unwrap_or(1) as usize,
+            duration: args.duration,
+            placement: Placement::Threads(usize::from(args.cores)),
+            progress: io::stdout().is_terminal(),
+        })
+    }
+}
+
+/// `ringstream load`: runs the load, prints the summary and the `RESULT` line.
+///
+/// # Errors
+/// Bad option combinations, connections that could not be opened, threads that could not
+/// start; a run with failed connections or wrong bytes returns `Ok(false)`.
+pub fn run(args: &LoadArgs) -> io::Result<bool> {
+    let config =
+        LoadConfig::from_args(args).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let report = run_load(&config)?;
+    print!("{}", report.summary());
+    println!("{}", report.result_line());
+    Ok(report.stats.errors == 0)
+}
+
+/// Runs a load: opens every connection, starts them all at once, runs them for the
+/// duration, and collects what they measured.
+///
+/// # Errors
+/// When a thread cannot start or any connection cannot be opened (the message says how
+/// many and why); failures after the start are counted in the report instead.
+pub fn run_load(config: &LoadConfig) -> io::Result<Report> {
+    let threads = config.placement.count().min(config.conns).max(1);
+    let plan = Arc::new(Plan {
+        target: config.target.clone(),
+        mode: config.mode,
+        size: config.size,
+        pipeline: config.pipeline,
+    });
+    let gate = Arc::new(Gate::default());
+    // However this function returns, no thread is left waiting for the start.
+    let _release = Release(gate.clone());
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let (done_tx, done_rx) = mpsc::channel();
+    let counters: Vec<Arc<Counters>> = (0..threads).map(|_| Arc::default()).collect();
+    let workers: Vec<Worker> = (0..threads)
+        .map(|t| Worker {
+            conn_ids: (0..config.conns as u32)
+                .filter(|id| *id as usize % threads == t)
+                .collect(),
+            plan: plan.clone(),
+            counters: counters[t].clone(),
+            ready: ready_tx.clone(),
+            gate: gate.clone(),
+            done: done_tx.clone(),
+        })
+        .collect();
+    drop((ready_tx, done_tx));
+    let running = launch(workers, &config.placement)?;
+
+    // Every connection opens before anything is measured.
+    let mut failed = 0;
+    let mut first_error = None;
+    for _ in 0..threads {
+        match ready_rx.recv_timeout(CONNECT_TIMEOUT + Duration::from_secs(5)) {
+            Ok(Ready {
+                failed: n,
+                first_error: e,
+            }) => {
+                failed += n;
+                first_error = first_error.or(e);
+            }
+            Err(_) => {
+                gate.open(None);
+                let why = running.join().join("; ");
+                return Err(io::Error::other(format!(
+                    "a load thread did not open its connections: {}",
+                    if why.is_empty() { "it stopped" } else { &why }
+                )));
+            }
+        }
+    }
+    if failed > 0 {
+        gate.open(None);
+        running.join();
+        return Err(io::Error::new(
+            io::ErrorKind::ConnectionRefused,
+            format!(
+                "could not open {failed} of {} connection{} to {}: {}",
+                config.conns,
+                if config.conns == 1 { "" } else { "s" },
+                config.target,
+                first_error.unwrap_or_default()
+            ),
+        ));
+    }
+
+    let start = Instant::now();
+    gate.open(Some(start + config.duration));
+    let mut progress = Progress::new(start);
+    let mut total = ThreadStats::empty();
+    let mut reported = 0;
+    let mut next_tick = start + Duration::from_secs(1);
+    // Connections bound every wait, so this only guards against a bug.
+    let give_up = start + config.duration + 3 * conn::ECHO_TIMEOUT;
+    while reported < threads {
+        let now = Instant::now();
+        if now > give_up {
+            return Err(io::Error::other(
+                "the load threads did not finish (a connection is stuck)",
+            ));
+        }
+        let wait = if config.progress {
+            next_tick.saturating_duration_since(now)
+        } else {
+            give_up - now
+        };
+        match done_rx.recv_timeout(wait) {
+            Ok(stats) => {
+                total.merge(stats);
+                reported += 1;
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                if config.progress && Instant::now() >= next_tick {
+                    print!("\r{}", progress.line(&counters));
+                    let _ = io::stdout().flush();
+                    next_tick += Duration::from_secs(1);
+                }
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    let elapsed = start.elapsed();
+    if config.progress {
+        // Clear the progress line.
+        print!("\r\x1b[2K");
+    }
+    for why in running.join() {
+        total.errors += 1;
+        total.failures.push(why);
+    }
+    if reported < threads {
+        total.errors += (threads - reported) as u64;
+        total.failures.push(format!(
+            "{} load thread(s) sent no results",
+            threads - reported
+        ));
+    }
+    Ok(Report {
+        mode: config.mode,
+        conns: config.conns,
+        size: config.size,
+        pipeline: config.pipeline,
+        threads,
+        elapsed,
+        stats: total,
+    })
+}
+
+/// Opens the gate with "stop" when dropped (a no-op once it was opened).
+struct Release(Arc<Gate>);
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        self.0.open(None);
+    }
+}
+
+/// The running load threads.
+enum Running {
+    /// Plain threads.
+    Threads(Vec<thread::JoinHandle<()>>),
+    /// Pinned cores.
+    Cores(CoreGroup<()>),
+}
+
+impl Running {
+    /// Waits for every thread; what went wrong with any of them.
+    fn join(self) -> Vec<String> {
+        match self {
+            Running::Threads(handles) => handles
+                .into_iter()
+                .filter_map(|h| h.join().err())
+                .map(|_| "a load thread panicked".to_owned())
+                .collect(),
+            Running::Cores(group) => group
+                .join()
+                .into_iter()
+                .filter_map(Result::err)
+                .map(|e| format!("load thread: {e}"))
+                .collect(),
+        }
+    }
+}
+
+/// Starts one thread per worker, as `placement` says.
+fn launch(workers: Vec<Worker>, placement: &Placement) -> io::Result<Running> {
+    match placement {
+        Placement::Threads(_) => {
+            let mut handles = Vec::with_capacity(workers.len());
+            for (t, worker) in workers.into_iter().enumerate() {
+                let handle = thread::Builder::new()
+                    .name(format!("ringstream-load-{t}"))
+                    .spawn(move || {
+                        let ready = worker.ready.clone();
+                        let conns = worker.conn_ids.len();
+                        if let Err(e) = ringstream::run(worker.run()) {
+                            let _ = ready.send(Ready {
+                                failed: conns,
+                                first_error: Some(format!("starting a load thread's ring: {e}")),
+                            });
+                        }
+                    })
+                    .map_err(|e| {
+                        io::Error::new(e.kind(), format!("starting load thread {t}: {e}"))
+                    })?;
+                handles.push(handle);
+            }
+            Ok(Running::Threads(handles))
+        }
+        Placement::Cpus(cpus) => {
+            let cpus = cpus[..workers.len()].to_vec();
+            let slots: Arc<Mutex<Vec<Option<Worker>>>> =
+                Arc::new(Mutex::new(workers.into_iter().map(Some).collect()));
+            let group = PerCore::new().cpus(cpus).launch(move |index| {
+                let worker = slots
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get_mut(index)
+                    .and_then(Option::take);
+                async move {
+                    if let Some(worker) = worker {
+                        worker.run().await;
+                    }
+                }
+            })?;
+            Ok(Running::Cores(group))
+        }
+    }
+}
