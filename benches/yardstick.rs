@@ -90,6 +90,7 @@ struct Options {
     rounds: usize,
     secs: f64,
     only: Option<String>,
+    server: Option<String>,
 }
 
 fn options() -> Options {
@@ -97,6 +98,7 @@ fn options() -> Options {
         rounds: 5,
         secs: 3.0,
         only: None,
+        server: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -104,6 +106,7 @@ fn options() -> Options {
             "--rounds" => o.rounds = args.next().and_then(|v| v.parse().ok()).unwrap_or(5),
             "--secs" => o.secs = args.next().and_then(|v| v.parse().ok()).unwrap_or(3.0),
             "--only" => o.only = args.next(),
+            "--server" => o.server = args.next(),
             _ => {} // `cargo bench` passes --bench
         }
     }
@@ -113,7 +116,11 @@ fn options() -> Options {
 fn main() {
     let opts = options();
     // Servers first: pinning this thread narrows the CPU set new threads may choose from.
-    let servers: Vec<Server> = Peer::ALL.iter().map(|&p| servers::start(p)).collect();
+    let servers: Vec<Server> = Peer::ALL
+        .iter()
+        .filter(|p| opts.server.as_deref().is_none_or(|s| s == p.name()))
+        .map(|&p| servers::start(p))
+        .collect();
     if let Err(e) = ringstream::runtime::pin_current_thread(LOAD_CPU) {
         eprintln!("yardstick: the load generator runs unpinned ({e})");
     }
