@@ -215,7 +215,11 @@ fn run(scenario: Scenario, server: &Server, warmup: Duration, measure: Duration)
 
 /// Median and (min, max) of one field.
 fn stats(samples: &[Sample], field: impl Fn(&Sample) -> f64) -> (f64, f64, f64) {
-    let mut v: Vec<f64> = samples.iter().map(field).filter(|x| x.is_finite()).collect();
+    let mut v: Vec<f64> = samples
+        .iter()
+        .map(field)
+        .filter(|x| x.is_finite())
+        .collect();
     if v.is_empty() {
         return (f64::NAN, f64::NAN, f64::NAN);
     }
@@ -248,7 +252,11 @@ fn print_table(samples: &BTreeMap<(&str, &str), Vec<Sample>>, opts: &Options) {
             let (p50, _, _) = stats(s, |x| x.p50_us);
             let (p99, _, _) = stats(s, |x| x.p99_us);
             let (p999, _, _) = stats(s, |x| x.p999_us);
-            let unit = if scenario.streaming { "us/MB" } else { "us/msg" };
+            let unit = if scenario.streaming {
+                "us/MB"
+            } else {
+                "us/msg"
+            };
             // The deciding ratio: latency for pp1, CPU for the others (throughput beside it).
             let ratio = |other: &[Sample]| -> String {
                 if scenario.name == "pp1" {

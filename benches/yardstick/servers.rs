@@ -101,7 +101,8 @@ pub fn start(peer: Peer) -> Server {
                     remember_tid(&seen);
                     let listener =
                         std::net::TcpListener::bind("127.0.0.1:0").expect("bind the server");
-                    tx.send(listener.local_addr().expect("addr")).expect("report");
+                    tx.send(listener.local_addr().expect("addr"))
+                        .expect("report");
                     match other {
                         Peer::Tokio => tokio_server(listener),
                         Peer::Monoio => monoio_server(listener),
