@@ -1,0 +1,201 @@
+//! A minimal HTTP/1.1 keep-alive server on [`StreamServer`]: answers every request with
+//! `Hello, World!`, on one pinned thread and ring per core.
+//!
+//! ```sh
+//! cargo run --release --example http_hello                          # 127.0.0.1:8080, every core
+//! cargo run --release --example http_hello -- --addr 0.0.0.0:9000 --cores 2
+//! curl -i http://127.0.0.1:8080/
+//! wrk -t1 -c64 -d5s --latency http://127.0.0.1:8080/                # see benches/http.rs
+//! ```
+//!
+//! Stopping: press Enter for a graceful shutdown (`StreamServer::shutdown`: stop accepting,
+//! let open connections finish for up to 5 s, then abort the rest). There is no Ctrl-C
+//! handler — std has no signal API and the example takes no extra dependency for one — so
+//! Ctrl-C (or any signal) simply kills the process. With stdin closed or not a terminal
+//! (`... </dev/null &`) the server runs until it is killed.
+//!
+//! What it speaks (`examples/http/head.rs` has the rules, `examples/http/ringstream_server.rs`
+//! the connection loop):
+//! - Each request head is framed with `reader.read_until(b"\r\n\r\n")`; a head over 64 KiB
+//!   (the reader's limit) gets 431 and the connection closes.
+//! - A `Content-Length` body is read and discarded (`Expect: 100-continue` is honoured);
+//!   `Transfer-Encoding` gets 501 and a malformed request line or header 400, both closing.
+//! - Keep-alive by default on HTTP/1.1, `Connection: close` closes after the response;
+//!   HTTP/1.0 closes unless it sent `Connection: keep-alive`.
+//! - Pipelining: requests that arrive together are answered in order, and their responses
+//!   are coalesced (queued with `write`, `drain` only over the high watermark): the first
+//!   leaves at once, the rest of the batch in one more send.
+//!
+//! The same server on tokio is `examples/http_hello_tokio.rs`; `cargo bench --bench http`
+//! puts the two side by side under wrk.
+
+#[cfg(test)]
+#[path = "http/conformance.rs"]
+mod conformance;
+#[path = "http/head.rs"]
+mod head;
+#[path = "http/ringstream_server.rs"]
+mod ringstream_server;
+
+use std::error::Error;
+use std::io::BufRead;
+use std::time::Duration;
+
+use ringstream::net::{FailureCause, StreamServer};
+
+const DEFAULT_ADDR: &str = "127.0.0.1:8080";
+/// How long a graceful shutdown lets open connections finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+const USAGE: &str = "usage: http_hello [--addr HOST:PORT] [--cores N]
+  --addr HOST:PORT  where to listen (default 127.0.0.1:8080; port 0 picks a free one)
+  --cores N         how many cores serve, one pinned thread and ring each (default: all)";
+
+struct Args {
+    addr: String,
+    cores: Option<usize>,
+}
+
+fn parse_args() -> Result<Option<Args>, String> {
+    let mut args = Args {
+        addr: DEFAULT_ADDR.to_string(),
+        cores: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value\n{USAGE}"));
+        match arg.as_str() {
+            "--addr" => args.addr = value("--addr")?,
+            "--cores" => {
+                let n = value("--cores")?;
+                args.cores = Some(n.parse().ok().filter(|&n| n > 0).ok_or(format!(
+                    "--cores {n:?}: expected a number of cores, 1 or more"
+                ))?);
+            }
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return Ok(None);
+            }
+            other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
+        }
+    }
+    Ok(Some(args))
+}
+
+fn main() -> Result<(), Report> {
+    let Some(args) = parse_args()? else {
+        return Ok(());
+    };
+    let mut builder = StreamServer::bind(&args.addr).on_handler_failure(|failure| {
+        // A client that resets its connection (wrk does, at the end of a run) is not news.
+        if let FailureCause::Error(e) = &failure.cause {
+            if is_reset(e) {
+                return;
+            }
+        }
+        eprintln!("http_hello: {failure}");
+    });
+    if let Some(n) = args.cores {
+        builder = builder.cores(n);
+    }
+    let server = builder.serve(ringstream_server::serve_connection)?;
+    let cpus: Vec<usize> = server.stats().iter().map(|c| c.cpu).collect();
+    println!(
+        "http_hello: serving http://{} on {} core(s), CPUs {cpus:?}; Enter stops it, Ctrl-C kills it",
+        server.local_addr(),
+        cpus.len()
+    );
+
+    let mut line = String::new();
+    match std::io::stdin().lock().read_line(&mut line) {
+        // No terminal (stdin closed or /dev/null): serve until killed.
+        Ok(0) | Err(_) => server.serve_forever()?,
+        Ok(_) => {
+            let report = server.shutdown(SHUTDOWN_GRACE)?;
+            let accepted: u64 = server.stats().iter().map(|c| c.accepted).sum();
+            println!(
+                "http_hello: stopped after {accepted} connection(s); {} aborted at the deadline",
+                report.aborted
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The client reset the connection or went away while it was being answered.
+fn is_reset(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+    )
+}
+
+/// An error that `main` prints with its message instead of its `Debug` form.
+struct Report(Box<dyn Error>);
+
+impl<E: Into<Box<dyn Error>>> From<E> for Report {
+    fn from(error: E) -> Self {
+        Report(error.into())
+    }
+}
+
+impl std::fmt::Debug for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.0, f)
+    }
+}
+
+/// The shared end-to-end checks (`http/conformance.rs`) against a real one-core server
+/// with this example's handler; the head parser's own tests are in `http/head.rs` and run
+/// with the same `cargo test --example http_hello`.
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+    use std::time::Duration;
+
+    use ringstream::net::StreamServer;
+    use ringstream::stream::Addr;
+
+    use crate::conformance;
+
+    /// Runs `check` against a fresh server, then shuts it down: every connection must have
+    /// ended by itself (none aborted) and no handler may have failed.
+    fn with_server(check: fn(SocketAddr)) {
+        let server = StreamServer::bind("127.0.0.1:0")
+            .cores(1)
+            .serve(crate::ringstream_server::serve_connection)
+            .expect("the server starts");
+        let Addr::Tcp(addr) = server.local_addr().clone() else {
+            unreachable!("a TCP server has a TCP address")
+        };
+        check(addr);
+        let report = server.shutdown(Duration::from_secs(5)).expect("shutdown");
+        assert_eq!(report.aborted, 0, "connections left open");
+        assert_eq!(server.stats()[0].failures, 0, "handler failures");
+    }
+
+    #[test]
+    fn pipelined_requests_are_answered_in_order() {
+        with_server(conformance::pipelined);
+    }
+
+    #[test]
+    fn a_content_length_body_is_skipped() {
+        with_server(conformance::content_length_body);
+    }
+
+    #[test]
+    fn connection_close_and_http10() {
+        with_server(conformance::connection_close_and_http10);
+    }
+
+    #[test]
+    fn malformed_requests_get_an_error_and_close() {
+        with_server(conformance::malformed);
+    }
+
+    #[test]
+    fn an_oversized_head_gets_431() {
+        with_server(conformance::oversized_head);
+    }
+}

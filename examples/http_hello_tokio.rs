@@ -1,0 +1,198 @@
+//! The `http_hello` server written on tokio, for comparison with the ringstream one
+//! (`examples/http_hello.rs`): the same request rules (`examples/http/head.rs`) and
+//! responses, and the same sharding as ringstream's `StreamServer` — one thread per core,
+//! pinned, each with its own `current_thread` runtime and its own `SO_REUSEPORT` listener
+//! on the shared port (`examples/http/tokio_server.rs`).
+//!
+//! ```sh
+//! cargo run --release --example http_hello_tokio                    # 127.0.0.1:8080, every core
+//! cargo run --release --example http_hello_tokio -- --addr 127.0.0.1:9000 --cores 1
+//! curl -i http://127.0.0.1:8080/
+//! ```
+//!
+//! Stopping: press Enter to stop (the listeners close and open connections are dropped at
+//! once). There is no Ctrl-C handler (the example's tokio has no `signal` feature), so
+//! Ctrl-C simply kills the process; with stdin closed or not a terminal the server runs
+//! until it is killed.
+//!
+//! Framing: bytes are read into one buffer, every complete request in it is answered into
+//! an output buffer, and the output goes out in one `write_all` once no complete request is
+//! left — pipelined requests are answered in order and their responses leave together.
+
+#[cfg(test)]
+#[path = "http/conformance.rs"]
+mod conformance;
+#[path = "http/head.rs"]
+mod head;
+#[path = "http/tokio_server.rs"]
+mod tokio_server;
+
+use std::error::Error;
+use std::io::BufRead;
+use std::net::{SocketAddr, ToSocketAddrs};
+
+use tokio_server::TokioServer;
+
+const DEFAULT_ADDR: &str = "127.0.0.1:8080";
+
+const USAGE: &str = "usage: http_hello_tokio [--addr HOST:PORT] [--cores N]
+  --addr HOST:PORT  where to listen (default 127.0.0.1:8080; port 0 picks a free one)
+  --cores N         how many cores serve, one pinned thread and runtime each (default: all)";
+
+struct Args {
+    addr: String,
+    cores: Option<usize>,
+}
+
+fn parse_args() -> Result<Option<Args>, String> {
+    let mut args = Args {
+        addr: DEFAULT_ADDR.to_string(),
+        cores: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value\n{USAGE}"));
+        match arg.as_str() {
+            "--addr" => args.addr = value("--addr")?,
+            "--cores" => {
+                let n = value("--cores")?;
+                args.cores = Some(n.parse().ok().filter(|&n| n > 0).ok_or(format!(
+                    "--cores {n:?}: expected a number of cores, 1 or more"
+                ))?);
+            }
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return Ok(None);
+            }
+            other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
+        }
+    }
+    Ok(Some(args))
+}
+
+/// The first `n` CPUs this process may run on (all of them without `n`).
+fn choose_cpus(n: Option<usize>) -> Result<Vec<usize>, String> {
+    let mut allowed: Vec<usize> = core_affinity::get_core_ids()
+        .ok_or("cannot read this process's CPU affinity")?
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    allowed.sort_unstable();
+    let n = n.unwrap_or(allowed.len());
+    if n > allowed.len() {
+        return Err(format!(
+            "asked for {n} cores, but this process may run on {} ({allowed:?})",
+            allowed.len()
+        ));
+    }
+    allowed.truncate(n);
+    Ok(allowed)
+}
+
+fn resolve(addr: &str) -> Result<SocketAddr, String> {
+    addr.to_socket_addrs()
+        .map_err(|e| format!("{addr:?} is not a HOST:PORT address: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{addr:?} resolved to no address"))
+}
+
+fn main() -> Result<(), Report> {
+    let Some(args) = parse_args()? else {
+        return Ok(());
+    };
+    let cpus = choose_cpus(args.cores)?;
+    let server = TokioServer::start(resolve(&args.addr)?, &cpus, |e| {
+        // A client that resets its connection (wrk does, at the end of a run) is not news.
+        if !matches!(
+            e.kind(),
+            std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+        ) {
+            eprintln!("http_hello_tokio: a connection failed: {e}");
+        }
+    })?;
+    println!(
+        "http_hello_tokio: serving http://{} on {} core(s), CPUs {cpus:?}; Enter stops it, Ctrl-C kills it",
+        server.local_addr(),
+        cpus.len()
+    );
+    let mut line = String::new();
+    if let Ok(0) | Err(_) = std::io::stdin().lock().read_line(&mut line) {
+        // No terminal (stdin closed or /dev/null): serve until killed.
+        loop {
+            std::thread::park();
+        }
+    }
+    let accepted = server.accepted();
+    let open = server.active();
+    server.shutdown();
+    println!("http_hello_tokio: stopped after {accepted} connection(s); {open} were still open");
+    Ok(())
+}
+
+/// An error that `main` prints with its message instead of its `Debug` form.
+struct Report(Box<dyn Error>);
+
+impl<E: Into<Box<dyn Error>>> From<E> for Report {
+    fn from(error: E) -> Self {
+        Report(error.into())
+    }
+}
+
+impl std::fmt::Debug for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.0, f)
+    }
+}
+
+/// The shared end-to-end checks (`http/conformance.rs`) against a one-core tokio server;
+/// the head parser's tests (`http/head.rs`) run here too.
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+    use std::time::Duration;
+
+    use crate::conformance;
+    use crate::tokio_server::TokioServer;
+
+    /// Runs `check` against a fresh server, then stops it: every connection must have
+    /// ended by itself and none may have failed.
+    fn with_server(check: fn(SocketAddr)) {
+        let cpus = crate::choose_cpus(Some(1)).expect("one CPU");
+        let server = TokioServer::start("127.0.0.1:0".parse().unwrap(), &cpus, |e| {
+            panic!("a connection failed: {e}")
+        })
+        .expect("the server starts");
+        check(server.local_addr());
+        assert!(
+            server.wait_idle(Duration::from_secs(5)),
+            "connections left open"
+        );
+        assert_eq!(server.failures(), 0, "connection failures");
+        server.shutdown();
+    }
+
+    #[test]
+    fn pipelined_requests_are_answered_in_order() {
+        with_server(conformance::pipelined);
+    }
+
+    #[test]
+    fn a_content_length_body_is_skipped() {
+        with_server(conformance::content_length_body);
+    }
+
+    #[test]
+    fn connection_close_and_http10() {
+        with_server(conformance::connection_close_and_http10);
+    }
+
+    #[test]
+    fn malformed_requests_get_an_error_and_close() {
+        with_server(conformance::malformed);
+    }
+
+    #[test]
+    fn an_oversized_head_gets_431() {
+        with_server(conformance::oversized_head);
+    }
+}
