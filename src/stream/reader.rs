@@ -482,6 +482,25 @@ mod tests {
     }
 
     #[test]
+    fn a7_dropped_read_until_resumes_safely_for_the_next_read() {
+        let p = Probe::new();
+        let (mut reader, feeder) = reader(64);
+        feeder.feed_data(b"one\ntwo\r").unwrap();
+        {
+            // Searched to the end for "\r\n" (and "\r" is a false hit so far), then dropped.
+            let mut read = pin!(reader.read_until(b"\r\n"));
+            assert!(p.poll(read.as_mut()).is_pending());
+        }
+        let line = ready(p.poll(pin!(reader.read_line())));
+        assert_eq!(&line.unwrap()[..], b"one\n");
+        feeder.feed_data(b"\nthree|").unwrap();
+        let record = ready(p.poll(pin!(reader.read_until(b"\r\n"))));
+        assert_eq!(&record.unwrap()[..], b"two\r\n");
+        let record = ready(p.poll(pin!(reader.read_until_any(&[b"|", b"END"]))));
+        assert_eq!(&record.unwrap()[..], b"three|");
+    }
+
+    #[test]
     fn a7_completed_future_polled_again_consumes_nothing() {
         let p = Probe::new();
         let (mut reader, feeder) = reader(16);
@@ -582,7 +601,7 @@ mod tests {
         let p = Probe::new();
         let control = Rc::new(Recorder::default());
         let mut inbound = Inbound::new(4).unwrap();
-        inbound.set_control(control.clone());
+        inbound.set_control(&control);
         let inbound = Rc::new(RefCell::new(inbound));
         let mut reader = StreamReader::from_inbound(Rc::clone(&inbound));
         let feeder = ReaderFeeder { inbound };

@@ -73,6 +73,14 @@ enum Eof {
 }
 
 /// The outbound half of one connection.
+///
+/// 112 bytes, inside the connection's allocation. What only a parked `drain()`, a
+/// `wait_closed()`, a protocol's flow control or an error needs lives in [`Rare`], allocated
+/// on first use: `Outbound` was 296 bytes for every connection, even one that never wrote
+/// (two `Waiters` lists 112 B, two stored-error slots 64 B, the control 16 B). The
+/// connection's allocation went from 432 to 248 bytes; benches/idle_memory.rs, a task
+/// waiting in read(1): 977 -> 707 B RSS per stream (with conn.rs no longer allocating a
+/// `RecvHandler` and a `RecvControl`, 2 x 24 B).
 pub(crate) struct Outbound {
     /// Bytes not yet handed to the kernel.
     queue: SendQueue,
@@ -82,18 +90,26 @@ pub(crate) struct Outbound {
     high: usize,
     /// Resume when the buffer falls to this or below (F4).
     low: usize,
+    /// The rarely used parts; `None` until one is needed.
+    rare: Option<Box<Rare>>,
     /// Over the high watermark and not yet back to the low one.
     paused: bool,
+    /// Open, closing, aborted or closed.
+    phase: Phase,
+    /// Half-close state.
+    eof: Eof,
+}
+
+/// The parts of [`Outbound`] most connections never use, allocated together on first use
+/// and kept.
+#[derive(Default)]
+struct Rare {
     /// Told about every pause and resume (G3).
     control: Option<Rc<dyn WriteControl>>,
     /// Pending `drain()` calls (F4).
     drains: Waiters,
     /// Pending `wait_closed()` calls (F7).
     closers: Waiters,
-    /// Open, closing, aborted or closed.
-    phase: Phase,
-    /// Half-close state.
-    eof: Eof,
     /// The error that ended the connection (F5).
     error: Option<StoredError>,
     /// Why closing the socket failed, or that it closed with data unsent (F7).
@@ -108,14 +124,10 @@ impl Default for Outbound {
             in_flight: 0,
             high: DEFAULT_HIGH,
             low: DEFAULT_HIGH / 4,
+            rare: None,
             paused: false,
-            control: None,
-            drains: Waiters::default(),
-            closers: Waiters::default(),
             phase: Phase::Open,
             eof: Eof::NotWanted,
-            error: None,
-            close_error: None,
         }
     }
 }
@@ -131,7 +143,7 @@ impl Outbound {
         if self.paused {
             control.pause_writing();
         }
-        self.control = Some(control);
+        self.rare().control = Some(control);
     }
 
     /// Queues `data` without blocking (F1); an empty `data` is a no-op. A small `data` is
@@ -189,7 +201,7 @@ impl Outbound {
         if self.is_torn_down() {
             return;
         }
-        self.error = Some(StoredError::new(&error));
+        self.rare().error = Some(StoredError::new(&error));
         self.tear_down(Phase::Aborted);
     }
 
@@ -245,26 +257,33 @@ impl Outbound {
         cx: &mut Context<'_>,
         waiter: &mut Waiter,
     ) -> Poll<io::Result<()>> {
-        let outcome = if let Some(error) = &self.error {
+        let outcome = if let Some(error) = self.error() {
             Err(error.to_io_error())
         } else if self.is_closing() && self.is_idle() {
             Err(io::Error::new(
                 io::ErrorKind::ConnectionReset,
                 "drain() on a closed writer: the connection is closed",
             ))
-        } else if !self.paused || self.drains.was_released(waiter) {
+        } else if !self.paused
+            || self
+                .rare
+                .as_ref()
+                .is_some_and(|r| r.drains.was_released(waiter))
+        {
             Ok(())
         } else {
-            self.drains.park(waiter, cx.waker());
+            self.rare().drains.park(waiter, cx.waker());
             return Poll::Pending;
         };
-        self.drains.remove(waiter);
+        self.cancel_drain(waiter);
         Poll::Ready(outcome)
     }
 
     /// A drain future was dropped: forgets its waker.
     pub(crate) fn cancel_drain(&mut self, waiter: &mut Waiter) {
-        self.drains.remove(waiter);
+        if let Some(rare) = &mut self.rare {
+            rare.drains.remove(waiter);
+        }
     }
 
     /// Half-close (F6): the transport shuts down the write side once the queue has drained;
@@ -329,7 +348,7 @@ impl Outbound {
             return;
         }
         let unsent = self.write_buffer_size();
-        self.close_error = match result {
+        let close_error = match result {
             Err(error) => Some(StoredError::new(&error)),
             Ok(()) if unsent > 0 => Some(StoredError::Other {
                 kind: io::ErrorKind::ConnectionAborted,
@@ -337,8 +356,13 @@ impl Outbound {
             }),
             Ok(()) => None,
         };
+        if close_error.is_some() {
+            self.rare().close_error = close_error;
+        }
         self.tear_down(Phase::Closed);
-        self.closers.wake_all();
+        if let Some(rare) = &mut self.rare {
+            rare.closers.wake_all();
+        }
     }
 
     /// `wait_closed()` (F7): ready once [`closed`](Self::closed) was called; the connection's
@@ -351,11 +375,14 @@ impl Outbound {
         waiter: &mut Waiter,
     ) -> Poll<io::Result<()>> {
         if self.phase != Phase::Closed {
-            self.closers.park(waiter, cx.waker());
+            self.rare().closers.park(waiter, cx.waker());
             return Poll::Pending;
         }
-        self.closers.remove(waiter);
-        match self.error.as_ref().or(self.close_error.as_ref()) {
+        let Some(rare) = &mut self.rare else {
+            return Poll::Ready(Ok(()));
+        };
+        rare.closers.remove(waiter);
+        match rare.error.as_ref().or(rare.close_error.as_ref()) {
             Some(error) => Poll::Ready(Err(error.to_io_error())),
             None => Poll::Ready(Ok(())),
         }
@@ -363,7 +390,9 @@ impl Outbound {
 
     /// A `wait_closed()` future was dropped: forgets its waker.
     pub(crate) fn cancel_closed(&mut self, waiter: &mut Waiter) {
-        self.closers.remove(waiter);
+        if let Some(rare) = &mut self.rare {
+            rare.closers.remove(waiter);
+        }
     }
 
     /// Nothing queued and nothing in flight (F10).
@@ -383,12 +412,24 @@ impl Outbound {
         self.queue.clear();
         self.in_flight = 0;
         self.phase = phase;
-        self.drains.wake_all();
+        if let Some(rare) = &mut self.rare {
+            rare.drains.wake_all();
+        }
+    }
+
+    /// The rarely used parts, allocated on first use.
+    fn rare(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_with(Box::default)
+    }
+
+    /// The error that ended the connection, if any (F5).
+    fn error(&self) -> Option<&StoredError> {
+        self.rare.as_ref()?.error.as_ref()
     }
 
     /// The F9 check shared by both writes.
     fn check_writable(&self) -> io::Result<()> {
-        if let Some(error) = &self.error {
+        if let Some(error) = self.error() {
             return Err(error.to_io_error());
         }
         let after = match (self.phase, self.eof) {
@@ -409,7 +450,7 @@ impl Outbound {
             return;
         }
         self.paused = true;
-        if let Some(control) = &self.control {
+        if let Some(control) = self.rare.as_ref().and_then(|r| r.control.as_ref()) {
             control.pause_writing();
         }
     }
@@ -421,10 +462,12 @@ impl Outbound {
             return;
         }
         self.paused = false;
-        if let Some(control) = &self.control {
-            control.resume_writing();
+        if let Some(rare) = &mut self.rare {
+            if let Some(control) = &rare.control {
+                control.resume_writing();
+            }
+            rare.drains.wake_all();
         }
-        self.drains.wake_all();
     }
 }
 
@@ -438,7 +481,7 @@ impl fmt::Debug for Outbound {
             .field("paused", &self.paused)
             .field("phase", &self.phase)
             .field("eof", &self.eof)
-            .field("error", &self.error.as_ref().map(StoredError::to_io_error))
+            .field("error", &self.error().map(StoredError::to_io_error))
             .finish_non_exhaustive()
     }
 }
@@ -683,6 +726,45 @@ mod tests {
         outbound.complete_send(batch, 1);
         assert_eq!(recorder.calls(), ["pause", "resume"]);
         assert_eq!(probe.wakes(), 1);
+    }
+
+    #[test]
+    fn idle_and_plain_writers_allocate_no_rare_parts() {
+        // benches/idle_memory.rs: `Outbound` lives in every connection's allocation.
+        assert!(std::mem::size_of::<Outbound>() <= 112);
+        let probe = Probe::new();
+        let mut outbound = Outbound::default();
+        let mut waiter = Waiter::default();
+        let mut wire = Vec::new();
+        outbound.write_slice(b"abc").unwrap();
+        assert!(ready(drain(&mut outbound, &probe, &mut waiter)).is_ok());
+        flush(&mut outbound, &mut wire);
+        outbound.write_eof();
+        outbound.shutdown_done();
+        outbound.close();
+        outbound.closed(Ok(()));
+        assert!(ready(outbound.poll_closed(&mut probe.cx(), &mut waiter)).is_ok());
+        outbound.cancel_drain(&mut waiter);
+        outbound.cancel_closed(&mut waiter);
+        assert_eq!(wire, b"abc");
+        assert!(
+            outbound.rare.is_none(),
+            "allocated for a plain write and close"
+        );
+    }
+
+    #[test]
+    fn rare_parts_are_allocated_when_needed() {
+        let probe = Probe::new();
+        let mut waiter = Waiter::default();
+        let mut outbound = Outbound::default();
+        assert!(wait_closed(&mut outbound, &probe, &mut waiter).is_pending());
+        assert!(outbound.rare.is_some());
+        let mut outbound = Outbound::default();
+        outbound.fail(reset());
+        assert_kind(outbound.write_slice(b"x"), io::ErrorKind::ConnectionReset);
+        let (mut outbound, _recorder) = paused();
+        assert!(drain(&mut outbound, &probe, &mut waiter).is_pending());
     }
 
     #[test]
