@@ -113,6 +113,37 @@ fn f1_thousand_small_writes_cost_a_handful_of_sends() {
     });
 }
 
+/// F1 across writes too large to copy: 16 responses of 1 KiB written in one turn (a
+/// pipelined batch) leave in a single send, not the first alone and the rest after it.
+#[test]
+fn f1_writes_of_one_turn_leave_in_one_send() {
+    let rt = Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let (a, b) = Stream::pair().expect("pair");
+        let (_ra, wa) = a.split();
+        let (mut rb, _wb) = b.split();
+        ringstream::nop().await.expect("settle"); // the recvs are armed
+        let before = ringstream::runtime::stats().expect("stats").submitted;
+        for i in 0..16u8 {
+            wa.write(&[i; 1024]).expect("write");
+        }
+        let got = rb.read_exact(16 * 1024).await.expect("all bytes");
+        let sqes = ringstream::runtime::stats().expect("stats").submitted - before;
+        // One sendmsg, plus the reader's recv re-arms.
+        let recvs = 16 * 1024 / (64 * 1024) + 2;
+        assert!(
+            sqes <= 1 + recvs as u64,
+            "16 writes in one turn took {sqes} SQEs"
+        );
+        for (i, chunk) in got.chunks(1024).enumerate() {
+            assert!(
+                chunk.iter().all(|&b| b == i as u8),
+                "chunk {i} out of order"
+            );
+        }
+    });
+}
+
 #[test]
 fn e4_slow_reader_pauses_recv_and_f4_writer_drain_holds_the_high_watermark() {
     let rt = Runtime::new().expect("runtime");

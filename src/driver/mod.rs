@@ -78,6 +78,11 @@ pub(crate) trait CompletionHandler {
     fn on_completion(&self, driver: &Driver, completion: Completion);
 }
 
+/// Work to do just before the next submission (see [`Driver::before_submit`]).
+pub(crate) trait BeforeSubmit {
+    fn before_submit(&self, driver: &Driver);
+}
+
 pub(crate) enum Slot {
     Waiting(Option<Waker>),
     Done(Completion),
@@ -127,6 +132,8 @@ pub(crate) struct Driver {
     stats: Cell<DriverStats>,
     /// Keys of the runtime's own long-lived ops (see `submit_internal_handler`).
     internal: RefCell<Vec<usize>>,
+    /// Run at the start of the next `enter` (see `before_submit`).
+    before_submit: RefCell<Vec<Rc<dyn BeforeSubmit>>>,
 }
 
 /// How long [`Driver::enter`] may block.
@@ -175,6 +182,7 @@ impl Driver {
             fixed,
             stats: Cell::new(DriverStats::default()),
             internal: RefCell::new(Vec::new()),
+            before_submit: RefCell::new(Vec::new()),
         })
     }
 
@@ -336,6 +344,7 @@ impl Driver {
     /// Submits queued SQEs and collects completions, blocking per `wait`; then dispatches
     /// every completion. Returns the number dispatched.
     pub(crate) fn enter(&self, wait: Wait) -> usize {
+        self.run_before_submit();
         {
             let mut ring = self.ring.borrow_mut();
             // Completions already posted make a wait pointless: just submit.
@@ -370,6 +379,26 @@ impl Driver {
             }
         }
         self.reap()
+    }
+
+    /// Runs `hook` at the start of the next [`enter`](Driver::enter), before anything is
+    /// submitted: a connection written to several times in one turn builds one send
+    /// with all of it instead of sending the first write alone.
+    pub(crate) fn before_submit(&self, hook: Rc<dyn BeforeSubmit>) {
+        self.before_submit.borrow_mut().push(hook);
+    }
+
+    fn run_before_submit(&self) {
+        // Bounded: a hook may schedule another one (a flush that completes a close).
+        for _ in 0..4 {
+            let hooks = std::mem::take(&mut *self.before_submit.borrow_mut());
+            if hooks.is_empty() {
+                return;
+            }
+            for hook in hooks {
+                hook.before_submit(self);
+            }
+        }
     }
 
     /// Dispatches every completion in the backlog and the CQ, flushing kernel-side CQ
@@ -608,6 +637,8 @@ impl Driver {
     /// other (and this driver) alive.
     pub(crate) fn shutdown(&self) {
         self.quiesce();
+        // Pending flushes hold connections, which hold this driver.
+        self.before_submit.borrow_mut().clear();
     }
 }
 

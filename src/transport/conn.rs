@@ -29,7 +29,7 @@ use std::rc::{Rc, Weak};
 
 use io_uring::{opcode, squeue, types};
 
-use crate::driver::{Completion, CompletionHandler, Driver};
+use crate::driver::{BeforeSubmit, Completion, CompletionHandler, Driver};
 
 use super::inbound::{Inbound, ReadControl};
 use super::outbound::{Outbound, SendBatch};
@@ -66,6 +66,8 @@ pub(crate) struct Conn {
     closing: Cell<bool>,
     /// Key of a readiness poll the send side waits on (pipes after `EAGAIN`).
     send_poll: Cell<Option<usize>>,
+    /// A flush waits for the next submission (see `kick`).
+    flush_scheduled: Cell<bool>,
     weak_self: Weak<Conn>,
 }
 
@@ -105,6 +107,7 @@ impl Conn {
             send_key: Cell::new(None),
             closing: Cell::new(false),
             send_poll: Cell::new(None),
+            flush_scheduled: Cell::new(false),
             weak_self: weak.clone(),
         });
         // The connection is its own read control (held weakly: it owns the inbound state),
@@ -255,9 +258,25 @@ impl Conn {
 
     // ---- send ----------------------------------------------------------------------
 
+    /// Asks for a [`flush`](Conn::flush) just before the ring's next submission, so that
+    /// everything written in this turn (several responses to pipelined requests, say) goes
+    /// out in one send rather than the first write alone and the rest in a second send.
+    /// Measured with 16 pipelined requests per write, 2,000 times: responses in the client's
+    /// first read were 1 (1,986 times) before, 16 (every time) after — as with tokio's one
+    /// `write_all`.
+    pub(crate) fn kick(&self) {
+        if self.flush_scheduled.replace(true) {
+            return;
+        }
+        match self.strong() {
+            Some(conn) => self.driver.before_submit(conn),
+            None => self.flush_scheduled.set(false),
+        }
+    }
+
     /// Starts a send if none is in flight and data is queued; then runs any half-close or
     /// close that the outbound state is waiting for.
-    pub(crate) fn kick(&self) {
+    fn flush(&self) {
         if !self.sending.get() && self.socket.borrow().is_some() {
             let batch = self
                 .outbound
@@ -489,6 +508,13 @@ impl CompletionHandler for ReadyHandler {
 
 /// The connection is the completion handler of its recv ops (and of nothing else: the
 /// readiness poll and the send have their own handlers), see `arm_recv`.
+impl BeforeSubmit for Conn {
+    fn before_submit(&self, _driver: &Driver) {
+        self.flush_scheduled.set(false);
+        self.flush();
+    }
+}
+
 impl CompletionHandler for Conn {
     fn on_completion(&self, driver: &Driver, completion: Completion) {
         self.on_recv(driver, completion);
