@@ -129,12 +129,9 @@ fn f1_writes_of_one_turn_leave_in_one_send() {
         }
         let got = rb.read_exact(16 * 1024).await.expect("all bytes");
         let sqes = ringstream::runtime::stats().expect("stats").submitted - before;
-        // One sendmsg, plus the reader's recv re-arms.
-        let recvs = 16 * 1024 / (64 * 1024) + 2;
-        assert!(
-            sqes <= 1 + recvs as u64,
-            "16 writes in one turn took {sqes} SQEs"
-        );
+        // One sendmsg, plus at most two recv re-arms on the reading side (16 KiB fits one
+        // 64 KiB receive buffer; the data may arrive in two pieces).
+        assert!(sqes <= 3, "16 writes in one turn took {sqes} SQEs");
         for (i, chunk) in got.chunks(1024).enumerate() {
             assert!(
                 chunk.iter().all(|&b| b == i as u8),
