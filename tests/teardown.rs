@@ -114,3 +114,28 @@ fn dropping_a_runtime_closes_its_connections_and_its_ring() {
     drop(peers);
     assert_eq!(open_fds(), before, "a descriptor outlived the runtime");
 }
+
+/// F7: a close with no op left in flight (the peer already closed, the reader saw EOF)
+/// finishes at once: the loop must not block in the ring while that close woke the task.
+#[test]
+fn f7_close_after_eof_completes_without_further_io() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    ringstream::run(async {
+        let (a, b) = Stream::pair().expect("pair");
+        drop(b);
+        let (mut reader, writer) = a.split();
+        assert!(reader.read(10).await.expect("EOF").is_empty());
+        let started = std::time::Instant::now();
+        writer.close();
+        ringstream::time::timeout(Duration::from_secs(5), writer.wait_closed())
+            .await
+            .expect("closed")
+            .expect("no error");
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "wait_closed took {:?}: the loop blocked in the ring after the close woke it",
+            started.elapsed()
+        );
+    })
+    .expect("runtime");
+}

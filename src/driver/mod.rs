@@ -388,7 +388,9 @@ impl Driver {
         self.before_submit.borrow_mut().push(hook);
     }
 
-    fn run_before_submit(&self) {
+    /// Runs the pending [`before_submit`](Driver::before_submit) hooks now. The runtime
+    /// calls this before it decides whether to block, since a hook may wake a task.
+    pub(crate) fn run_before_submit(&self) {
         // Bounded: a hook may schedule another one (a flush that completes a close).
         for _ in 0..4 {
             let hooks = std::mem::take(&mut *self.before_submit.borrow_mut());

@@ -309,6 +309,9 @@ impl Core {
                 }
             }
             self.run_ready();
+            // Flushes first: one may finish a close at once and wake its waiter, which must
+            // keep the loop from blocking in the ring below.
+            self.driver.run_before_submit();
             self.take_remote_wakes();
             let busy =
                 main.scheduled.load(Ordering::Acquire) || !self.run_queue.borrow().is_empty();
