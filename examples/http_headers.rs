@@ -15,7 +15,10 @@
 //! and path `/` by default, IPv6 hosts in brackets. The request is HTTP/1.0, so the server
 //! closes the connection after the headers; reading stops at the blank line that ends them.
 
-use std::error::Error;
+#[path = "support/report.rs"]
+mod report;
+use report::Report;
+
 use std::io;
 
 /// The parts of an `http://` URL the request needs.
@@ -138,22 +141,6 @@ fn main() -> Result<(), Report> {
     let target = parse_url(&url)?;
     ringstream::run(print_http_headers(target))??;
     Ok(())
-}
-
-/// An error that `main` prints with its message (`Error: connecting to ... failed: ...`)
-/// instead of its `Debug` form.
-struct Report(Box<dyn Error>);
-
-impl<E: Into<Box<dyn Error>>> From<E> for Report {
-    fn from(error: E) -> Self {
-        Report(error.into())
-    }
-}
-
-impl std::fmt::Debug for Report {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Display::fmt(&self.0, f)
-    }
 }
 
 #[cfg(test)]

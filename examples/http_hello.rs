@@ -29,6 +29,12 @@
 //! The same server on tokio is `examples/http_hello_tokio.rs`; `cargo bench --bench http`
 //! puts the two side by side under wrk.
 
+#[path = "support/report.rs"]
+mod report;
+use report::Report;
+
+#[path = "http/args.rs"]
+mod args;
 #[cfg(test)]
 #[path = "http/conformance.rs"]
 mod conformance;
@@ -37,13 +43,13 @@ mod head;
 #[path = "http/ringstream_server.rs"]
 mod ringstream_server;
 
-use std::error::Error;
 use std::io::BufRead;
 use std::time::Duration;
 
 use ringstream::net::{FailureCause, StreamServer};
 
-const DEFAULT_ADDR: &str = "127.0.0.1:8080";
+use args::parse_args;
+
 /// How long a graceful shutdown lets open connections finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
@@ -51,39 +57,8 @@ const USAGE: &str = "usage: http_hello [--addr HOST:PORT] [--cores N]
   --addr HOST:PORT  where to listen (default 127.0.0.1:8080; port 0 picks a free one)
   --cores N         how many cores serve, one pinned thread and ring each (default: all)";
 
-struct Args {
-    addr: String,
-    cores: Option<usize>,
-}
-
-fn parse_args() -> Result<Option<Args>, String> {
-    let mut args = Args {
-        addr: DEFAULT_ADDR.to_string(),
-        cores: None,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value\n{USAGE}"));
-        match arg.as_str() {
-            "--addr" => args.addr = value("--addr")?,
-            "--cores" => {
-                let n = value("--cores")?;
-                args.cores = Some(n.parse().ok().filter(|&n| n > 0).ok_or(format!(
-                    "--cores {n:?}: expected a number of cores, 1 or more"
-                ))?);
-            }
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return Ok(None);
-            }
-            other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
-        }
-    }
-    Ok(Some(args))
-}
-
 fn main() -> Result<(), Report> {
-    let Some(args) = parse_args()? else {
+    let Some(args) = parse_args(USAGE)? else {
         return Ok(());
     };
     let mut builder = StreamServer::bind(&args.addr).on_handler_failure(|failure| {
@@ -128,21 +103,6 @@ fn is_reset(e: &std::io::Error) -> bool {
         e.kind(),
         std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
     )
-}
-
-/// An error that `main` prints with its message instead of its `Debug` form.
-struct Report(Box<dyn Error>);
-
-impl<E: Into<Box<dyn Error>>> From<E> for Report {
-    fn from(error: E) -> Self {
-        Report(error.into())
-    }
-}
-
-impl std::fmt::Debug for Report {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Display::fmt(&self.0, f)
-    }
 }
 
 /// The shared end-to-end checks (`http/conformance.rs`) against a real one-core server

@@ -19,6 +19,12 @@
 //! an output buffer, and the output goes out in one `write_all` once no complete request is
 //! left — pipelined requests are answered in order and their responses leave together.
 
+#[path = "support/report.rs"]
+mod report;
+use report::Report;
+
+#[path = "http/args.rs"]
+mod args;
 #[cfg(test)]
 #[path = "http/conformance.rs"]
 mod conformance;
@@ -27,48 +33,15 @@ mod head;
 #[path = "http/tokio_server.rs"]
 mod tokio_server;
 
-use std::error::Error;
 use std::io::BufRead;
 use std::net::{SocketAddr, ToSocketAddrs};
 
+use args::parse_args;
 use tokio_server::TokioServer;
-
-const DEFAULT_ADDR: &str = "127.0.0.1:8080";
 
 const USAGE: &str = "usage: http_hello_tokio [--addr HOST:PORT] [--cores N]
   --addr HOST:PORT  where to listen (default 127.0.0.1:8080; port 0 picks a free one)
   --cores N         how many cores serve, one pinned thread and runtime each (default: all)";
-
-struct Args {
-    addr: String,
-    cores: Option<usize>,
-}
-
-fn parse_args() -> Result<Option<Args>, String> {
-    let mut args = Args {
-        addr: DEFAULT_ADDR.to_string(),
-        cores: None,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value\n{USAGE}"));
-        match arg.as_str() {
-            "--addr" => args.addr = value("--addr")?,
-            "--cores" => {
-                let n = value("--cores")?;
-                args.cores = Some(n.parse().ok().filter(|&n| n > 0).ok_or(format!(
-                    "--cores {n:?}: expected a number of cores, 1 or more"
-                ))?);
-            }
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return Ok(None);
-            }
-            other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
-        }
-    }
-    Ok(Some(args))
-}
 
 /// The first `n` CPUs this process may run on (all of them without `n`).
 fn choose_cpus(n: Option<usize>) -> Result<Vec<usize>, String> {
@@ -97,7 +70,7 @@ fn resolve(addr: &str) -> Result<SocketAddr, String> {
 }
 
 fn main() -> Result<(), Report> {
-    let Some(args) = parse_args()? else {
+    let Some(args) = parse_args(USAGE)? else {
         return Ok(());
     };
     let cpus = choose_cpus(args.cores)?;
@@ -127,21 +100,6 @@ fn main() -> Result<(), Report> {
     server.shutdown();
     println!("http_hello_tokio: stopped after {accepted} connection(s); {open} were still open");
     Ok(())
-}
-
-/// An error that `main` prints with its message instead of its `Debug` form.
-struct Report(Box<dyn Error>);
-
-impl<E: Into<Box<dyn Error>>> From<E> for Report {
-    fn from(error: E) -> Self {
-        Report(error.into())
-    }
-}
-
-impl std::fmt::Debug for Report {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Display::fmt(&self.0, f)
-    }
 }
 
 /// The shared end-to-end checks (`http/conformance.rs`) against a one-core tokio server;

@@ -11,7 +11,10 @@
 //! cargo run --example register_socket
 //! ```
 
-use std::error::Error;
+#[path = "support/report.rs"]
+mod report;
+use report::Report;
+
 use std::io::{self, Write};
 use std::os::unix::net::UnixStream;
 
@@ -47,19 +50,4 @@ async fn wait_for_data() -> io::Result<()> {
 fn main() -> Result<(), Report> {
     ringstream::run(wait_for_data())??;
     Ok(())
-}
-
-/// An error that `main` prints with its message instead of its `Debug` form.
-struct Report(Box<dyn Error>);
-
-impl<E: Into<Box<dyn Error>>> From<E> for Report {
-    fn from(error: E) -> Self {
-        Report(error.into())
-    }
-}
-
-impl std::fmt::Debug for Report {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Display::fmt(&self.0, f)
-    }
 }

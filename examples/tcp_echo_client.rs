@@ -13,7 +13,10 @@
 //!
 //! The first argument is the server's `host:port`, the second the message.
 
-use std::error::Error;
+#[path = "support/report.rs"]
+mod report;
+use report::Report;
+
 use std::io;
 
 const DEFAULT_ADDR: &str = "127.0.0.1:8888";
@@ -62,20 +65,4 @@ fn main() -> Result<(), Report> {
     let (host, port) = parse_addr(&addr)?;
     ringstream::run(tcp_echo_client(&host, port, &message))??;
     Ok(())
-}
-
-/// An error that `main` prints with its message (`Error: connecting to ... failed: ...`)
-/// instead of its `Debug` form.
-struct Report(Box<dyn Error>);
-
-impl<E: Into<Box<dyn Error>>> From<E> for Report {
-    fn from(error: E) -> Self {
-        Report(error.into())
-    }
-}
-
-impl std::fmt::Debug for Report {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Display::fmt(&self.0, f)
-    }
 }

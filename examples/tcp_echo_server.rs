@@ -14,7 +14,10 @@
 //!
 //! Then, in another terminal: `cargo run --example tcp_echo_client`.
 
-use std::error::Error;
+#[path = "support/report.rs"]
+mod report;
+use report::Report;
+
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 
@@ -86,20 +89,4 @@ fn main() -> Result<(), Report> {
         .ok_or_else(|| format!("{addr:?} resolved to no address"))?;
     ringstream::run(serve(addr, once))??;
     Ok(())
-}
-
-/// An error that `main` prints with its message (`Error: binding ... failed: ...`) instead
-/// of its `Debug` form.
-struct Report(Box<dyn Error>);
-
-impl<E: Into<Box<dyn Error>>> From<E> for Report {
-    fn from(error: E) -> Self {
-        Report(error.into())
-    }
-}
-
-impl std::fmt::Debug for Report {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Display::fmt(&self.0, f)
-    }
 }
