@@ -18,7 +18,7 @@
 //!
 //! Each (scenario, runtime) pair starts its own echo server once, on a thread of its own
 //! pinned to CPU 0 (when the process may run there), with one single-threaded runtime:
-//! a ringstream server for the `ringstream` row, a tokio `current_thread` server for
+//! a ringstream `StreamServer` (one core) for the `ringstream` row, a tokio `current_thread` server for
 //! `tokio`, a monoio (io_uring) server for `monoio`. The load client runs on the bench
 //! thread, pinned to CPU 1, **on the same library as the server**: ringstream client against
 //! ringstream server, tokio against tokio, monoio against monoio. So each row measures one
@@ -306,37 +306,42 @@ fn check_piece(offset: u64, piece: &[u8]) {
 
 mod on_ringstream {
     use super::*;
-    use ringstream::net::Listener;
+    use ringstream::net::StreamServer;
     use ringstream::{Runtime, Stream, StreamReader, StreamWriter};
 
     fn runtime() -> Runtime {
         Runtime::new().expect("ringstream runtime (is io_uring available?)")
     }
 
-    /// The ringstream echo server: accepts `conns` connections, echoes each until EOF.
+    /// The ringstream echo server — the sharded `StreamServer`, on one core (this thread
+    /// is pinned to the server CPU, so its one shard is too): serves `conns` connections,
+    /// each until EOF, then shuts down.
     pub fn serve(conns: usize, addr_tx: mpsc::Sender<SocketAddr>) {
-        runtime().block_on(async move {
-            let listener = Listener::bind(LOCALHOST.parse().expect("a literal address"))
-                .expect("bind the ringstream echo server");
-            let addr = listener
-                .local_addr()
-                .expect("the listener's address")
-                .to_string()
-                .parse()
-                .expect("a TCP address");
-            addr_tx
-                .send(addr)
-                .expect("the bench thread waits for the address");
-            let mut tasks = Vec::with_capacity(conns);
-            for _ in 0..conns {
-                let stream = listener.accept().await.expect("accept a connection");
-                tasks.push(ringstream::spawn(echo(stream)));
+        let server = StreamServer::bind(LOCALHOST)
+            .cores(1)
+            .serve(echo)
+            .expect("start the ringstream echo server");
+        let addr = server
+            .local_addr()
+            .to_string()
+            .parse()
+            .expect("a TCP address");
+        addr_tx
+            .send(addr)
+            .expect("the bench thread waits for the address");
+        loop {
+            let stats = server.stats();
+            if stats.iter().map(|c| c.accepted).sum::<u64>() >= conns as u64
+                && stats.iter().all(|c| c.active == 0)
+            {
+                break;
             }
-            drop(listener);
-            for task in tasks {
-                task.await.expect("echo task ran").expect("echo");
-            }
-        });
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        let report = server
+            .shutdown(std::time::Duration::from_secs(5))
+            .expect("shut the echo server down");
+        assert_eq!(report.aborted, 0, "every echo connection ended by itself");
     }
 
     async fn echo(stream: Stream) -> std::io::Result<()> {
