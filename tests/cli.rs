@@ -266,8 +266,17 @@ fn load_against_echo_in_both_modes_then_sigterm_stops_echo() {
             out.field(key);
         }
     }
+    // A client that resets mid-echo ended its own connection: not a server failure.
+    let mut rude = TcpStream::connect(&echo.addr).expect("connect");
+    rude.write_all(&[7u8; 100_000]).expect("send");
+    socket2::SockRef::from(&rude)
+        .set_linger(Some(Duration::ZERO))
+        .expect("linger 0");
+    drop(rude);
+    std::thread::sleep(Duration::from_millis(200));
     let summary = echo.terminate();
-    assert!(summary.contains("served 6 connections"), "{summary}");
+    assert!(summary.contains("served 7 connections"), "{summary}");
+    assert!(summary.contains(" 0 failed"), "{summary}");
 }
 
 #[test]

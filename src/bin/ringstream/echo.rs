@@ -55,16 +55,34 @@ pub struct EchoArgs {
 /// The connection's error (reset by the peer, for instance).
 pub async fn echo_connection(stream: Stream) -> io::Result<()> {
     let (mut reader, writer) = stream.split();
-    loop {
-        let data = reader.read(READ_SIZE).await?;
-        if data.is_empty() {
-            break;
+    let result = async {
+        loop {
+            let data = reader.read(READ_SIZE).await?;
+            if data.is_empty() {
+                break;
+            }
+            writer.write_bytes(data)?;
+            writer.drain().await?;
         }
-        writer.write_bytes(data)?;
-        writer.drain().await?;
+        writer.close();
+        writer.wait_closed().await
     }
-    writer.close();
-    writer.wait_closed().await
+    .await;
+    match result {
+        // A client that resets or vanishes mid-echo (load generators do, at the end of a
+        // run) ended its connection; that is not a failure of this server.
+        Err(e) if is_disconnect(&e) => Ok(()),
+        other => other,
+    }
+}
+
+fn is_disconnect(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionReset
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::ConnectionAborted
+    )
 }
 
 /// Runs the server until a signal, then shuts it down and prints the summary.
