@@ -6,15 +6,17 @@
 // The command exists only with the `cli` feature (on by default).
 #![cfg(feature = "cli")]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver};
-use std::thread;
-use std::time::{Duration, Instant};
+#[path = "support/child.rs"]
+mod child;
 
-/// The binary under test.
-const BIN: &str = env!("CARGO_BIN_EXE_ringstream");
+use child::{collect, wait_for, Echo, Guard, BIN};
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::mpsc::Receiver;
+use std::thread;
+use std::time::Duration;
 
 /// How long any one command may take before the test fails.
 const COMMAND_LIMIT: Duration = Duration::from_secs(20);
@@ -60,43 +62,6 @@ impl Output {
     }
 }
 
-/// Kills the child when dropped (a failing test leaves no process behind).
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
-/// Collects a pipe on a thread, so a chatty child never blocks on a full pipe.
-fn collect(mut pipe: impl Read + Send + 'static) -> Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let mut text = String::new();
-        let _ = pipe.read_to_string(&mut text);
-        let _ = tx.send(text);
-    });
-    rx
-}
-
-/// Waits for `child` to exit, at most `limit`.
-fn wait_for(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            return Some(status);
-        }
-        if Instant::now() > deadline {
-            return None;
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// Runs `ringstream args...` to completion (at most [`COMMAND_LIMIT`]).
 fn ringstream(args: &[&str]) -> Output {
     let child = Command::new(BIN)
@@ -116,87 +81,6 @@ fn ringstream(args: &[&str]) -> Output {
         status,
         stdout: text(stdout),
         stderr: text(stderr),
-    }
-}
-
-/// A running `ringstream echo`.
-struct Echo {
-    guard: Guard,
-    /// What it listens on, from its first line.
-    addr: String,
-    stdout: Receiver<String>,
-    stderr: Receiver<String>,
-}
-
-impl Echo {
-    /// Starts `ringstream echo args...` and reads the address from its first line.
-    fn start(args: &[&str]) -> Echo {
-        let child = Command::new(BIN)
-            .arg("echo")
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start ringstream echo");
-        let mut guard = Guard(child);
-        let stderr = collect(guard.0.stderr.take().expect("stderr"));
-        let mut lines = BufReader::new(guard.0.stdout.take().expect("stdout"));
-        let (first_tx, first_rx) = mpsc::channel();
-        let (rest_tx, stdout) = mpsc::channel();
-        thread::spawn(move || {
-            let mut first = String::new();
-            let _ = lines.read_line(&mut first);
-            let _ = first_tx.send(first);
-            let mut rest = String::new();
-            let _ = lines.read_to_string(&mut rest);
-            let _ = rest_tx.send(rest);
-        });
-        let first = first_rx
-            .recv_timeout(Duration::from_secs(10))
-            .expect("echo prints its address within 10 s");
-        let addr = first
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| {
-                let err = stderr
-                    .recv_timeout(Duration::from_secs(2))
-                    .unwrap_or_default();
-                panic!("unexpected first line {first:?}; stderr: {err}")
-            })
-            .to_owned();
-        Echo {
-            guard,
-            addr,
-            stdout,
-            stderr,
-        }
-    }
-
-    /// Sends SIGTERM and expects a clean exit within 10 s; returns its stdout after the
-    /// first line.
-    fn terminate(mut self) -> String {
-        let pid = self.guard.0.id().to_string();
-        let sent = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("run kill");
-        assert!(sent.success(), "kill -TERM {pid} failed");
-        let status = wait_for(&mut self.guard.0, Duration::from_secs(10))
-            .expect("echo exits within 10 s of SIGTERM");
-        let stdout = self
-            .stdout
-            .recv_timeout(Duration::from_secs(5))
-            .unwrap_or_default();
-        let stderr = self
-            .stderr
-            .recv_timeout(Duration::from_secs(5))
-            .unwrap_or_default();
-        assert!(
-            status.success(),
-            "echo exited with {status} after SIGTERM\n{stdout}\n{stderr}"
-        );
-        stdout
     }
 }
 
