@@ -158,25 +158,27 @@ fn main() {
 fn run(scenario: Scenario, server: &Server, warmup: Duration, measure: Duration) -> Sample {
     let mut marks = Vec::with_capacity(2);
     let mut mark = || marks.push(server.cpu_ns());
-    let result = if scenario.streaming {
-        load::stream(
-            server.addr,
-            scenario.conns,
-            scenario.size,
-            warmup,
-            measure,
-            &mut mark,
-        )
+    type Load = fn(
+        std::net::SocketAddr,
+        usize,
+        usize,
+        Duration,
+        Duration,
+        &mut dyn FnMut(),
+    ) -> std::io::Result<load::LoadResult>;
+    let load: Load = if scenario.streaming {
+        load::stream
     } else {
-        load::ping_pong(
-            server.addr,
-            scenario.conns,
-            scenario.size,
-            warmup,
-            measure,
-            &mut mark,
-        )
+        load::ping_pong
     };
+    let result = load(
+        server.addr,
+        scenario.conns,
+        scenario.size,
+        warmup,
+        measure,
+        &mut mark,
+    );
     let result = result.unwrap_or_else(|e| {
         panic!(
             "{} against {} failed: {e}",

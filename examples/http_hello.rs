@@ -134,28 +134,6 @@ mod tests {
         assert_eq!(server.stats()[0].failures, 0, "handler failures");
     }
 
-    #[test]
-    fn pipelined_requests_are_answered_in_order() {
-        with_server(conformance::pipelined);
-    }
-
-    #[test]
-    fn a_content_length_body_is_skipped() {
-        with_server(conformance::content_length_body);
-    }
-
-    #[test]
-    fn connection_close_and_http10() {
-        with_server(conformance::connection_close_and_http10);
-    }
-
-    #[test]
-    fn malformed_requests_get_an_error_and_close() {
-        with_server(conformance::malformed);
-    }
-
-    #[test]
-    fn an_oversized_head_gets_431() {
-        with_server(conformance::oversized_head);
-    }
+    // One #[test] per shared check, each against a fresh server.
+    crate::conformance_tests!(with_server);
 }

@@ -40,6 +40,15 @@ fn temp_socket_path(name: &str) -> PathBuf {
     path
 }
 
+/// The client id a test client sends as its first line.
+async fn read_id(stream: &mut ringstream::Stream) -> io::Result<usize> {
+    let line = stream.reader.read_line().await?;
+    Ok(std::str::from_utf8(&line)
+        .ok()
+        .and_then(|s| s.trim_end().parse().ok())
+        .expect("an id line"))
+}
+
 /// An integer socket option, as `getsockopt(2)` reports it.
 fn sockopt(fd: RawFd, level: libc::c_int, name: libc::c_int) -> libc::c_int {
     let mut value: libc::c_int = 0;
@@ -119,11 +128,7 @@ fn accept_is_cancel_safe_a_dropped_accept_loses_no_connection() {
             }
         }
         for stream in &mut streams {
-            let line = stream.reader.read_line().await?;
-            let id: usize = std::str::from_utf8(&line)
-                .ok()
-                .and_then(|s| s.trim_end().parse().ok())
-                .expect("an id line");
+            let id = read_id(stream).await?;
             assert!(ids.insert(id), "connection {id} accepted twice");
         }
         // No connection was invented either.
@@ -183,11 +188,7 @@ fn more_than_max_queued_waiting_clients_are_all_accepted_later() {
             let mut stream = timeout(Duration::from_secs(5), listener.accept())
                 .await
                 .map_err(io::Error::from)??;
-            let line = stream.reader.read_line().await?;
-            let id: usize = std::str::from_utf8(&line)
-                .ok()
-                .and_then(|s| s.trim_end().parse().ok())
-                .expect("an id line");
+            let id = read_id(&mut stream).await?;
             assert!(ids.insert(id), "connection {id} accepted twice");
             streams.push(stream);
         }

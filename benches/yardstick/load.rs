@@ -21,7 +21,7 @@ pub struct LoadResult {
 }
 
 /// Ping-pong: every connection sends `size` bytes and waits for all of them back, in a loop,
-/// for `warmup` and then `measure`. `between` runs at the start and end of the measured
+/// for `warmup` and then `measure`. `mark` runs at the start and end of the measured
 /// phase (to read the server's CPU time).
 pub fn ping_pong(
     addr: SocketAddr,
@@ -29,13 +29,10 @@ pub fn ping_pong(
     size: usize,
     warmup: Duration,
     measure: Duration,
-    mut mark: impl FnMut(),
+    mark: &mut dyn FnMut(),
 ) -> io::Result<LoadResult> {
     ringstream::run(async move {
-        let mut streams = Vec::with_capacity(conns);
-        for _ in 0..conns {
-            streams.push(ringstream::connect(&addr.to_string()).await?);
-        }
+        let streams = connect_all(addr, conns).await?;
         let phase = Rc::new(RefCell::new(Phase::Warmup));
         let result = Rc::new(RefCell::new(LoadResult::default()));
         let mut tasks = Vec::with_capacity(conns);
@@ -72,20 +69,7 @@ pub fn ping_pong(
                 Ok::<(), io::Error>(())
             }));
         }
-        sleep(warmup).await;
-        mark();
-        let started = Instant::now();
-        *phase.borrow_mut() = Phase::Measure;
-        sleep(measure).await;
-        *phase.borrow_mut() = Phase::Done;
-        let elapsed = started.elapsed();
-        mark();
-        for t in tasks {
-            t.await.map_err(|e| io::Error::other(e.to_string()))??;
-        }
-        let mut r = result.borrow().clone();
-        r.elapsed = elapsed;
-        Ok(r)
+        drive(&phase, &result, tasks, warmup, measure, mark).await
     })?
 }
 
@@ -97,13 +81,10 @@ pub fn stream(
     chunk: usize,
     warmup: Duration,
     measure: Duration,
-    mut mark: impl FnMut(),
+    mark: &mut dyn FnMut(),
 ) -> io::Result<LoadResult> {
     ringstream::run(async move {
-        let mut streams = Vec::with_capacity(conns);
-        for _ in 0..conns {
-            streams.push(ringstream::connect(&addr.to_string()).await?);
-        }
+        let streams = connect_all(addr, conns).await?;
         let phase = Rc::new(RefCell::new(Phase::Warmup));
         let result = Rc::new(RefCell::new(LoadResult::default()));
         let pattern: Rc<Vec<u8>> = Rc::new((0..chunk + 251).map(|i| (i % 251) as u8).collect());
@@ -144,22 +125,46 @@ pub fn stream(
                 }
             }));
         }
-        sleep(warmup).await;
-        mark();
-        let started = Instant::now();
-        *phase.borrow_mut() = Phase::Measure;
-        sleep(measure).await;
-        *phase.borrow_mut() = Phase::Done;
-        let elapsed = started.elapsed();
-        mark();
-        for t in tasks {
-            t.await.map_err(|e| io::Error::other(e.to_string()))??;
-        }
-        let mut r = result.borrow().clone();
+        let mut r = drive(&phase, &result, tasks, warmup, measure, mark).await?;
         r.messages = r.bytes / chunk as u64;
-        r.elapsed = elapsed;
         Ok(r)
     })?
+}
+
+/// `conns` connections to `addr`.
+async fn connect_all(addr: SocketAddr, conns: usize) -> io::Result<Vec<ringstream::Stream>> {
+    let addr = addr.to_string();
+    let mut streams = Vec::with_capacity(conns);
+    for _ in 0..conns {
+        streams.push(ringstream::connect(&addr).await?);
+    }
+    Ok(streams)
+}
+
+/// Warm-up, then the measured phase between two `mark`s, then the end: waits for every
+/// connection task and returns what they counted with the measured time.
+async fn drive(
+    phase: &RefCell<Phase>,
+    result: &RefCell<LoadResult>,
+    tasks: Vec<ringstream::JoinHandle<io::Result<()>>>,
+    warmup: Duration,
+    measure: Duration,
+    mark: &mut dyn FnMut(),
+) -> io::Result<LoadResult> {
+    sleep(warmup).await;
+    mark();
+    let started = Instant::now();
+    *phase.borrow_mut() = Phase::Measure;
+    sleep(measure).await;
+    *phase.borrow_mut() = Phase::Done;
+    let elapsed = started.elapsed();
+    mark();
+    for t in tasks {
+        t.await.map_err(|e| io::Error::other(e.to_string()))??;
+    }
+    let mut r = result.borrow().clone();
+    r.elapsed = elapsed;
+    Ok(r)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

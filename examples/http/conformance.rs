@@ -141,3 +141,35 @@ pub fn oversized_head(addr: SocketAddr) {
     let reply = exchange_until_close(addr, &request);
     assert_eq!(text(&reply), text(TOO_LARGE));
 }
+
+/// Declares one `#[test]` per check above, each run through `$with_server` (which starts a
+/// server, runs the check against its address and shuts it down).
+#[macro_export]
+macro_rules! conformance_tests {
+    ($with_server:ident) => {
+        #[test]
+        fn pipelined_requests_are_answered_in_order() {
+            $with_server(conformance::pipelined);
+        }
+
+        #[test]
+        fn a_content_length_body_is_skipped() {
+            $with_server(conformance::content_length_body);
+        }
+
+        #[test]
+        fn connection_close_and_http10() {
+            $with_server(conformance::connection_close_and_http10);
+        }
+
+        #[test]
+        fn malformed_requests_get_an_error_and_close() {
+            $with_server(conformance::malformed);
+        }
+
+        #[test]
+        fn an_oversized_head_gets_431() {
+            $with_server(conformance::oversized_head);
+        }
+    };
+}

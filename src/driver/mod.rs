@@ -132,7 +132,7 @@ pub(crate) struct Driver {
     stats: Cell<DriverStats>,
     /// Keys of the runtime's own long-lived ops (see `submit_internal_handler`).
     internal: RefCell<Vec<usize>>,
-    /// Run at the start of the next `enter` (see `before_submit`).
+    /// Run before the next submission (see `before_submit`).
     before_submit: RefCell<Vec<Rc<dyn BeforeSubmit>>>,
 }
 
@@ -344,7 +344,6 @@ impl Driver {
     /// Submits queued SQEs and collects completions, blocking per `wait`; then dispatches
     /// every completion. Returns the number dispatched.
     pub(crate) fn enter(&self, wait: Wait) -> usize {
-        self.run_before_submit();
         {
             let mut ring = self.ring.borrow_mut();
             // Completions already posted make a wait pointless: just submit.
@@ -381,8 +380,8 @@ impl Driver {
         self.reap()
     }
 
-    /// Runs `hook` at the start of the next [`enter`](Driver::enter), before anything is
-    /// submitted: a connection written to several times in one turn builds one send
+    /// Runs `hook` before the next submission (the runtime loop calls
+    /// [`run_before_submit`](Driver::run_before_submit) before each [`enter`](Driver::enter)): a connection written to several times in one turn builds one send
     /// with all of it instead of sending the first write alone.
     pub(crate) fn before_submit(&self, hook: Rc<dyn BeforeSubmit>) {
         self.before_submit.borrow_mut().push(hook);
@@ -393,12 +392,17 @@ impl Driver {
     pub(crate) fn run_before_submit(&self) {
         // Bounded: a hook may schedule another one (a flush that completes a close).
         for _ in 0..4 {
-            let hooks = std::mem::take(&mut *self.before_submit.borrow_mut());
+            let mut hooks = std::mem::take(&mut *self.before_submit.borrow_mut());
             if hooks.is_empty() {
                 return;
             }
-            for hook in hooks {
+            for hook in hooks.drain(..) {
                 hook.before_submit(self);
+            }
+            // Keep the allocation for the next turn (this runs every loop iteration).
+            let mut pending = self.before_submit.borrow_mut();
+            if pending.is_empty() {
+                *pending = hooks;
             }
         }
     }
@@ -628,6 +632,7 @@ impl Driver {
                 .build()
                 .user_data(IGNORED);
             self.push(cancel_all);
+            self.run_before_submit();
             self.enter(Wait::Until(Some(deadline)));
         }
         self.ops.borrow().is_empty()

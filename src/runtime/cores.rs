@@ -9,6 +9,7 @@ use std::thread;
 
 use crate::driver::sys;
 
+use super::task::panic_text;
 use super::Builder;
 
 thread_local! {
@@ -230,11 +231,9 @@ impl<T> CoreGroup<T> {
                 Ok(Some(v)) => Ok(v),
                 Ok(None) => Err(CoreError::NotStarted { cpu }),
                 Err(payload) => {
-                    let message = payload
-                        .downcast_ref::<&str>()
-                        .map(|s| s.to_string())
-                        .or_else(|| payload.downcast_ref::<String>().cloned())
-                        .unwrap_or_else(|| "non-string panic payload".into());
+                    let message = panic_text(payload.as_ref())
+                        .unwrap_or("non-string panic payload")
+                        .to_string();
                     Err(CoreError::Panicked { cpu, message })
                 }
             })

@@ -7,7 +7,7 @@ mod context;
 pub(crate) mod core;
 mod cores;
 mod nop;
-mod task;
+pub(crate) mod task;
 pub mod time;
 mod waker;
 mod yield_now;

@@ -37,9 +37,7 @@ impl<F: Future> Future for CatchUnwind<F> {
 
 /// The text of a panic payload (`&str` or `String`), or a placeholder.
 pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "non-string panic payload".into())
+    crate::runtime::task::panic_text(payload)
+        .unwrap_or("non-string panic payload")
+        .to_string()
 }
