@@ -6,7 +6,7 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use ringstream::time::{sleep, timeout};
-use ringstream::{spawn, Runtime, Stream, StreamError};
+use ringstream::{spawn, Runtime, Stream, StreamError, StreamOptions};
 
 /// A blocking echo server on a std thread; returns its address.
 fn std_echo_server(connections: usize) -> std::net::SocketAddr {
@@ -138,6 +138,75 @@ fn f1_writes_of_one_turn_leave_in_one_send() {
                 "chunk {i} out of order"
             );
         }
+    });
+}
+
+/// E4 receive arming: a connection's recv stays armed across messages (a multishot recv
+/// bounded by the room under 3 x limit), so 500 ping-pongs cost the 1,000 sends and a
+/// handful of recv SQEs, not one recv re-arm per message on each side.
+#[test]
+fn e4_recv_stays_armed_across_ping_pongs() {
+    let rt = Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let (a, b) = Stream::pair().expect("pair");
+        let (mut ra, wa) = a.split();
+        let (mut rb, wb) = b.split();
+        ringstream::nop().await.expect("settle"); // the recvs are armed
+        let before = ringstream::runtime::stats().expect("stats").submitted;
+        for i in 0..500u32 {
+            let ping = [(i % 251) as u8; 64];
+            wa.write(&ping).expect("ping");
+            let got = rb.read_exact(64).await.expect("ping arrives");
+            assert_eq!(got[..], ping[..], "ping {i}");
+            wb.write(&got).expect("pong");
+            let back = ra.read_exact(64).await.expect("pong arrives");
+            assert_eq!(back[..], ping[..], "pong {i}");
+        }
+        let sqes = ringstream::runtime::stats().expect("stats").submitted - before;
+        // 1,000 sends; 2 x 64 KiB of room per arming is 2,048 messages of 64 B.
+        assert!(
+            (1000..=1010).contains(&sqes),
+            "500 ping-pongs took {sqes} SQEs (1,000 sends + recv re-arms)"
+        );
+    });
+}
+
+/// E4 with a multishot recv: a reader that is not read holds at most 3 x limit, also with a
+/// tiny limit, and the bytes after the pause arrive complete once it reads.
+#[test]
+fn e4_unread_reader_stays_under_three_limits_with_small_limit() {
+    const LIMIT: usize = 1000;
+    let rt = Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let (x, y) = std::os::unix::net::UnixStream::pair().expect("socketpair");
+        let a = Stream::from_std(x).expect("a");
+        let options = StreamOptions {
+            limit: LIMIT,
+            ..StreamOptions::default()
+        };
+        let b = Stream::from_std_with(y, options).expect("b");
+        let (_ra, wa) = a.split();
+        let (mut rb, _wb) = b.split();
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i % 253) as u8).collect();
+        wa.write(&data).expect("write");
+        let mut max_buffered = 0;
+        for _ in 0..50 {
+            sleep(Duration::from_millis(2)).await;
+            max_buffered = max_buffered.max(rb.buffered_len());
+        }
+        assert!(
+            max_buffered > 2 * LIMIT,
+            "the reader never filled up ({max_buffered} B)"
+        );
+        assert!(
+            max_buffered <= 3 * LIMIT,
+            "{max_buffered} B buffered, limit {LIMIT}"
+        );
+        let got = timeout(Duration::from_secs(10), rb.read_exact(data.len()))
+            .await
+            .expect("in time")
+            .expect("all bytes");
+        assert!(got[..] == data[..], "bytes differ");
     });
 }
 
