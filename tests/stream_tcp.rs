@@ -141,6 +141,53 @@ fn f1_writes_of_one_turn_leave_in_one_send() {
     });
 }
 
+/// A3 with receive buffers lent to the reader: `Bytes` returned by `read(n)` may share the
+/// runtime's receive buffers, so they must stay intact while held, however many are held
+/// (200 x 64 KiB, three times the ring's 64 buffers: lending stops at half the ring and
+/// the rest is copied, so receiving never starves), over TCP.
+#[test]
+fn a3_read_bytes_stay_intact_while_held_and_receiving_goes_on() {
+    const CHUNK: usize = 64 * 1024;
+    const CHUNKS: usize = 200;
+    let addr = std_echo_server(1);
+    let rt = Runtime::new().expect("runtime");
+    rt.block_on(async move {
+        let stream = ringstream::connect(&addr.to_string())
+            .await
+            .expect("connect");
+        let (mut reader, writer) = stream.split();
+        let pattern =
+            |i: usize| -> Vec<u8> { (0..CHUNK).map(|j| ((i * 7 + j) % 251) as u8).collect() };
+        let producer = spawn(async move {
+            for i in 0..CHUNKS {
+                writer.write_all(&pattern(i)).await.expect("write");
+            }
+            writer
+        });
+        let mut held = Vec::new();
+        let mut total = 0;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while total < CHUNK * CHUNKS && Instant::now() < deadline {
+            let piece = timeout(Duration::from_secs(10), reader.read(CHUNK))
+                .await
+                .expect("data in time")
+                .expect("read");
+            assert!(!piece.is_empty(), "early EOF");
+            total += piece.len();
+            held.push(piece);
+        }
+        let _writer = producer.await.expect("producer");
+        let got: Vec<u8> = held.iter().flat_map(|b| b.iter().copied()).collect();
+        assert_eq!(got.len(), CHUNK * CHUNKS);
+        for i in 0..CHUNKS {
+            assert!(
+                got[i * CHUNK..(i + 1) * CHUNK] == pattern(i)[..],
+                "chunk {i} changed while held"
+            );
+        }
+    });
+}
+
 /// E4 receive arming: a connection's recv stays armed across messages (a multishot recv
 /// bounded by the room under 3 x limit), so 500 ping-pongs cost the 1,000 sends and a
 /// handful of recv SQEs, not one recv re-arm per message on each side.

@@ -1,15 +1,22 @@
 //! The provided-buffer ring (`IORING_REGISTER_PBUF_RING`): a pool of equal receive buffers
 //! that the kernel picks from when a multishot recv has data, so receive memory follows the
 //! data in flight rather than the number of connections.
+//!
+//! A filled buffer is either copied out ([`BufRing::slice`] then [`BufRing::recycle`]) or
+//! lent as a `Bytes` without a copy ([`BufRing::lend`], see the `lend` module).
+
+mod lend;
 
 use std::io;
 use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::Arc;
 
 use io_uring::types::BufRingEntry;
 use io_uring::IoUring;
 
 use super::region::Region;
 use super::sys::errno_name;
+use lend::Memory;
 
 /// One registered buffer group.
 pub(crate) struct BufRing {
@@ -19,7 +26,14 @@ pub(crate) struct BufRing {
     /// Our copy of the tail; published to the kernel with a release store.
     tail: u16,
     entries: Region,
-    buffers: Region,
+    /// The buffers themselves, shared with every `Bytes` lent out of them so that the
+    /// memory outlives this ring while one is alive (see [`BufRing::lend`]).
+    memory: Arc<Memory>,
+    /// Buffers lent and not yet back in the ring (dropped ones count until `reclaim`).
+    lent: usize,
+    /// Swapped with the queue of returned ids by `reclaim`; capacity `count`, so neither
+    /// side ever allocates.
+    spare: Vec<u16>,
 }
 
 impl BufRing {
@@ -39,14 +53,16 @@ impl BufRing {
             ));
         }
         let entries = Region::new(usize::from(count) * std::mem::size_of::<BufRingEntry>())?;
-        let buffers = Region::new(usize::from(count) * buf_size as usize)?;
+        let memory = Arc::new(Memory::new(count, buf_size)?);
         let mut this = BufRing {
             bgid,
             mask: count - 1,
             buf_size,
             tail: 0,
             entries,
-            buffers,
+            memory,
+            lent: 0,
+            spare: Vec::with_capacity(usize::from(count)),
         };
         for bid in 0..count {
             this.write_entry(bid);
@@ -87,18 +103,24 @@ impl BufRing {
         self.bgid
     }
 
+    /// How many buffers the ring has (lent or not).
+    pub(crate) fn count(&self) -> usize {
+        usize::from(self.mask) + 1
+    }
+
     /// The first `len` bytes of buffer `bid` (what a recv completion wrote).
     pub(crate) fn slice(&self, bid: u16, len: usize) -> &[u8] {
         let bid = bid & self.mask;
         let len = len.min(self.buf_size as usize);
         let offset = usize::from(bid) * self.buf_size as usize;
         // SAFETY: `bid` is masked to the buffer count and `len` clamped to the buffer size,
-        // so the slice lies inside `buffers`. The kernel gave this buffer to us in a CQE
-        // and does not write to it again until `recycle` hands it back.
-        unsafe { std::slice::from_raw_parts(self.buffers.as_ptr().add(offset), len) }
+        // so the slice lies inside the buffer memory. The kernel gave this buffer to us in a
+        // CQE and does not write to it again until `recycle` hands it back.
+        unsafe { std::slice::from_raw_parts(self.memory.base().add(offset), len) }
     }
 
-    /// Gives buffer `bid` back to the kernel.
+    /// Gives buffer `bid` back to the kernel. Never for a lent buffer: that one comes back
+    /// by itself when its last `Bytes` is dropped (see [`BufRing::lend`]).
     pub(crate) fn recycle(&mut self, bid: u16) {
         self.write_entry(bid & self.mask);
         self.publish_tail();
@@ -110,7 +132,7 @@ impl BufRing {
         // SAFETY: `index` is below the entry count the region was sized for. The kernel only
         // reads entries between its head and our published tail; this one is past the tail.
         let entry = unsafe { &mut *base.add(index) };
-        entry.set_addr(self.buffers.as_ptr() as u64 + u64::from(bid) * u64::from(self.buf_size));
+        entry.set_addr(self.memory.base() as u64 + u64::from(bid) * u64::from(self.buf_size));
         entry.set_len(self.buf_size);
         entry.set_bid(bid);
         self.tail = self.tail.wrapping_add(1);

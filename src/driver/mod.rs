@@ -360,6 +360,17 @@ impl Driver {
     /// Submits queued SQEs and collects completions, blocking per `wait`; then dispatches
     /// every completion. Returns the number dispatched.
     pub(crate) fn enter(&self, wait: Wait) -> usize {
+        // Lent receive buffers dropped since the last turn go back to the kernel here: the
+        // runtime enters once per loop turn, so this costs one atomic load per turn (not
+        // per completion, as `with_recv_buffers` would), needs no caller to remember it,
+        // and runs before the submission below, so re-armed recvs already find them.
+        // `try_`: never panic if a caller enters from inside `with_recv_buffers`; the next
+        // turn reclaims instead.
+        if let Ok(mut buffers) = self.recv_buffers.try_borrow_mut() {
+            if let Some(buffers) = buffers.as_mut() {
+                buffers.reclaim();
+            }
+        }
         {
             let mut ring = self.ring.borrow_mut();
             // Completions already posted make a wait pointless: just submit.
@@ -670,6 +681,8 @@ impl Drop for Driver {
         if !self.quiesce() {
             // Some op never completed: the kernel may still write into its resources, so
             // leak them (and the buffer memory) rather than free memory it can touch.
+            // Forgetting the ring leaks its share of the receive buffer memory, so lent
+            // `Bytes` dropped later never unmap it either.
             let ops = std::mem::take(&mut *self.ops.borrow_mut());
             std::mem::forget(ops);
             if let Some(ring) = self.recv_buffers.borrow_mut().take() {

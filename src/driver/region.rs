@@ -12,6 +12,14 @@ pub(crate) struct Region {
     len: usize,
 }
 
+// SAFETY: a `Region` owns its mapping outright and hands out only a raw pointer; every
+// dereference of it is an `unsafe` block that argues its own aliasing. `munmap` may run on
+// any thread, which is what lets a lent receive buffer (see `buf_ring::lend`) be freed by
+// whichever thread drops the last `Bytes` over it.
+unsafe impl Send for Region {}
+// SAFETY: as above: `&Region` only exposes the pointer value and the length.
+unsafe impl Sync for Region {}
+
 impl Region {
     /// Maps `len` zeroed bytes (rounded up to whole pages by the kernel).
     pub(crate) fn new(len: usize) -> io::Result<Self> {

@@ -2,10 +2,11 @@
 //! completion handlers of its recv and send ops, which write into that state directly.
 //!
 //! Receive: one recv at a time with a buffer picked by the kernel from the runtime's
-//! provided-buffer ring, so a connection waiting for data holds no buffer. Each completion's
-//! bytes are copied into the reader's buffer and the ring buffer is given straight back.
-//! Copying (rather than handing the ring buffer to the reader) is what lets a connection
-//! that is not being read pin no ring buffers: memory follows data in flight.
+//! provided-buffer ring, so a connection waiting for data holds no buffer. A completion of
+//! at least `LEND_MIN` bytes that finds the reader empty is lent to it as it is (zero copy;
+//! the buffer returns to the ring when the last `Bytes` over it drops); other completions
+//! are copied into the reader's buffer and the ring buffer is given straight back. Lending
+//! stops while half the ring is out, so readers that hold on to data cannot starve receives.
 //!
 //! Multishot, with a byte bound: the recv stays armed across completions (no SQE, no
 //! poll re-arm per message, the kernel keeps its poll entry) but ends by itself once it has
@@ -36,6 +37,14 @@ use super::inbound::{Inbound, ReadControl};
 use super::outbound::{Outbound, SendBatch};
 use super::socket::{Addr, Socket};
 use super::stored_error::StoredError;
+
+/// Received bytes from which a receive buffer is lent to the reader (`read(n)` hands it on
+/// without a copy) rather than copied into the reader's buffer, when the reader holds
+/// nothing else and fewer than half the ring's buffers are out (so receives never starve).
+/// Lending costs a flat ~35-60 ns (an allocation and a reference count), a copy ~60-100 ns
+/// at 4 KiB, ~300 at 16 KiB, ~1,500 at 64 KiB (measured per buffer, release build); below
+/// 4 KiB copying wins, and it does not pin a whole 64 KiB buffer for a small message.
+const LEND_MIN: usize = 4096;
 
 /// Chunks in one vectored send.
 const MAX_IOVECS: usize = 64;
@@ -240,11 +249,18 @@ impl Conn {
                     let done = self.recv_done.get();
                     driver.with_recv_buffers(|ring| {
                         // After close() or a failure nobody may read this any more.
-                        if !done {
-                            let data = ring.slice(bid, n as usize);
-                            let _ = self.inbound.borrow_mut().feed_data(data);
+                        if done {
+                            ring.recycle(bid);
+                            return;
                         }
-                        ring.recycle(bid);
+                        let n = n as usize;
+                        let mut inbound = self.inbound.borrow_mut();
+                        if n >= LEND_MIN && inbound.is_empty() && ring.lent() < ring.count() / 2 {
+                            let _ = inbound.feed_lent(ring.lend(bid, n));
+                        } else {
+                            let _ = inbound.feed_data(ring.slice(bid, n));
+                            ring.recycle(bid);
+                        }
                     });
                 }
             }

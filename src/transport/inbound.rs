@@ -53,6 +53,10 @@ pub(crate) trait ReadControl {
 /// read then only makes progress when something else polls it.
 pub(crate) struct Inbound {
     buf: BytesMut,
+    /// Received bytes taken over without a copy (a lent receive buffer, see `feed_lent`).
+    /// When it is not empty, `buf` is: it is then all the buffered data. Boxed (and the box
+    /// kept once made) so that connections that never lend stay 24 bytes smaller.
+    lent: Option<Box<Bytes>>,
     limit: usize,
     /// Bytes the pending read needs before it can finish; 0 when no read is pending. Reading
     /// only pauses above `max(2 x limit, wanted)`, so a big `read_exact` or `read_to_end`
@@ -91,6 +95,7 @@ impl Inbound {
         }
         Ok(Self {
             buf: BytesMut::new(),
+            lent: None,
             limit,
             wanted: 0,
             search: SeparatorSearch::default(),
@@ -115,12 +120,57 @@ impl Inbound {
     }
 
     pub(crate) fn buffered_len(&self) -> usize {
-        self.buf.len()
+        self.buf.len() + self.lent_len()
+    }
+
+    #[inline(always)]
+    fn lent_len(&self) -> usize {
+        self.lent.as_ref().map_or(0, |lent| lent.len())
     }
 
     /// EOF seen and nothing left to read (E1).
     pub(crate) fn at_eof(&self) -> bool {
-        self.eof && self.buf.is_empty()
+        self.eof && self.is_empty()
+    }
+
+    /// Nothing is buffered, so [`feed_lent`](Self::feed_lent) would keep its `Bytes` as it
+    /// is rather than copy it behind earlier data.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.buf.is_empty() && self.lent_len() == 0
+    }
+
+    /// Takes received bytes without copying them when nothing is buffered (a receive buffer
+    /// lent by the transport); behind earlier data they are copied like
+    /// [`feed_data`](Self::feed_data). Only `read(n)` hands the bytes on without a copy:
+    /// the separator and exact-length reads first move them into the contiguous buffer.
+    pub(crate) fn feed_lent(&mut self, data: Bytes) -> io::Result<()> {
+        self.check_feed()?;
+        if data.is_empty() {
+            return Ok(());
+        }
+        if self.is_empty() {
+            match &mut self.lent {
+                Some(lent) => **lent = data,
+                None => self.lent = Some(Box::new(data)),
+            }
+        } else {
+            self.flatten();
+            self.buf.extend_from_slice(&data);
+        }
+        self.data_arrived();
+        Ok(())
+    }
+
+    /// Moves lent bytes into `buf` (empty whenever `lent` is not), so that every read but
+    /// `read(n)` works on one contiguous buffer. The search state needs no change: it
+    /// describes `buf`, which was empty.
+    #[cold]
+    fn flatten(&mut self) {
+        if let Some(lent) = self.lent.as_mut().filter(|lent| !lent.is_empty()) {
+            debug_assert!(self.buf.is_empty());
+            self.buf.extend_from_slice(lent);
+            **lent = Bytes::new();
+        }
     }
 
     /// Appends received bytes and wakes the reader. After EOF this is a bug (E2): a debug
@@ -128,6 +178,9 @@ impl Inbound {
     pub(crate) fn feed_data(&mut self, data: &[u8]) -> io::Result<()> {
         self.check_feed()?;
         if !data.is_empty() {
+            if self.lent_len() != 0 {
+                self.flatten();
+            }
             self.buf.extend_from_slice(data);
             self.data_arrived();
         }
@@ -139,6 +192,9 @@ impl Inbound {
     pub(crate) fn feed_bytes(&mut self, data: Bytes) -> io::Result<()> {
         self.check_feed()?;
         if !data.is_empty() {
+            if self.lent_len() != 0 {
+                self.flatten();
+            }
             match data.try_into_mut() {
                 Ok(owned) => self.buf.unsplit(owned),
                 Err(shared) => self.buf.extend_from_slice(&shared),
@@ -202,6 +258,9 @@ impl Inbound {
         if separator.is_empty() || self.error.is_some() {
             return self.poll_read_until_any(cx, &[separator]);
         }
+        if self.lent_len() != 0 {
+            self.flatten();
+        }
         let found = self.search.find_one(&self.buf, separator);
         match found {
             Some(found) if found.start <= self.limit => Poll::Ready(Ok(self.finish(found.end))),
@@ -232,6 +291,9 @@ impl Inbound {
         if self.error.is_some() {
             return self.read_line_rest(cx, None);
         }
+        if self.lent_len() != 0 {
+            self.flatten();
+        }
         let found = self.search.find_byte(&self.buf, b'\n');
         match found {
             Some(start) if start <= self.limit => Poll::Ready(Ok(self.finish(start + 1))),
@@ -250,6 +312,16 @@ impl Inbound {
 
     fn read_step(&mut self, n: usize) -> Result<Step, StreamError> {
         self.check_error()?;
+        if let Some(lent) = self.lent.as_mut().filter(|lent| !lent.is_empty()) {
+            // Zero-copy: the lent receive buffer (or its first `n` bytes) itself.
+            let data = if n >= lent.len() {
+                std::mem::take(&mut **lent)
+            } else {
+                lent.split_to(n)
+            };
+            self.consumed();
+            return Ok(Step::Done(data));
+        }
         if n == 0 || self.eof || !self.buf.is_empty() {
             let n = n.min(self.buf.len());
             return Ok(Step::Done(self.consume(n)));
@@ -259,6 +331,7 @@ impl Inbound {
 
     fn read_to_end_step(&mut self) -> Result<Step, StreamError> {
         self.check_error()?;
+        self.flatten();
         if self.eof {
             return Ok(Step::Done(self.consume_all()));
         }
@@ -267,6 +340,7 @@ impl Inbound {
 
     fn read_exact_step(&mut self, n: usize) -> Result<Step, StreamError> {
         self.check_error()?;
+        self.flatten();
         if self.buf.len() >= n {
             return Ok(Step::Done(self.consume(n)));
         }
@@ -287,6 +361,7 @@ impl Inbound {
             return Err(invalid_input("a read_until separator must not be empty"));
         }
         self.check_error()?;
+        self.flatten();
         let found = self.search.find(&self.buf, separators);
         self.until_step(found, longest)
     }
@@ -339,6 +414,7 @@ impl Inbound {
         cx: &mut Context<'_>,
         found: Option<usize>,
     ) -> Poll<Result<Bytes, StreamError>> {
+        self.flatten();
         let step = match self.check_error() {
             Err(error) => Err(error),
             // B3: the line is discarded through its newline; later data stays.
@@ -427,10 +503,16 @@ impl Inbound {
     fn consume(&mut self, n: usize) -> Bytes {
         let data = self.buf.split_to(n).freeze();
         self.search.consume(n);
-        if self.paused && self.buf.len() <= self.limit {
+        self.consumed();
+        data
+    }
+
+    /// E4: reading resumes once a read has brought the buffer down to the limit.
+    #[inline(always)]
+    fn consumed(&mut self) {
+        if self.paused && self.buffered_len() <= self.limit {
             self.resume();
         }
-        data
     }
 
     fn consume_all(&mut self) -> Bytes {
@@ -450,7 +532,7 @@ impl Inbound {
 
     fn maybe_pause(&mut self) {
         let threshold = self.limit.saturating_mul(2).max(self.wanted);
-        if self.paused || self.buf.len() <= threshold {
+        if self.paused || self.buffered_len() <= threshold {
             return;
         }
         if let Some(control) = self.control.as_ref().and_then(Weak::upgrade) {
@@ -465,7 +547,7 @@ impl Inbound {
         }
         self.paused = false;
         if let Some(control) = self.control.as_ref().and_then(Weak::upgrade) {
-            control.resume_reading(self.buf.len());
+            control.resume_reading(self.buffered_len());
         }
     }
 }
@@ -473,7 +555,7 @@ impl Inbound {
 impl fmt::Debug for Inbound {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Inbound")
-            .field("buffered", &self.buf.len())
+            .field("buffered", &self.buffered_len())
             .field("eof", &self.eof)
             .field(
                 "error",
@@ -540,6 +622,79 @@ mod tests {
     fn rest(inbound: &mut Inbound) -> Bytes {
         inbound.feed_eof();
         ready(inbound.poll_read_to_end(&mut Probe::new().cx())).unwrap()
+    }
+
+    /// A lent receive buffer is handed out by `read(n)` as the same memory (no copy), in
+    /// order with data fed before and after it.
+    #[test]
+    fn a3_lent_bytes_are_read_without_a_copy_and_in_order() {
+        let p = Probe::new();
+        let mut inbound = inbound(64);
+        let lent = Bytes::from(b"0123456789".to_vec());
+        let address = lent.as_ptr();
+        inbound.feed_lent(lent).unwrap();
+        assert_eq!(inbound.buffered_len(), 10);
+        let first = ready(inbound.poll_read(&mut p.cx(), 4)).unwrap();
+        assert_eq!(&first[..], b"0123");
+        assert_eq!(first.as_ptr(), address, "read(n) copied the lent bytes");
+        // Fed behind lent bytes: copied after them.
+        inbound.feed_lent(Bytes::from_static(b"xy")).unwrap();
+        assert_eq!(inbound.buffered_len(), 8);
+        assert_eq!(
+            &ready(inbound.poll_read(&mut p.cx(), 8)).unwrap()[..],
+            b"456789xy"
+        );
+        inbound.feed_lent(Bytes::from(b"456789".to_vec())).unwrap();
+        inbound.feed_data(b"ab").unwrap();
+        inbound.feed_lent(Bytes::from_static(b"cd")).unwrap();
+        assert_eq!(inbound.buffered_len(), 10);
+        let all = ready(inbound.poll_read(&mut p.cx(), 100)).unwrap();
+        assert_eq!(&all[..], b"456789abcd");
+        assert!(inbound.is_empty());
+    }
+
+    /// Separator and exact reads see lent bytes as part of one contiguous buffer.
+    #[test]
+    fn d1_c1_reads_across_lent_and_copied_bytes() {
+        let p = Probe::new();
+        let mut inbound = inbound(64);
+        inbound
+            .feed_lent(Bytes::from_static(b"GET / HTTP/1.1\r\nHo"))
+            .unwrap();
+        assert!(inbound
+            .poll_read_until(&mut p.cx(), b"\r\n\r\n")
+            .is_pending());
+        inbound
+            .feed_lent(Bytes::from_static(b"st: x\r\n\r\nline\nab"))
+            .unwrap();
+        let head = ready(inbound.poll_read_until(&mut p.cx(), b"\r\n\r\n")).unwrap();
+        assert_eq!(&head[..], b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(
+            &ready(inbound.poll_read_line(&mut p.cx())).unwrap()[..],
+            b"line\n"
+        );
+        inbound.feed_lent(Bytes::from_static(b"cd")).unwrap();
+        assert_eq!(
+            &ready(inbound.poll_read_exact(&mut p.cx(), 4)).unwrap()[..],
+            b"abcd"
+        );
+        inbound.feed_lent(Bytes::from_static(b"tail")).unwrap();
+        assert_eq!(&rest(&mut inbound)[..], b"tail");
+    }
+
+    /// E4 counts lent bytes: pausing above 2 x limit, resuming once read down to the limit.
+    #[test]
+    fn e4_lent_bytes_count_towards_pausing_and_resuming() {
+        let p = Probe::new();
+        let (mut inbound, control) = controlled(4);
+        inbound
+            .feed_lent(Bytes::from_static(b"0123456789"))
+            .unwrap();
+        assert_eq!(control.calls(), ["pause"]);
+        ready(inbound.poll_read(&mut p.cx(), 5)).unwrap();
+        assert_eq!(control.calls(), ["pause"], "resumed above the limit");
+        ready(inbound.poll_read(&mut p.cx(), 1)).unwrap();
+        assert_eq!(control.calls(), ["pause", "resume"]);
     }
 
     #[test]
