@@ -22,7 +22,6 @@ mod fixed;
 pub(crate) mod op;
 mod region;
 mod setup;
-pub(crate) mod sqe;
 pub(crate) mod sys;
 
 use std::any::Any;
@@ -135,9 +134,6 @@ pub(crate) struct Driver {
     internal: RefCell<Vec<usize>>,
     /// Run before the next submission (see `before_submit`).
     before_submit: RefCell<Vec<Rc<dyn BeforeSubmit>>>,
-    /// Whether this kernel bounds a multishot recv by a byte total
-    /// ([`sqe::recv_multishot_capped`]); `None` until the first such recv answers.
-    capped_recv: Cell<Option<bool>>,
 }
 
 /// How long [`Driver::enter`] may block.
@@ -187,7 +183,6 @@ impl Driver {
             stats: Cell::new(DriverStats::default()),
             internal: RefCell::new(Vec::new()),
             before_submit: RefCell::new(Vec::new()),
-            capped_recv: Cell::new(None),
         })
     }
 
@@ -224,17 +219,6 @@ impl Driver {
     )]
     pub(crate) fn fixed_pool(&self) -> Option<&FixedPool> {
         self.fixed.as_ref()
-    }
-
-    /// Whether multishot recvs bounded by a byte total work here: `None` until one has
-    /// answered (see [`sqe::recv_multishot_capped`]).
-    pub(crate) fn capped_recv(&self) -> Option<bool> {
-        self.capped_recv.get()
-    }
-
-    /// Records what the first bounded multishot recv showed about the kernel.
-    pub(crate) fn set_capped_recv(&self, works: bool) {
-        self.capped_recv.set(Some(works));
     }
 
     /// Runs `f` on the provided-buffer ring, if one was configured.

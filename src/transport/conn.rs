@@ -8,14 +8,19 @@
 //! are copied into the reader's buffer and the ring buffer is given straight back. Lending
 //! stops while half the ring is out, so readers that hold on to data cannot starve receives.
 //!
-//! Multishot, with a byte bound: the recv stays armed across completions (no SQE, no
-//! poll re-arm per message, the kernel keeps its poll entry) but ends by itself once it has
-//! brought the room left under the E4 bound, 3 x limit (see `recv_sqe`). An unbounded
-//! multishot recv could post up to 32 completions per kernel pass (MULTISHOT_MAX_RETRY)
-//! before the loop saw that the reader was over its limit — measured on a socketpair with a
-//! 16 KiB limit, the reader buffered 224 KiB (14 x limit) — so kernels without the bound
-//! (before 6.17; they answer `EINVAL`) get one single recv of at most `limit` at a time,
-//! which keeps the same 3 x limit bound (pause above 2 x limit, plus one recv).
+//! Why not multishot recv (as DESIGN.md planned): measured, it does not pay. Unbounded, one
+//! multishot recv may post up to 32 completions per kernel pass (MULTISHOT_MAX_RETRY)
+//! before the loop can see that the reader is over its limit (on a socketpair with a 16 KiB
+//! limit the reader buffered 224 KiB, 14 x limit). Bounded by a byte total (`sqe->optlen`,
+//! Linux 6.17) it keeps the 3 x limit bound, and was built and measured
+//! (`cargo bench --bench yardstick -- --rounds 1 --secs 2 --server ringstream`, 3-4
+//! alternating runs each): pp64 server CPU per message 6.0-8.0 us against 7.0-8.9 single,
+//! pp1 p50 25-34 us against 27-34 — no difference above the noise — while st16 got worse,
+//! 1,020-1,570 us per MB against 610-660 (with receive lending in both): receiving on
+//! while the handler waits in `drain` fills the reader behind data it still holds, so
+//! completions are copied instead of lent (memmove 8 -> 25 % of the server's cycles). A
+//! single recv capped at `limit` bytes keeps the buffer under 3 x limit (E4: pause above
+//! 2 x limit, plus one recv of at most `limit`).
 //!
 //! Send: at most one send in flight; it takes up to `MAX_IOVECS` queued chunks (small writes
 //! are already coalesced by the outbound queue) in one vectored `sendmsg`.
@@ -31,7 +36,7 @@ use std::rc::{Rc, Weak};
 
 use io_uring::{opcode, squeue, types};
 
-use crate::driver::{sqe, BeforeSubmit, Completion, CompletionHandler, Driver};
+use crate::driver::{BeforeSubmit, Completion, CompletionHandler, Driver};
 
 use super::inbound::{Inbound, ReadControl};
 use super::outbound::{Outbound, SendBatch};
@@ -63,8 +68,6 @@ pub(crate) struct Conn {
     pub(crate) outbound: RefCell<Outbound>,
     /// Key of the recv in flight.
     recv: Cell<Option<usize>>,
-    /// The recv in flight is a bounded multishot one.
-    recv_multishot: Cell<bool>,
     /// The reader's limit: the most one recv may bring in.
     limit: usize,
     /// Inbound flow control asked us to stop receiving.
@@ -112,7 +115,6 @@ impl Conn {
             inbound: inbound.clone(),
             outbound: RefCell::new(Outbound::default()),
             recv: Cell::new(None),
-            recv_multishot: Cell::new(false),
             limit,
             reading_paused: Cell::new(false),
             recv_done: Cell::new(direction == Direction::Write),
@@ -155,13 +157,6 @@ impl Conn {
     // ---- receive -------------------------------------------------------------------
 
     fn arm_recv(&self) {
-        let buffered = self.inbound.borrow().buffered_len();
-        self.arm_recv_with(buffered);
-    }
-
-    /// Arms a recv when none is in flight and reading is neither paused nor over;
-    /// `buffered` is what the reader holds now (it sizes a multishot recv's bound).
-    fn arm_recv_with(&self, buffered: usize) {
         if self.recv.get().is_some()
             || self.reading_paused.get()
             || self.recv_done.get()
@@ -177,20 +172,20 @@ impl Conn {
             ));
             return;
         };
-        let (sqe, multishot) = if self.pipe {
-            let len = u32::try_from(self.limit).unwrap_or(u32::MAX);
+        let len = u32::try_from(self.limit).unwrap_or(u32::MAX);
+        let sqe = if self.pipe {
             // Offset -1: "the current position", the only meaning a pipe has.
-            let sqe = opcode::Read::new(types::Fd(self.fd), std::ptr::null_mut(), len)
+            opcode::Read::new(types::Fd(self.fd), std::ptr::null_mut(), len)
                 .offset(u64::MAX)
                 .rw_flags(nowait::rw_flags())
                 .buf_group(group)
                 .build()
-                .flags(squeue::Flags::BUFFER_SELECT);
-            (sqe, false)
         } else {
-            self.recv_sqe(group, buffered)
-        };
-        self.recv_multishot.set(multishot);
+            opcode::Recv::new(types::Fd(self.fd), std::ptr::null_mut(), len)
+                .buf_group(group)
+                .build()
+        }
+        .flags(squeue::Flags::BUFFER_SELECT);
         // The connection itself is the recv op's completion handler: the strong reference
         // the slot needs is a refcount increment on the `Rc<Conn>`, where a `RecvHandler`
         // wrapper cost one 24-byte allocation per recv (every re-arm) and 48 bytes per idle
@@ -199,49 +194,9 @@ impl Conn {
         self.recv.set(Some(key));
     }
 
-    /// The recv SQE for a socket: a multishot recv bounded by the room left under
-    /// 3 x limit when the kernel can bound it and the room allows more than one receive,
-    /// else one recv of at most `limit` bytes. Returns whether it is multishot.
-    ///
-    /// Bound: each completion brings at most `len` bytes and the kernel ends the recv once
-    /// the total reaches `total`, so one arming brings at most `total - 1 + len` = `room`
-    /// bytes (the reader can only have shrunk meanwhile).
-    fn recv_sqe(&self, group: u16, buffered: usize) -> (squeue::Entry, bool) {
-        let fd = types::Fd(self.fd);
-        let cap = u32::MAX as usize;
-        let len = self.limit.min(cap);
-        let room = self
-            .limit
-            .saturating_mul(3)
-            .saturating_sub(buffered)
-            .min(cap);
-        if self.driver.capped_recv() != Some(false) && room > len {
-            let total = room - len + 1;
-            let sqe = sqe::recv_multishot_capped(fd, group, len as u32, total as u32);
-            return (sqe, true);
-        }
-        let sqe = opcode::Recv::new(fd, std::ptr::null_mut(), len as u32)
-            .buf_group(group)
-            .build()
-            .flags(squeue::Flags::BUFFER_SELECT);
-        (sqe, false)
-    }
-
     fn on_recv(&self, driver: &Driver, c: Completion) {
         if !c.more() {
             self.recv.set(None);
-        }
-        if self.recv_multishot.get() && driver.capped_recv().is_none() {
-            // The first bounded multishot recv tells whether this kernel has the bound:
-            // without it the SQE's optlen is an unknown file_index, refused with EINVAL.
-            let works = c.result != -libc::EINVAL;
-            driver.set_capped_recv(works);
-            if !works {
-                // Nothing was received; fall back to single recvs (below, via arm_recv).
-                self.arm_recv();
-                self.close_if_idle();
-                return;
-            }
         }
         match c.result {
             n if n > 0 => {
@@ -542,17 +497,17 @@ fn closed_error() -> io::Error {
     io::Error::new(io::ErrorKind::NotConnected, "the connection is closed")
 }
 
-/// Inbound flow control (E4): pausing stops re-arming recv (the one in flight brings no
-/// more than the room under 3 x limit it was armed with), resuming re-arms it. The inbound state holds the connection
+/// Inbound flow control (E4): pausing stops re-arming recv (the one in flight brings at
+/// most `limit` more bytes), resuming re-arms it. The inbound state holds the connection
 /// weakly for this.
 impl ReadControl for Conn {
     fn pause_reading(&self) {
         self.reading_paused.set(true);
     }
 
-    fn resume_reading(&self, buffered: usize) {
+    fn resume_reading(&self) {
         self.reading_paused.set(false);
-        self.arm_recv_with(buffered);
+        self.arm_recv();
     }
 }
 

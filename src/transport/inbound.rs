@@ -41,9 +41,8 @@ use super::stored_error::StoredError;
 pub(crate) trait ReadControl {
     /// Stop re-arming recv: the reader has more than enough buffered.
     fn pause_reading(&self);
-    /// Re-arm recv; `buffered` bytes are waiting in the reader's buffer (the transport
-    /// cannot look: the inbound state is borrowed during this call).
-    fn resume_reading(&self, buffered: usize);
+    /// Re-arm recv.
+    fn resume_reading(&self);
 }
 
 /// The inbound half of one connection.
@@ -547,7 +546,7 @@ impl Inbound {
         }
         self.paused = false;
         if let Some(control) = self.control.as_ref().and_then(Weak::upgrade) {
-            control.resume_reading(self.buffered_len());
+            control.resume_reading();
         }
     }
 }

@@ -85,7 +85,7 @@ impl ReadControl for Recorder {
         self.calls.borrow_mut().push("pause");
     }
 
-    fn resume_reading(&self, _buffered: usize) {
+    fn resume_reading(&self) {
         self.calls.borrow_mut().push("resume");
     }
 }
