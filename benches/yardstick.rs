@@ -1,4 +1,4 @@
-//! The yardstick: one load generator against four echo servers — ringstream, tokio
+//! The yardstick: one load generator against five echo servers — ringstream, tokio
 //! (`current_thread`, read + `write_all`), monoio (io_uring driver) and a hand-written
 //! io_uring loop (no runtime: the practical ceiling) — in the same run, server pinned to
 //! CPU 0, load pinned to CPU 1.

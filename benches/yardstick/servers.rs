@@ -1,5 +1,7 @@
-//! The four echo servers, each on one thread pinned to the server CPU, each reporting the
-//! id of the thread that runs its connections (so its CPU time can be read).
+//! The echo servers, each on one thread pinned to the server CPU, each reporting the id of
+//! the thread that runs its connections (so its CPU time can be read). `ringstream-spin` is
+//! ringstream with a busy-poll window (`Builder::busy_poll`), to show what it buys in
+//! latency and costs in CPU.
 
 use std::io;
 use std::net::SocketAddr;
@@ -12,23 +14,34 @@ use super::raw_ring;
 /// Server CPU: every server runs here; the load generator runs on another CPU.
 pub const SERVER_CPU: usize = 0;
 
+/// The busy-poll window of the `ringstream-spin` server.
+pub const BUSY_POLL: Duration = Duration::from_micros(50);
+
 /// Read size of every server (and the raw ring's buffer per connection).
 pub const READ_SIZE: usize = 64 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Peer {
     Ringstream,
+    RingstreamSpin,
     Tokio,
     Monoio,
     RawRing,
 }
 
 impl Peer {
-    pub const ALL: [Peer; 4] = [Peer::Ringstream, Peer::Tokio, Peer::Monoio, Peer::RawRing];
+    pub const ALL: [Peer; 5] = [
+        Peer::Ringstream,
+        Peer::RingstreamSpin,
+        Peer::Tokio,
+        Peer::Monoio,
+        Peer::RawRing,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Peer::Ringstream => "ringstream",
+            Peer::RingstreamSpin => "ringstream-spin",
             Peer::Tokio => "tokio",
             Peer::Monoio => "monoio",
             Peer::RawRing => "raw-ring",
@@ -72,10 +85,15 @@ fn remember_tid(tid: &OnceLock<u32>) {
 pub fn start(peer: Peer) -> Server {
     let tid = Arc::new(OnceLock::new());
     match peer {
-        Peer::Ringstream => {
+        Peer::Ringstream | Peer::RingstreamSpin => {
             let seen = tid.clone();
+            let mut runtime = ringstream::Builder::new();
+            if peer == Peer::RingstreamSpin {
+                runtime.busy_poll(BUSY_POLL);
+            }
             let server = ringstream::net::StreamServer::bind("127.0.0.1:0")
                 .cpus(vec![SERVER_CPU])
+                .runtime(runtime)
                 .serve(move |stream| {
                     remember_tid(&seen);
                     ringstream_echo(stream)
@@ -107,7 +125,7 @@ pub fn start(peer: Peer) -> Server {
                         Peer::Tokio => tokio_server(listener),
                         Peer::Monoio => monoio_server(listener),
                         Peer::RawRing => raw_ring::serve(listener),
-                        Peer::Ringstream => unreachable!(),
+                        Peer::Ringstream | Peer::RingstreamSpin => unreachable!(),
                     }
                 })
                 .expect("spawn the server thread");

@@ -10,7 +10,7 @@ use std::rc::{Rc, Weak};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use slab::Slab;
 
@@ -37,6 +37,7 @@ struct TaskEntry {
 pub(crate) struct LoopStats {
     pub polls: u64,
     pub parks: u64,
+    pub busy_poll_hits: u64,
 }
 
 pub(crate) struct Core {
@@ -50,13 +51,20 @@ pub(crate) struct Core {
     next_generation: Cell<u32>,
     /// Tasks polled between two looks at the ring.
     event_interval: usize,
+    /// How long to spin looking for work before blocking (see `busy_poll`); zero: never.
+    busy_poll: Duration,
     remote_scratch: RefCell<Vec<(usize, u32)>>,
     stats: Cell<LoopStats>,
     weak_self: Weak<Core>,
 }
 
 impl Core {
-    pub(crate) fn new(driver: Driver, shared: Arc<Shared>, event_interval: usize) -> Rc<Core> {
+    pub(crate) fn new(
+        driver: Driver,
+        shared: Arc<Shared>,
+        event_interval: usize,
+        busy_poll: Duration,
+    ) -> Rc<Core> {
         Rc::new_cyclic(|weak| Core {
             driver: Rc::new(driver),
             tasks: RefCell::new(Slab::with_capacity(1024)),
@@ -66,6 +74,7 @@ impl Core {
             handle_pool: RefCell::new(Vec::new()),
             next_generation: Cell::new(0),
             event_interval: event_interval.max(1),
+            busy_poll,
             remote_scratch: RefCell::new(Vec::new()),
             stats: Cell::new(LoopStats::default()),
             weak_self: weak.clone(),
@@ -314,8 +323,11 @@ impl Core {
             self.driver.run_before_submit();
             self.take_remote_wakes();
             let busy =
-                main.scheduled.load(Ordering::Acquire) || !self.run_queue.borrow().is_empty();
-            let wait = if busy {
+                || main.scheduled.load(Ordering::Acquire) || !self.run_queue.borrow().is_empty();
+            if !busy() && !self.busy_poll.is_zero() && self.busy_poll_found_work(&busy) {
+                continue;
+            }
+            let wait = if busy() {
                 Wait::No
             } else {
                 let mut s = self.stats.get();
@@ -331,6 +343,39 @@ impl Core {
                     waker.wake();
                 }
             }
+        }
+    }
+
+    /// The busy-poll window ([`Builder::busy_poll`](crate::Builder::busy_poll)): instead of
+    /// blocking in the ring at once, look for work for up to the window — completions
+    /// (the kernel flags pending task work in the SQ ring, so looking costs no syscall until
+    /// there is something), wakes from other threads, a due timer. True when work turned
+    /// up (completions are already dispatched); false when the window ran out.
+    #[cold]
+    fn busy_poll_found_work(&self, busy: &dyn Fn() -> bool) -> bool {
+        let start = Instant::now();
+        let mut until = start + self.busy_poll;
+        if let Some(deadline) = self.timers.borrow().next_deadline() {
+            until = until.min(deadline);
+        }
+        let mut spins: u32 = 0;
+        loop {
+            // Submits anything queued on the first pass; later passes only enter the
+            // kernel once it has flagged task work or a completion is posted.
+            let dispatched = self.driver.enter(Wait::No);
+            self.take_remote_wakes();
+            if dispatched > 0 || busy() {
+                let mut s = self.stats.get();
+                s.busy_poll_hits += 1;
+                self.stats.set(s);
+                return true;
+            }
+            spins = spins.wrapping_add(1);
+            // The clock is read every 32 passes: a pass is tens of nanoseconds.
+            if spins.is_multiple_of(32) && Instant::now() >= until {
+                return false;
+            }
+            std::hint::spin_loop();
         }
     }
 

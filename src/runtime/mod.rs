@@ -70,6 +70,9 @@ pub struct RuntimeStats {
     pub polls: u64,
     /// Times the loop blocked waiting for completions or timers.
     pub parks: u64,
+    /// Times the busy-poll window ([`Builder::busy_poll`]) found work before it ran out,
+    /// so the loop did not block.
+    pub busy_poll_hits: u64,
     /// Timers registered by sleeps, timeouts and intervals being awaited.
     pub pending_timers: usize,
 }
@@ -89,9 +92,13 @@ impl Runtime {
         Builder::new()
     }
 
-    fn from_driver(driver: Driver, event_interval: usize) -> io::Result<Runtime> {
+    fn from_driver(
+        driver: Driver,
+        event_interval: usize,
+        busy_poll: std::time::Duration,
+    ) -> io::Result<Runtime> {
         let shared = Arc::new(Shared::new()?);
-        let core = Core::new(driver, shared, event_interval);
+        let core = Core::new(driver, shared, event_interval, busy_poll);
         waker::arm_eventfd(&core.driver, core.shared());
         Ok(Runtime { core })
     }
@@ -144,6 +151,7 @@ fn stats_of(core: &Core) -> RuntimeStats {
         cq_overflow_flushes: d.cq_overflow_flushes,
         polls: l.polls,
         parks: l.parks,
+        busy_poll_hits: l.busy_poll_hits,
         pending_timers: core.timers.borrow().len(),
     }
 }
