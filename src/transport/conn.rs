@@ -29,7 +29,7 @@
 //! `O_NONBLOCK` in io_uring complete those with `EAGAIN`; the connection then waits for
 //! readiness with a one-shot poll and retries (`wait_ready`).
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::io;
 use std::os::fd::RawFd;
 use std::rc::{Rc, Weak};
@@ -77,6 +77,8 @@ pub(crate) struct Conn {
     sending: Cell<bool>,
     /// Key of the send in flight.
     send_key: Cell<Option<usize>>,
+    /// Made at the first send (connections that only read never pay for it).
+    send_side: OnceCell<Rc<SendSide>>,
     /// The socket is to be closed as soon as no op holds it any more.
     closing: Cell<bool>,
     /// Key of a readiness poll the send side waits on (pipes after `EAGAIN`).
@@ -120,6 +122,7 @@ impl Conn {
             recv_done: Cell::new(direction == Direction::Write),
             sending: Cell::new(false),
             send_key: Cell::new(None),
+            send_side: OnceCell::new(),
             closing: Cell::new(false),
             send_poll: Cell::new(None),
             flush_scheduled: Cell::new(false),
@@ -312,56 +315,51 @@ impl Conn {
         self.finish_pending_close();
     }
 
+    /// Submits `batch` as one send: a plain `send` for one piece, a vectored `sendmsg`
+    /// (`writev` for a pipe) for several. The iovec array and the msghdr live in the
+    /// connection's `SendSide`, reused by every send, so a send allocates nothing; its
+    /// slot holds the side, which holds the batch (what the kernel reads) and the
+    /// connection until the completion.
     fn submit_send(&self, batch: SendBatch) {
         let Some(conn) = self.strong() else { return };
-        let iovecs: Box<[libc::iovec]> = batch
-            .pieces()
-            .iter()
-            .map(|b| libc::iovec {
-                iov_base: b.as_ptr() as *mut libc::c_void,
-                iov_len: b.len(),
-            })
-            .collect();
-        // The msghdr points into `iovecs`' heap allocation, which does not move when the
-        // boxes move into `SendResources`.
-        let msg = Box::new(libc::msghdr {
-            msg_name: std::ptr::null_mut(),
-            msg_namelen: 0,
-            msg_iov: iovecs.as_ptr().cast_mut(),
-            msg_iovlen: iovecs.len(),
-            msg_control: std::ptr::null_mut(),
-            msg_controllen: 0,
-            msg_flags: 0,
-        });
-        let sqe = if self.pipe {
-            opcode::Writev::new(types::Fd(self.fd), iovecs.as_ptr(), iovecs.len() as u32)
-                .offset(u64::MAX)
-                .rw_flags(nowait::rw_flags())
-                .build()
-        } else {
-            opcode::SendMsg::new(types::Fd(self.fd), &*msg as *const libc::msghdr)
-                .flags(libc::MSG_NOSIGNAL as u32)
-                .build()
+        let side = self.send_side.get_or_init(|| Rc::new(SendSide::default()));
+        let fd = types::Fd(self.fd);
+        let sqe = match batch.pieces() {
+            [piece] if !self.pipe => opcode::Send::new(fd, piece.as_ptr(), piece.len() as u32)
+                .flags(libc::MSG_NOSIGNAL)
+                .build(),
+            pieces => {
+                let mut iovecs = side.iovecs.borrow_mut();
+                iovecs.clear();
+                iovecs.extend(pieces.iter().map(|b| libc::iovec {
+                    iov_base: b.as_ptr() as *mut libc::c_void,
+                    iov_len: b.len(),
+                }));
+                if self.pipe {
+                    opcode::Writev::new(fd, iovecs.as_ptr(), iovecs.len() as u32)
+                        .offset(u64::MAX)
+                        .rw_flags(nowait::rw_flags())
+                        .build()
+                } else {
+                    side.msg.set(msghdr(iovecs.as_mut_ptr(), iovecs.len()));
+                    opcode::SendMsg::new(fd, side.msg.as_ptr())
+                        .flags(libc::MSG_NOSIGNAL as u32)
+                        .build()
+                }
+            }
         };
-        let resources = SendResources {
-            batch,
-            _iovecs: iovecs,
-            _msg: msg,
-        };
+        *side.batch.borrow_mut() = Some(batch);
+        *side.conn.borrow_mut() = Some(conn);
         self.sending.set(true);
-        let handler = SendHandler {
-            conn,
-            resources: RefCell::new(Some(resources)),
-        };
-        let key = self.driver.submit_handler(sqe, Rc::new(handler));
+        let key = self.driver.submit_handler(sqe, side.clone());
         self.send_key.set(Some(key));
     }
 
-    fn on_send(&self, c: Completion, resources: SendResources) {
+    fn on_send(&self, c: Completion, batch: SendBatch) {
         self.send_key.set(None);
         if c.result == -libc::EAGAIN && self.pipe {
             // A full O_NONBLOCK pipe: nothing was written; wait until it drains.
-            self.outbound.borrow_mut().complete_send(resources.batch, 0);
+            self.outbound.borrow_mut().complete_send(batch, 0);
             self.wait_ready(libc::POLLOUT, Readiness::Write);
             return;
         }
@@ -370,9 +368,9 @@ impl Conn {
             Ok(sent) => self
                 .outbound
                 .borrow_mut()
-                .complete_send(resources.batch, sent as usize),
+                .complete_send(batch, sent as usize),
             Err(e) => {
-                self.outbound.borrow_mut().complete_send(resources.batch, 0);
+                self.outbound.borrow_mut().complete_send(batch, 0);
                 self.fail(e);
             }
         }
@@ -543,22 +541,49 @@ impl CompletionHandler for Conn {
     }
 }
 
-/// What a sendmsg SQE points to; owned by the op's handler until its completion.
-struct SendResources {
-    batch: SendBatch,
-    _iovecs: Box<[libc::iovec]>,
-    _msg: Box<libc::msghdr>,
+/// The send side of a connection, made at its first send and reused by every later one:
+/// the completion handler of its send ops and what they point to.
+struct SendSide {
+    /// The connection, held only while a send is in flight (a cycle only until then).
+    conn: RefCell<Option<Rc<Conn>>>,
+    /// The batch in flight: the kernel reads its pieces.
+    batch: RefCell<Option<SendBatch>>,
+    /// One iovec per piece of a vectored send; left alone while a send is in flight.
+    iovecs: RefCell<Vec<libc::iovec>>,
+    /// The vectored send's msghdr, pointing into `iovecs`.
+    msg: Cell<libc::msghdr>,
 }
 
-struct SendHandler {
-    conn: Rc<Conn>,
-    resources: RefCell<Option<SendResources>>,
+impl Default for SendSide {
+    fn default() -> Self {
+        SendSide {
+            conn: RefCell::new(None),
+            batch: RefCell::new(None),
+            iovecs: RefCell::new(Vec::new()),
+            msg: Cell::new(msghdr(std::ptr::null_mut(), 0)),
+        }
+    }
 }
 
-impl CompletionHandler for SendHandler {
+/// A msghdr for a plain vectored send of `len` iovecs at `iov`.
+fn msghdr(iov: *mut libc::iovec, len: usize) -> libc::msghdr {
+    libc::msghdr {
+        msg_name: std::ptr::null_mut(),
+        msg_namelen: 0,
+        msg_iov: iov,
+        msg_iovlen: len,
+        msg_control: std::ptr::null_mut(),
+        msg_controllen: 0,
+        msg_flags: 0,
+    }
+}
+
+impl CompletionHandler for SendSide {
     fn on_completion(&self, _driver: &Driver, completion: Completion) {
-        if let Some(resources) = self.resources.borrow_mut().take() {
-            self.conn.on_send(completion, resources);
+        let conn = self.conn.borrow_mut().take();
+        let batch = self.batch.borrow_mut().take();
+        if let (Some(conn), Some(batch)) = (conn, batch) {
+            conn.on_send(completion, batch);
         }
     }
 }
