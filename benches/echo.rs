@@ -1,5 +1,6 @@
-//! Echo over loopback TCP: ringstream next to tokio (`current_thread`) and monoio (io_uring
-//! driver), in the same run, under the same criterion settings.
+//! Echo over loopback TCP: ringstream next to tokio (`current_thread`), monoio (io_uring
+//! driver) and the hand-written io_uring loop of the yardstick (no runtime: the practical
+//! ceiling), in the same run, under the same criterion settings.
 //!
 //! # What is measured
 //!
@@ -16,18 +17,24 @@
 //!
 //! # Architecture
 //!
-//! Each (scenario, runtime) pair starts its own echo server once, on a thread of its own
+//! Each (scenario, row) pair starts its own echo server once, on a thread of its own
 //! pinned to CPU 0 (when the process may run there), with one single-threaded runtime:
 //! a ringstream `StreamServer` (one core) for the `ringstream` row, a tokio `current_thread` server for
-//! `tokio`, a monoio (io_uring) server for `monoio`. The load client runs on the bench
-//! thread, pinned to CPU 1, **on the same library as the server**: ringstream client against
-//! ringstream server, tokio against tokio, monoio against monoio. So each row measures one
-//! library at both ends of the connection, not a server alone.
+//! `tokio`, a monoio (io_uring) server for `monoio`, and for `raw-ring` the yardstick's
+//! hand-written loop (`benches/yardstick/raw_ring.rs`, included as is: a multishot accept,
+//! then per connection recv -> send -> recv on a DEFER_TASKRUN ring, no runtime). The load
+//! client runs on the bench thread, pinned to CPU 1, **on the same library as the server**:
+//! ringstream client against ringstream server, tokio against tokio, monoio against monoio.
+//! So those rows measure one library at both ends of the connection, not a server alone.
+//! The raw ring has no client of its own: its row is driven by the ringstream client (the
+//! same code, load and checks as the `ringstream` row), so `ringstream` against `raw-ring`
+//! differs only in the server.
 //!
 //! - Servers: ringstream `read(64 KiB)` -> `write_bytes` -> `drain`; tokio `read` into a
-//!   64 KiB buffer -> `write_all`; monoio `read` into an owned 64 KiB `Vec` -> `write_all`.
-//!   `TCP_NODELAY` is on at both ends everywhere.
-//! - Connections are opened once per (scenario, runtime), before anything is measured, and
+//!   64 KiB buffer -> `write_all`; monoio `read` into an owned 64 KiB `Vec` -> `write_all`;
+//!   the raw ring `recv` into the connection's 64 KiB buffer -> `send` (resumed on short
+//!   sends). `TCP_NODELAY` is on at both ends everywhere.
+//! - Connections are opened once per (scenario, row), before anything is measured, and
 //!   reused by every sample; `iter_custom` times N operations inside one `block_on`.
 //! - Every echo is checked, so a broken echo fails the bench instead of timing it: in
 //!   ping-pong each message carries a per-connection rolling counter (first 8 bytes, its low
@@ -35,7 +42,7 @@
 //!   must match; in streaming every byte at stream offset `o` is `o % 251` (so consecutive
 //!   64 KiB chunks differ), and each piece read is checked at its first, middle and last
 //!   byte, and the total length must come out exact.
-//! - At the end of each (scenario, runtime) the client closes its connections, the server
+//! - At the end of each (scenario, row) the client closes its connections, the server
 //!   sees EOF on all of them and its thread ends. A watchdog aborts the run if a sample
 //!   stalls for 30 s (a lost echo would otherwise hang it).
 //!
@@ -45,19 +52,35 @@
 //! cargo bench --bench echo
 //! ```
 //!
-//! takes about 1.5 minutes. One scenario or one runtime with a filter:
-//! `cargo bench --bench echo -- echo/pp64_64B` or `cargo bench --bench echo -- /ringstream`.
+//! takes about 1.5 minutes. One scenario or one row with a filter:
+//! `cargo bench --bench echo -- echo/pp64_64B` or `cargo bench --bench echo -- /ringstream`
+//! (`/raw-ring` for the ceiling).
 //!
 //! # Reading the results
 //!
 //! Loopback numbers depend heavily on the machine and on what else runs on it: compare
-//! the three rows of one group from the same run, as ratios. `ringstream / tokio` (time
-//! divided by time) below 1 means ringstream is faster; for the throughput groups the
-//! msgs/s and bytes/s lines say the same the other way round. Since both ends run the same
-//! library, a ratio covers the client and the server together. On loopback most of a round
-//! trip is the kernel's TCP path and the wake-up of the other CPU, so differences between
-//! runtimes come from what each does per message on top of that: syscalls
-//! (`io_uring_enter` against `epoll_wait` + `read` + `write`), copies and task wake-ups.
+//! the rows of one group from the same run, as ratios. After criterion's output the bench
+//! prints a summary table: per scenario and row the time per iteration (criterion's slope
+//! estimate, recomputed from the measured samples), the throughput, and the ratios
+//! `row / tokio` and `row / raw-ring` (time divided by time: below 1 means the row is
+//! faster). Since the ringstream, tokio and monoio rows run the same library at both ends,
+//! a ratio between two of them covers the client and the server together; `ringstream /
+//! raw-ring` shares the client, so it is what the ringstream server costs over the
+//! ceiling. On loopback most of a round trip is the kernel's TCP path and the wake-up of
+//! the other CPU, so differences between runtimes come from what each does per message on
+//! top of that: syscalls (`io_uring_enter` against `epoll_wait` + `read` + `write`),
+//! copies and task wake-ups.
+
+// The yardstick's hand-written io_uring echo loop, shared rather than copied; it takes its
+// buffer size from the yardstick's `servers` module, which here is the shim below.
+#[path = "yardstick/raw_ring.rs"]
+mod raw_ring;
+
+/// What `raw_ring` takes from the yardstick's `servers` module: the read size (the same
+/// 64 KiB there and here).
+mod servers {
+    pub const READ_SIZE: usize = super::READ_SIZE;
+}
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -68,7 +91,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use criterion::measurement::WallTime;
-use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
+use criterion::{criterion_group, BenchmarkGroup, Criterion, Throughput};
 
 /// The servers' address (port 0: the kernel picks a free port).
 const LOCALHOST: &str = "127.0.0.1:0";
@@ -86,8 +109,42 @@ const PERIOD: u64 = 251;
 const STALL_LIMIT: Duration = Duration::from_secs(30);
 /// How long a server may take to end once its clients have closed.
 const SERVER_WAIT: Duration = Duration::from_secs(10);
+/// Criterion samples per row; the summary takes each row's last this many timings.
+const SAMPLE_SIZE: usize = 20;
 
-type Group<'a> = BenchmarkGroup<'a, WallTime>;
+/// One scenario: its criterion group, under its name for the summary.
+struct Group<'a> {
+    name: &'static str,
+    group: BenchmarkGroup<'a, WallTime>,
+}
+
+impl<'a> Group<'a> {
+    /// Starts the group `name`; one iteration of it is `per_iteration`.
+    fn new(c: &'a mut Criterion, name: &'static str, per_iteration: Throughput) -> Group<'a> {
+        let mut group = c.benchmark_group(name);
+        group.throughput(per_iteration.clone());
+        summary::scenario(name, per_iteration);
+        Group { name, group }
+    }
+
+    /// Measures the row `row`: `routine(iters)` runs `iters` iterations and returns the
+    /// time they took. Each call runs under the watchdog, and its timing is kept for the
+    /// summary.
+    fn row(&mut self, row: &'static str, mut routine: impl FnMut(u64) -> Duration) {
+        let name = self.name;
+        self.group.bench_function(row, |b| {
+            b.iter_custom(|iters| {
+                let elapsed = guard(|| routine(iters));
+                summary::record(name, row, iters, elapsed);
+                elapsed
+            })
+        });
+    }
+
+    fn finish(self) {
+        self.group.finish();
+    }
+}
 
 // ---------------------------------------------------------------------------------------
 // Pinning, servers, watchdog
@@ -107,6 +164,11 @@ fn pin_client() {
     });
 }
 
+/// An echo server's body: `serve(conns, address_sender)` listens on [`LOCALHOST`], sends
+/// the address it got, accepts exactly `conns` connections, echoes on each until EOF, then
+/// returns.
+type Serve = fn(usize, mpsc::Sender<SocketAddr>);
+
 /// An echo server on its own pinned thread.
 struct Server {
     name: &'static str,
@@ -118,13 +180,8 @@ struct Server {
 
 impl Server {
     /// Starts `serve(conns, address_sender)` on a new thread pinned to [`SERVER_CPU`] and
-    /// waits for the address it listens on. `serve` accepts exactly `conns` connections,
-    /// echoes on each until EOF, then returns.
-    fn start(
-        name: &'static str,
-        conns: usize,
-        serve: fn(usize, mpsc::Sender<SocketAddr>),
-    ) -> Server {
+    /// waits for the address it listens on.
+    fn start(name: &'static str, conns: usize, serve: Serve) -> Server {
         pin_client();
         let (addr_tx, addr_rx) = mpsc::channel();
         let (ended_tx, ended) = mpsc::channel::<()>();
@@ -210,6 +267,124 @@ mod watchdog {
     }
 }
 use watchdog::guard;
+
+/// The table printed after criterion's output: per scenario and row the time per
+/// iteration, the throughput, and the ratios to the `tokio` and `raw-ring` rows.
+mod summary {
+    use super::*;
+    use std::sync::{Mutex, MutexGuard};
+
+    struct Scenario {
+        name: &'static str,
+        per_iteration: Throughput,
+        /// The rows in the order they ran, each with every (iterations, time) it measured.
+        rows: Vec<(&'static str, Vec<(u64, Duration)>)>,
+    }
+
+    static SCENARIOS: Mutex<Vec<Scenario>> = Mutex::new(Vec::new());
+
+    fn scenarios() -> MutexGuard<'static, Vec<Scenario>> {
+        SCENARIOS.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Starts the scenario `name`; one iteration of it is `per_iteration`.
+    pub fn scenario(name: &'static str, per_iteration: Throughput) {
+        scenarios().push(Scenario {
+            name,
+            per_iteration,
+            rows: Vec::new(),
+        });
+    }
+
+    /// Keeps one timing of `row` in `scenario`: `iters` iterations took `elapsed`.
+    pub fn record(scenario: &'static str, row: &'static str, iters: u64, elapsed: Duration) {
+        let mut all = scenarios();
+        let Some(s) = all.iter_mut().rev().find(|s| s.name == scenario) else {
+            return;
+        };
+        match s.rows.iter_mut().find(|(r, _)| *r == row) {
+            Some((_, timings)) => timings.push((iters, elapsed)),
+            None => s.rows.push((row, vec![(iters, elapsed)])),
+        }
+    }
+
+    /// Seconds per iteration from a row's last [`SAMPLE_SIZE`] timings, criterion's
+    /// measured samples (the ones before are its warm-up): the least-squares slope of time
+    /// over iterations through the origin, as criterion's own slope estimate. `None` with
+    /// fewer timings (criterion's `--test` mode runs each row once).
+    fn per_iteration(timings: &[(u64, Duration)]) -> Option<f64> {
+        let measured = timings.get(timings.len().checked_sub(SAMPLE_SIZE)?..)?;
+        let (xy, xx) = measured.iter().fold((0.0, 0.0), |(xy, xx), &(iters, t)| {
+            let x = iters as f64;
+            (xy + x * t.as_secs_f64(), xx + x * x)
+        });
+        Some(xy / xx)
+    }
+
+    fn time(secs: f64) -> String {
+        if secs < 1e-6 {
+            format!("{:.1} ns", secs * 1e9)
+        } else if secs < 1e-3 {
+            format!("{:.2} us", secs * 1e6)
+        } else {
+            format!("{:.2} ms", secs * 1e3)
+        }
+    }
+
+    fn throughput(per_iteration: &Throughput, secs: f64) -> String {
+        match *per_iteration {
+            Throughput::Elements(n) => format!("{:.1} K msgs/s", n as f64 / secs / 1e3),
+            Throughput::Bytes(n) | Throughput::BytesDecimal(n) => {
+                format!("{:.1} MiB/s", n as f64 / secs / (1 << 20) as f64)
+            }
+        }
+    }
+
+    /// Prints the table (nothing when no row has its full set of samples).
+    pub fn print() {
+        let all = scenarios();
+        let mut lines = Vec::new();
+        for s in all.iter() {
+            let of = |row: &str| {
+                s.rows
+                    .iter()
+                    .find(|(r, _)| *r == row)
+                    .and_then(|(_, timings)| per_iteration(timings))
+            };
+            let (tokio, raw) = (of("tokio"), of("raw-ring"));
+            for (row, timings) in &s.rows {
+                let Some(secs) = per_iteration(timings) else {
+                    continue;
+                };
+                let ratio = |base: Option<f64>| match base {
+                    Some(base) => format!("{:.2}x", secs / base),
+                    None => "-".to_string(),
+                };
+                lines.push(format!(
+                    "| {} | {row} | {} | {} | {} | {} |",
+                    s.name,
+                    time(secs),
+                    throughput(&s.per_iteration, secs),
+                    ratio(tokio),
+                    ratio(raw)
+                ));
+            }
+        }
+        if lines.is_empty() {
+            return;
+        }
+        println!(
+            "\necho summary: time per iteration (slope over each row's {SAMPLE_SIZE} samples); \
+             vs = time / time, below 1 is faster; raw-ring = the hand-written io_uring \
+             server driven by the ringstream client"
+        );
+        println!("| scenario | row | time | throughput | vs tokio | vs raw ring |");
+        println!("|---|---|---|---|---|---|");
+        for line in lines {
+            println!("{line}");
+        }
+    }
+}
 
 // ---------------------------------------------------------------------------------------
 // Payloads and their checks
@@ -410,8 +585,25 @@ mod on_ringstream {
         c
     }
 
+    /// The ringstream client against the ringstream server.
     pub fn bench_ping_pong(g: &mut Group, conns: usize, size: usize) {
-        let server = Server::start("ringstream", conns, serve);
+        client_ping_pong(g, "ringstream", serve, conns, size);
+    }
+
+    /// The ringstream client against the ringstream server.
+    pub fn bench_stream(g: &mut Group) {
+        client_stream(g, "ringstream", serve);
+    }
+
+    /// Ping-pong with the ringstream client against the server `serve`, as the row `row`.
+    pub fn client_ping_pong(
+        g: &mut Group,
+        row: &'static str,
+        serve: Serve,
+        conns: usize,
+        size: usize,
+    ) {
+        let server = Server::start(row, conns, serve);
         let rt = runtime();
         let addr = server.addr.to_string();
         let mut clients = guard(|| {
@@ -429,21 +621,17 @@ mod on_ringstream {
                 clients
             })
         });
-        g.bench_function("ringstream", |b| {
-            b.iter_custom(|iters| {
-                guard(|| {
-                    rt.block_on(async {
-                        let start = Instant::now();
-                        let tasks: Vec<_> = clients
-                            .drain(..)
-                            .map(|c| ringstream::spawn(ping_pong(c, iters)))
-                            .collect();
-                        for task in tasks {
-                            clients.push(task.await.expect("client task ran"));
-                        }
-                        start.elapsed()
-                    })
-                })
+        g.row(row, |iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                let tasks: Vec<_> = clients
+                    .drain(..)
+                    .map(|c| ringstream::spawn(ping_pong(c, iters)))
+                    .collect();
+                for task in tasks {
+                    clients.push(task.await.expect("client task ran"));
+                }
+                start.elapsed()
             })
         });
         guard(|| {
@@ -458,42 +646,39 @@ mod on_ringstream {
         server.stop();
     }
 
-    pub fn bench_stream(g: &mut Group) {
-        let server = Server::start("ringstream", 1, serve);
+    /// Streaming with the ringstream client against the server `serve`, as the row `row`.
+    pub fn client_stream(g: &mut Group, row: &'static str, serve: Serve) {
+        let server = Server::start(row, 1, serve);
         let rt = runtime();
         let addr = server.addr.to_string();
         let pattern = pattern();
         let (mut reader, writer) = guard(|| rt.block_on(connect(&addr))).split();
         let mut writer = Some(writer);
         let mut next = 0u64;
-        g.bench_function("ringstream", |b| {
-            b.iter_custom(|iters| {
-                guard(|| {
-                    rt.block_on(async {
-                        let start = Instant::now();
-                        let first = next;
-                        let w = writer.take().expect("the writer came back last sample");
-                        let p = pattern.clone();
-                        let sender = ringstream::spawn(async move {
-                            for k in first..first + iters {
-                                w.write_bytes(chunk(&p, k)).expect("queue a chunk");
-                                w.drain().await.expect("drain");
-                            }
-                            w
-                        });
-                        let mut offset = first * CHUNK as u64;
-                        let end = (first + iters) * CHUNK as u64;
-                        while offset < end {
-                            let piece = reader.read(READ_SIZE).await.expect("read the echo");
-                            check_piece(offset, &piece);
-                            offset += piece.len() as u64;
-                        }
-                        assert_eq!(offset, end, "broken echo: more bytes than were sent");
-                        writer = Some(sender.await.expect("writer task ran"));
-                        next = first + iters;
-                        start.elapsed()
-                    })
-                })
+        g.row(row, |iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                let first = next;
+                let w = writer.take().expect("the writer came back last sample");
+                let p = pattern.clone();
+                let sender = ringstream::spawn(async move {
+                    for k in first..first + iters {
+                        w.write_bytes(chunk(&p, k)).expect("queue a chunk");
+                        w.drain().await.expect("drain");
+                    }
+                    w
+                });
+                let mut offset = first * CHUNK as u64;
+                let end = (first + iters) * CHUNK as u64;
+                while offset < end {
+                    let piece = reader.read(READ_SIZE).await.expect("read the echo");
+                    check_piece(offset, &piece);
+                    offset += piece.len() as u64;
+                }
+                assert_eq!(offset, end, "broken echo: more bytes than were sent");
+                writer = Some(sender.await.expect("writer task ran"));
+                next = first + iters;
+                start.elapsed()
             })
         });
         let writer = writer.expect("the writer came back");
@@ -607,21 +792,17 @@ mod on_tokio {
                 clients
             })
         });
-        g.bench_function("tokio", |b| {
-            b.iter_custom(|iters| {
-                guard(|| {
-                    rt.block_on(async {
-                        let start = Instant::now();
-                        let tasks: Vec<_> = clients
-                            .drain(..)
-                            .map(|c| tokio::spawn(ping_pong(c, iters)))
-                            .collect();
-                        for task in tasks {
-                            clients.push(task.await.expect("client task ran"));
-                        }
-                        start.elapsed()
-                    })
-                })
+        g.row("tokio", |iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                let tasks: Vec<_> = clients
+                    .drain(..)
+                    .map(|c| tokio::spawn(ping_pong(c, iters)))
+                    .collect();
+                for task in tasks {
+                    clients.push(task.await.expect("client task ran"));
+                }
+                start.elapsed()
             })
         });
         guard(|| {
@@ -643,33 +824,29 @@ mod on_tokio {
         let mut writer = Some(writer);
         let mut buf = vec![0u8; READ_SIZE];
         let mut next = 0u64;
-        g.bench_function("tokio", |b| {
-            b.iter_custom(|iters| {
-                guard(|| {
-                    rt.block_on(async {
-                        let start = Instant::now();
-                        let first = next;
-                        let mut w = writer.take().expect("the writer came back last sample");
-                        let p = pattern.clone();
-                        let sender = tokio::spawn(async move {
-                            for k in first..first + iters {
-                                w.write_all(&chunk(&p, k)).await.expect("send a chunk");
-                            }
-                            w
-                        });
-                        let mut offset = first * CHUNK as u64;
-                        let end = (first + iters) * CHUNK as u64;
-                        while offset < end {
-                            let n = reader.read(&mut buf).await.expect("read the echo");
-                            check_piece(offset, &buf[..n]);
-                            offset += n as u64;
-                        }
-                        assert_eq!(offset, end, "broken echo: more bytes than were sent");
-                        writer = Some(sender.await.expect("writer task ran"));
-                        next = first + iters;
-                        start.elapsed()
-                    })
-                })
+        g.row("tokio", |iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                let first = next;
+                let mut w = writer.take().expect("the writer came back last sample");
+                let p = pattern.clone();
+                let sender = tokio::spawn(async move {
+                    for k in first..first + iters {
+                        w.write_all(&chunk(&p, k)).await.expect("send a chunk");
+                    }
+                    w
+                });
+                let mut offset = first * CHUNK as u64;
+                let end = (first + iters) * CHUNK as u64;
+                while offset < end {
+                    let n = reader.read(&mut buf).await.expect("read the echo");
+                    check_piece(offset, &buf[..n]);
+                    offset += n as u64;
+                }
+                assert_eq!(offset, end, "broken echo: more bytes than were sent");
+                writer = Some(sender.await.expect("writer task ran"));
+                next = first + iters;
+                start.elapsed()
             })
         });
         let mut writer = writer.expect("the writer came back");
@@ -784,21 +961,17 @@ mod on_monoio {
                 clients
             })
         });
-        g.bench_function("monoio", |b| {
-            b.iter_custom(|iters| {
-                guard(|| {
-                    rt.block_on(async {
-                        let start = Instant::now();
-                        let tasks: Vec<_> = clients
-                            .drain(..)
-                            .map(|c| monoio::spawn(ping_pong(c, iters)))
-                            .collect();
-                        for task in tasks {
-                            clients.push(task.await);
-                        }
-                        start.elapsed()
-                    })
-                })
+        g.row("monoio", |iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                let tasks: Vec<_> = clients
+                    .drain(..)
+                    .map(|c| monoio::spawn(ping_pong(c, iters)))
+                    .collect();
+                for task in tasks {
+                    clients.push(task.await);
+                }
+                start.elapsed()
             })
         });
         guard(|| {
@@ -821,39 +994,35 @@ mod on_monoio {
         let mut writer = Some(writer);
         let mut buf = Some(Vec::with_capacity(READ_SIZE));
         let mut next = 0u64;
-        g.bench_function("monoio", |b| {
-            b.iter_custom(|iters| {
-                guard(|| {
-                    rt.block_on(async {
-                        let start = Instant::now();
-                        let first = next;
-                        let mut w = writer.take().expect("the writer came back last sample");
-                        let p = pattern.clone();
-                        let sender = monoio::spawn(async move {
-                            for k in first..first + iters {
-                                let (res, _) = w.write_all(chunk(&p, k)).await;
-                                res.expect("send a chunk");
-                            }
-                            w
-                        });
-                        let mut b: Vec<u8> = buf.take().expect("the read buffer came back");
-                        let mut offset = first * CHUNK as u64;
-                        let end = (first + iters) * CHUNK as u64;
-                        while offset < end {
-                            b.clear();
-                            let (res, back) = reader.read(b).await;
-                            b = back;
-                            let n = res.expect("read the echo");
-                            check_piece(offset, &b[..n]);
-                            offset += n as u64;
-                        }
-                        assert_eq!(offset, end, "broken echo: more bytes than were sent");
-                        buf = Some(b);
-                        writer = Some(sender.await);
-                        next = first + iters;
-                        start.elapsed()
-                    })
-                })
+        g.row("monoio", |iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                let first = next;
+                let mut w = writer.take().expect("the writer came back last sample");
+                let p = pattern.clone();
+                let sender = monoio::spawn(async move {
+                    for k in first..first + iters {
+                        let (res, _) = w.write_all(chunk(&p, k)).await;
+                        res.expect("send a chunk");
+                    }
+                    w
+                });
+                let mut b: Vec<u8> = buf.take().expect("the read buffer came back");
+                let mut offset = first * CHUNK as u64;
+                let end = (first + iters) * CHUNK as u64;
+                while offset < end {
+                    b.clear();
+                    let (res, back) = reader.read(b).await;
+                    b = back;
+                    let n = res.expect("read the echo");
+                    check_piece(offset, &b[..n]);
+                    offset += n as u64;
+                }
+                assert_eq!(offset, end, "broken echo: more bytes than were sent");
+                buf = Some(b);
+                writer = Some(sender.await);
+                next = first + iters;
+                start.elapsed()
             })
         });
         let mut writer = writer.expect("the writer came back");
@@ -870,16 +1039,43 @@ mod on_monoio {
 }
 
 // ---------------------------------------------------------------------------------------
+// The raw ring (the ceiling), driven by the ringstream client
+
+mod on_raw_ring {
+    use super::*;
+
+    /// The yardstick's hand-written io_uring loop on this thread: serves `conns`
+    /// connections, each until EOF, then returns.
+    fn serve(conns: usize, addr_tx: mpsc::Sender<SocketAddr>) {
+        let listener =
+            std::net::TcpListener::bind(LOCALHOST).expect("bind the raw ring echo server");
+        let addr = listener.local_addr().expect("the listener's address");
+        addr_tx
+            .send(addr)
+            .expect("the bench thread waits for the address");
+        raw_ring::serve_until(listener, Some(conns));
+    }
+
+    pub fn bench_ping_pong(g: &mut Group, conns: usize, size: usize) {
+        on_ringstream::client_ping_pong(g, "raw-ring", serve, conns, size);
+    }
+
+    pub fn bench_stream(g: &mut Group) {
+        on_ringstream::client_stream(g, "raw-ring", serve);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
 // Groups
 
 /// A ping-pong group: `conns` connections, `size`-byte messages; one iteration is one
 /// round trip on every connection.
-fn ping_pong(c: &mut Criterion, name: &str, conns: usize, size: usize) {
-    let mut g = c.benchmark_group(name);
-    g.throughput(Throughput::Elements(conns as u64));
+fn ping_pong(c: &mut Criterion, name: &'static str, conns: usize, size: usize) {
+    let mut g = Group::new(c, name, Throughput::Elements(conns as u64));
     on_ringstream::bench_ping_pong(&mut g, conns, size);
     on_tokio::bench_ping_pong(&mut g, conns, size);
     on_monoio::bench_ping_pong(&mut g, conns, size);
+    on_raw_ring::bench_ping_pong(&mut g, conns, size);
     g.finish();
 }
 
@@ -896,18 +1092,18 @@ fn pp64_4kib(c: &mut Criterion) {
 }
 
 fn stream_64kib(c: &mut Criterion) {
-    let mut g = c.benchmark_group("echo/stream_64KiB");
-    g.throughput(Throughput::Bytes(CHUNK as u64));
+    let mut g = Group::new(c, "echo/stream_64KiB", Throughput::Bytes(CHUNK as u64));
     on_ringstream::bench_stream(&mut g);
     on_tokio::bench_stream(&mut g);
     on_monoio::bench_stream(&mut g);
+    on_raw_ring::bench_stream(&mut g);
     g.finish();
 }
 
 /// Short measurements, so the whole file runs in about 1.5 minutes.
 fn config() -> Criterion {
     Criterion::default()
-        .sample_size(20)
+        .sample_size(SAMPLE_SIZE)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(4))
 }
@@ -917,4 +1113,10 @@ criterion_group! {
     config = config();
     targets = pp1_64b, pp64_64b, pp64_4kib, stream_64kib
 }
-criterion_main!(benches);
+
+/// `criterion_main!(benches)`, then the summary table.
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    summary::print();
+}

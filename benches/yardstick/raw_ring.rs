@@ -3,6 +3,10 @@
 //! what arrived (resumed on short sends), then the next recv. DEFER_TASKRUN +
 //! SINGLE_ISSUER, completions handled in batches.
 //!
+//! The yardstick serves with it forever ([`serve`]); the echo bench (`benches/echo.rs`)
+//! includes this file too and serves a fixed number of connections ([`serve_until`]), so
+//! the server thread ends once its clients have closed.
+//!
 //! This is benchmark code: the `unsafe` here (pushing SQEs that point at our buffers) is
 //! the one place outside ringstream's driver that needs it, and each block says why the
 //! kernel cannot touch freed memory.
@@ -31,7 +35,15 @@ fn data(kind: u64, key: usize) -> u64 {
 }
 
 /// Serves `listener` forever on the calling thread.
+#[allow(dead_code)] // the echo bench, which includes this file too, uses only `serve_until`
 pub fn serve(listener: TcpListener) {
+    serve_until(listener, None)
+}
+
+/// Serves `listener` on the calling thread; with `Some(n)`, returns once `n` connections
+/// have been accepted and every one of them has ended (with `None`, never). An accept
+/// still armed then is cancelled when the ring is dropped; it points at no buffer.
+pub fn serve_until(listener: TcpListener, conns_limit: Option<usize>) {
     let mut ring: IoUring = IoUring::builder()
         .setup_single_issuer()
         .setup_defer_taskrun()
@@ -47,6 +59,7 @@ pub fn serve(listener: TcpListener) {
     };
     pending.push(accept(listener.as_raw_fd()));
     let mut batch: Vec<(u64, i32, u32)> = Vec::with_capacity(256);
+    let mut accepted = 0usize;
     loop {
         let mut next = 0;
         while next < pending.len() {
@@ -77,6 +90,7 @@ pub fn serve(listener: TcpListener) {
             match kind {
                 ACCEPT => {
                     if res >= 0 {
+                        accepted += 1;
                         // SAFETY: the kernel just created this descriptor for us.
                         let fd = unsafe { OwnedFd::from_raw_fd(res) };
                         let _ = socket2::SockRef::from(&fd).set_tcp_nodelay(true);
@@ -119,6 +133,9 @@ pub fn serve(listener: TcpListener) {
                 }
                 _ => {}
             }
+        }
+        if conns_limit.is_some_and(|n| accepted >= n) && conns.is_empty() {
+            return;
         }
     }
 }
