@@ -34,6 +34,7 @@ use std::io;
 use std::os::fd::RawFd;
 use std::rc::{Rc, Weak};
 
+use bytes::Bytes;
 use io_uring::{opcode, squeue, types};
 
 use crate::driver::{BeforeSubmit, Completion, CompletionHandler, Driver};
@@ -303,13 +304,22 @@ impl Conn {
     /// close that the outbound state is waiting for.
     fn flush(&self) {
         if !self.sending.get() && self.socket.borrow().is_some() {
-            let batch = self
-                .outbound
-                .borrow_mut()
-                .next_send(MAX_IOVECS, MAX_SEND_BYTES);
+            // The piece list of the last batch, reused (no allocation per send).
+            let mut spare = match self.send_side.get() {
+                Some(side) => side.spare.take(),
+                None => Vec::new(),
+            };
+            let batch = self.outbound.borrow_mut().next_send_reusing(
+                MAX_IOVECS,
+                MAX_SEND_BYTES,
+                &mut spare,
+            );
             if let Some(batch) = batch {
                 self.submit_send(batch);
                 return;
+            }
+            if let Some(side) = self.send_side.get() {
+                side.spare.replace(spare);
             }
         }
         self.finish_pending_close();
@@ -355,24 +365,24 @@ impl Conn {
         self.send_key.set(Some(key));
     }
 
-    fn on_send(&self, c: Completion, batch: SendBatch) {
+    fn on_send(&self, side: &SendSide, c: Completion, batch: SendBatch) {
         self.send_key.set(None);
         if c.result == -libc::EAGAIN && self.pipe {
             // A full O_NONBLOCK pipe: nothing was written; wait until it drains.
-            self.outbound.borrow_mut().complete_send(batch, 0);
+            side.spare
+                .replace(self.outbound.borrow_mut().complete_send(batch, 0));
             self.wait_ready(libc::POLLOUT, Readiness::Write);
             return;
         }
         self.sending.set(false);
-        match c.into_result() {
-            Ok(sent) => self
-                .outbound
-                .borrow_mut()
-                .complete_send(batch, sent as usize),
-            Err(e) => {
-                self.outbound.borrow_mut().complete_send(batch, 0);
-                self.fail(e);
-            }
+        let (sent, error) = match c.into_result() {
+            Ok(sent) => (sent as usize, None),
+            Err(e) => (0, Some(e)),
+        };
+        side.spare
+            .replace(self.outbound.borrow_mut().complete_send(batch, sent));
+        if let Some(e) = error {
+            self.fail(e);
         }
         self.kick();
     }
@@ -552,6 +562,8 @@ struct SendSide {
     iovecs: RefCell<Vec<libc::iovec>>,
     /// The vectored send's msghdr, pointing into `iovecs`.
     msg: Cell<libc::msghdr>,
+    /// The last batch's piece list, emptied, for the next batch.
+    spare: RefCell<Vec<Bytes>>,
 }
 
 impl Default for SendSide {
@@ -561,6 +573,7 @@ impl Default for SendSide {
             batch: RefCell::new(None),
             iovecs: RefCell::new(Vec::new()),
             msg: Cell::new(msghdr(std::ptr::null_mut(), 0)),
+            spare: RefCell::new(Vec::new()),
         }
     }
 }
@@ -583,7 +596,7 @@ impl CompletionHandler for SendSide {
         let conn = self.conn.borrow_mut().take();
         let batch = self.batch.borrow_mut().take();
         if let (Some(conn), Some(batch)) = (conn, batch) {
-            conn.on_send(completion, batch);
+            conn.on_send(self, completion, batch);
         }
     }
 }

@@ -170,11 +170,23 @@ impl Outbound {
     /// The next send: up to `max_iovecs` pieces and `max_bytes` bytes off the front of the
     /// queue, now in flight. `None` while a send is in flight, when nothing is queued, or when
     /// either limit is 0.
+    #[cfg(test)]
     pub(crate) fn next_send(&mut self, max_iovecs: usize, max_bytes: usize) -> Option<SendBatch> {
+        self.next_send_reusing(max_iovecs, max_bytes, &mut Vec::new())
+    }
+
+    /// [`next_send`](Self::next_send) whose batch takes `spare` as its piece list (see
+    /// [`complete_send`](Self::complete_send)), so that a send allocates nothing.
+    pub(crate) fn next_send_reusing(
+        &mut self,
+        max_iovecs: usize,
+        max_bytes: usize,
+        spare: &mut Vec<Bytes>,
+    ) -> Option<SendBatch> {
         if self.in_flight > 0 {
             return None;
         }
-        let batch = self.queue.take(max_iovecs, max_bytes)?;
+        let batch = self.queue.take(max_iovecs, max_bytes, spare)?;
         self.in_flight = batch.len();
         Some(batch)
     }
@@ -183,14 +195,16 @@ impl Outbound {
     /// goes back to the front of the queue, in order. May resume writing (G3).
     ///
     /// A batch that completes after `abort()`, a connection error or `closed()` is dropped:
-    /// its bytes no longer count.
-    pub(crate) fn complete_send(&mut self, batch: SendBatch, sent: usize) {
+    /// its bytes no longer count. Returns the batch's emptied piece list, for the next
+    /// [`next_send_reusing`](Self::next_send_reusing).
+    pub(crate) fn complete_send(&mut self, batch: SendBatch, sent: usize) -> Vec<Bytes> {
         if self.in_flight == 0 {
-            return;
+            return Vec::new();
         }
         self.in_flight = 0;
-        self.queue.requeue_unsent(batch, sent);
+        let spare = self.queue.requeue_unsent(batch, sent);
         self.maybe_resume();
+        spare
     }
 
     /// The connection failed (a send error, a reset): keeps `error` for every later write,

@@ -77,10 +77,21 @@ impl SendQueue {
 
     /// Takes the next send off the front: at most `max_pieces` pieces and `max_bytes` bytes
     /// (a piece that does not fit is split, without a copy). `None` if nothing is queued or
-    /// either limit is 0.
-    pub(crate) fn take(&mut self, max_pieces: usize, max_bytes: usize) -> Option<SendBatch> {
+    /// either limit is 0. The batch's piece list is `spare` (taken only when there is a
+    /// batch), so a caller that hands back what [`requeue_unsent`](Self::requeue_unsent)
+    /// returns makes sends allocate nothing here.
+    pub(crate) fn take(
+        &mut self,
+        max_pieces: usize,
+        max_bytes: usize,
+        spare: &mut Vec<Bytes>,
+    ) -> Option<SendBatch> {
+        if self.len == 0 || max_pieces == 0 || max_bytes == 0 {
+            return None;
+        }
         self.seal_tail();
-        let mut pieces = Vec::with_capacity(max_pieces.min(self.pieces.len()));
+        let mut pieces = std::mem::take(spare);
+        pieces.clear();
         let mut len = 0;
         while pieces.len() < max_pieces && len < max_bytes {
             let Some(mut piece) = self.pieces.pop_front() else {
@@ -93,19 +104,17 @@ impl SendQueue {
             len += piece.len();
             pieces.push(piece);
         }
-        if pieces.is_empty() {
-            return None;
-        }
         self.len -= len;
         Some(SendBatch { pieces, len })
     }
 
     /// Puts back what a send of `batch` did not take (all but its first `sent` bytes) at the
-    /// front, in order, so nothing is lost or reordered.
-    pub(crate) fn requeue_unsent(&mut self, batch: SendBatch, sent: usize) {
+    /// front, in order, so nothing is lost or reordered. Returns the batch's emptied piece
+    /// list for the next [`take`](Self::take).
+    pub(crate) fn requeue_unsent(&mut self, mut batch: SendBatch, sent: usize) -> Vec<Bytes> {
         let mut unsent = batch.len.saturating_sub(sent);
         self.len += unsent;
-        for piece in batch.pieces.into_iter().rev() {
+        for piece in batch.pieces.drain(..).rev() {
             if unsent == 0 {
                 break;
             }
@@ -113,6 +122,8 @@ impl SendQueue {
             self.pieces.push_front(piece.slice(piece.len() - keep..));
             unsent -= keep;
         }
+        batch.pieces.clear();
+        batch.pieces
     }
 
     /// Drops everything queued and frees the tail's memory.
@@ -143,7 +154,7 @@ mod tests {
         queue.push_slice(b"ab");
         queue.push(Bytes::from_static(b"cd"));
         queue.push(Bytes::from(vec![b'e'; COALESCE_BELOW - 1]));
-        let batch = queue.take(8, usize::MAX).unwrap();
+        let batch = queue.take(8, usize::MAX, &mut Vec::new()).unwrap();
         assert_eq!(batch.pieces().len(), 1);
         assert_eq!(batch.len(), 4 + COALESCE_BELOW - 1);
         assert_eq!(queue.len(), 0);
@@ -156,7 +167,7 @@ mod tests {
         queue.push_slice(b"head");
         queue.push(large.clone());
         queue.push_slice(b"tail");
-        let batch = queue.take(8, usize::MAX).unwrap();
+        let batch = queue.take(8, usize::MAX, &mut Vec::new()).unwrap();
         assert_eq!(pieces(&batch), [&b"head"[..], &large[..], b"tail"]);
         assert_eq!(batch.pieces()[1].as_ptr(), large.as_ptr());
     }
@@ -166,8 +177,8 @@ mod tests {
         let mut queue = SendQueue::default();
         let large = Bytes::from((0..=255).cycle().take(10_000).collect::<Vec<u8>>());
         queue.push(large.clone());
-        let first = queue.take(8, 4_000).unwrap();
-        let second = queue.take(8, 4_000).unwrap();
+        let first = queue.take(8, 4_000, &mut Vec::new()).unwrap();
+        let second = queue.take(8, 4_000, &mut Vec::new()).unwrap();
         assert_eq!(
             (first.len(), second.len(), queue.len()),
             (4_000, 4_000, 2_000)
@@ -182,11 +193,11 @@ mod tests {
         for fill in 1..=3 {
             queue.push(Bytes::from(vec![fill; COALESCE_BELOW]));
         }
-        let batch = queue.take(2, usize::MAX).unwrap();
+        let batch = queue.take(2, usize::MAX, &mut Vec::new()).unwrap();
         assert_eq!(batch.pieces().len(), 2);
         assert_eq!(queue.len(), COALESCE_BELOW);
-        assert!(queue.take(0, usize::MAX).is_none());
-        assert!(queue.take(8, 0).is_none());
+        assert!(queue.take(0, usize::MAX, &mut Vec::new()).is_none());
+        assert!(queue.take(8, 0, &mut Vec::new()).is_none());
         assert_eq!(queue.len(), COALESCE_BELOW);
     }
 
@@ -197,11 +208,11 @@ mod tests {
         queue.push_slice(b"abc");
         queue.push(large.clone());
         queue.push_slice(b"xyz");
-        let batch = queue.take(8, usize::MAX).unwrap();
+        let batch = queue.take(8, usize::MAX, &mut Vec::new()).unwrap();
         queue.push_slice(b"later");
-        queue.requeue_unsent(batch, 5);
+        let _ = queue.requeue_unsent(batch, 5);
         assert_eq!(queue.len(), COALESCE_BELOW - 2 + 3 + 5);
-        let batch = queue.take(8, usize::MAX).unwrap();
+        let batch = queue.take(8, usize::MAX, &mut Vec::new()).unwrap();
         assert_eq!(pieces(&batch), [&large[2..], b"xyz", b"later"]);
         // The rest of the large piece is a slice of it, not a copy.
         assert_eq!(batch.pieces()[0].as_ptr(), large[2..].as_ptr());
