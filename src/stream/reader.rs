@@ -119,6 +119,13 @@ impl StreamReader {
     /// waiting for more. At EOF returns what is left, then empty `Bytes`. `read(0)` returns
     /// empty at once. A stored connection error is returned even when data is buffered.
     ///
+    /// Zero copy for large receives: when a receive of 4 KiB or more arrives with nothing
+    /// else buffered, the returned `Bytes` is the runtime's receive buffer itself, which goes
+    /// back to the kernel when the last `Bytes` over it is dropped (on any thread). Holding
+    /// many such `Bytes` for long does not starve receiving — past half the receive buffers
+    /// the runtime copies instead — but keeps up to half of them pinned; copy data you keep
+    /// (`Bytes::copy_from_slice`) if it should not pin a whole receive buffer.
+    ///
     /// ```
     /// use ringstream::stream::{StreamError, StreamReader};
     ///
