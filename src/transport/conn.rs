@@ -326,7 +326,15 @@ impl Conn {
     }
 
     /// Submits `batch` as one send: a plain `send` for one piece, a vectored `sendmsg`
-    /// (`writev` for a pipe) for several. The iovec array and the msghdr live in the
+    /// (`writev` for a pipe) for several.
+    ///
+    /// From ordinary memory, not the registered buffer pool: measured over loopback TCP
+    /// (sender CPU per send, 16 in flight, 15 alternating runs, medians), a plain `send` cost
+    /// 5.2 / 5.1 / 7.2 us at 64 B / 4 KiB / 16 KiB, `sendmsg` with one iovec 5.2 / 7.0 /
+    /// 8.2, `SEND_ZC` 6.7 / 8.1 / 8.0 and `SEND_ZC` from a registered buffer 6.6 / 7.5 /
+    /// 7.7; a plain `send` from a registered buffer (`IORING_RECVSEND_FIXED_BUF`) is
+    /// refused with EINVAL by Linux 6.18 (only `SEND_ZC` takes one). On loopback the
+    /// kernel copies anyway, so zero-copy send only adds its notification completion. The iovec array and the msghdr live in the
     /// connection's `SendSide`, reused by every send, so a send allocates nothing; its
     /// slot holds the side, which holds the batch (what the kernel reads) and the
     /// connection until the completion.
