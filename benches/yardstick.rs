@@ -1,7 +1,7 @@
-//! The yardstick: one load generator against five echo servers — ringstream, tokio
-//! (`current_thread`, read + `write_all`), monoio (io_uring driver) and a hand-written
-//! io_uring loop (no runtime: the practical ceiling) — in the same run, server pinned to
-//! CPU 0, load pinned to CPU 1.
+//! The yardstick: one load generator against five echo servers — ringstream,
+//! ringstream-spin (ringstream with a busy-poll window), tokio (`current_thread`, read +
+//! `write_all`), monoio (io_uring driver) and a hand-written io_uring loop (no runtime: the
+//! practical ceiling) — in the same run, server pinned to CPU 0, load pinned to CPU 1.
 //!
 //! Scenarios:
 //! - `pp1`: 1 connection, 64 B ping-pong: p50 / p99 / p99.9 round-trip latency.
@@ -16,9 +16,15 @@
 //! the table gives medians with the spread (min–max) and ratios against tokio and the
 //! raw ring, all from the same run.
 //!
+//! `--svg <path>` also writes, after the run, a bar chart of the same medians: each
+//! server's CPU per message (per MB for st16) as a multiple of tokio's, one group per
+//! scenario, with the command line at the bottom (`benches/yardstick/cpu-per-message.svg`
+//! in the README). It needs tokio in the run; without it nothing is written.
+//!
 //! ```text
 //! cargo bench --bench yardstick                       # everything, ~3 minutes
 //! cargo bench --bench yardstick -- --rounds 3 --secs 2 --only pp64
+//! cargo bench --bench yardstick -- --rounds 5 --secs 2 --svg benches/yardstick/cpu-per-message.svg
 //! ```
 //!
 //! The load generator is ringstream for every server (one client for all, so the servers
@@ -26,6 +32,8 @@
 
 #[path = "yardstick/load.rs"]
 mod load;
+#[path = "yardstick/plot.rs"]
+mod plot;
 #[path = "yardstick/raw_ring.rs"]
 mod raw_ring;
 #[path = "yardstick/servers.rs"]
@@ -91,6 +99,10 @@ struct Options {
     secs: f64,
     only: Option<String>,
     server: Option<String>,
+    /// Where to write the chart (`--svg`).
+    svg: Option<String>,
+    /// The arguments as given (less cargo's `--bench`), for the chart's footer.
+    args: Vec<String>,
 }
 
 fn options() -> Options {
@@ -99,6 +111,11 @@ fn options() -> Options {
         secs: 3.0,
         only: None,
         server: None,
+        svg: None,
+        args: std::env::args()
+            .skip(1)
+            .filter(|a| a != "--bench")
+            .collect(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -107,6 +124,7 @@ fn options() -> Options {
             "--secs" => o.secs = args.next().and_then(|v| v.parse().ok()).unwrap_or(3.0),
             "--only" => o.only = args.next(),
             "--server" => o.server = args.next(),
+            "--svg" => o.svg = args.next(),
             _ => {} // `cargo bench` passes --bench
         }
     }
@@ -153,6 +171,9 @@ fn main() {
         }
     }
     print_table(&samples, &opts);
+    if let Some(path) = &opts.svg {
+        write_svg(&samples, &opts, path);
+    }
 }
 
 fn run(scenario: Scenario, server: &Server, warmup: Duration, measure: Duration) -> Sample {
@@ -289,5 +310,87 @@ fn print_table(samples: &BTreeMap<(&str, &str), Vec<Sample>>, opts: &Options) {
                 raw.map(|r| ratio(r)).unwrap_or_default()
             );
         }
+    }
+}
+
+/// `--svg`: the server CPU medians of the table, as multiples of tokio's, drawn by
+/// `plot::bar_chart`.
+fn write_svg(samples: &BTreeMap<(&str, &str), Vec<Sample>>, opts: &Options, path: &str) {
+    let median_cpu = |scenario: &str, peer: Peer| {
+        samples
+            .get(&(scenario, peer.name()))
+            .map(|s| stats(s, |x| x.cpu_us).0)
+            .filter(|c| c.is_finite() && *c > 0.0)
+    };
+    if !samples
+        .keys()
+        .any(|&(_, server)| server == Peer::Tokio.name())
+    {
+        eprintln!(
+            "yardstick: no chart written to {path}: tokio did not run (see --server), and the chart is relative to tokio"
+        );
+        return;
+    }
+    // The servers of the run, in table order, then the scenarios with a tokio figure.
+    let series: Vec<Peer> = Peer::ALL
+        .into_iter()
+        .filter(|p| samples.keys().any(|&(_, server)| server == p.name()))
+        .collect();
+    let mut groups = Vec::new();
+    let mut per_mb = false;
+    for scenario in SCENARIOS {
+        let Some(tokio) = median_cpu(scenario.name, Peer::Tokio) else {
+            continue;
+        };
+        let values: Vec<Option<f64>> = series
+            .iter()
+            .map(|&p| median_cpu(scenario.name, p).map(|c| c / tokio))
+            .collect();
+        per_mb |= scenario.streaming;
+        groups.push((scenario.name, values));
+    }
+    if groups.is_empty() {
+        eprintln!(
+            "yardstick: no chart written to {path}: no scenario has a server CPU figure for tokio"
+        );
+        return;
+    }
+    let title = format!(
+        "Server CPU per message{}, relative to tokio — lower is better",
+        if per_mb { " (st16: per MB)" } else { "" }
+    );
+    let mut command = String::from("cargo bench --bench yardstick");
+    if !opts.args.is_empty() {
+        command.push_str(" --");
+        for a in &opts.args {
+            command.push(' ');
+            command.push_str(&shell_quote(a));
+        }
+    }
+    let names: Vec<&str> = series.iter().map(|p| p.name()).collect();
+    let svg = plot::bar_chart(&plot::Chart {
+        title: &title,
+        series: &names,
+        groups: &groups,
+        footer: &command,
+    });
+    match std::fs::write(path, svg) {
+        Ok(()) => eprintln!("yardstick: wrote {path}"),
+        Err(e) => {
+            eprintln!("yardstick: cannot write {path}: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// An argument as a shell would need it (quoted when it holds anything unusual).
+fn shell_quote(a: &str) -> String {
+    let plain = !a.is_empty()
+        && a.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
+    if plain {
+        a.to_string()
+    } else {
+        format!("'{}'", a.replace('\'', "'\\''"))
     }
 }
