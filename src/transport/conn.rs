@@ -23,7 +23,8 @@
 //! 2 x limit, plus one recv of at most `limit`).
 //!
 //! Send: at most one send in flight; it takes up to `MAX_IOVECS` queued chunks (small writes
-//! are already coalesced by the outbound queue) in one vectored `sendmsg`.
+//! are already coalesced by the outbound queue) in one vectored `sendmsg`, or a plain `send`
+//! when there is one chunk.
 //!
 //! Pipes take `read` / `writev` instead of `recv` / `sendmsg`. Kernels that honour a pipe's
 //! `O_NONBLOCK` in io_uring complete those with `EAGAIN`; the connection then waits for
@@ -54,6 +55,8 @@ const LEND_MIN: usize = 4096;
 
 /// Chunks in one vectored send.
 const MAX_IOVECS: usize = 64;
+/// Piece-list and iovec capacity a connection keeps between sends (see `SendSide::keep`).
+const KEPT_PIECES: usize = 8;
 /// Bytes in one send; more stays queued for the next one.
 const MAX_SEND_BYTES: usize = 1 << 20;
 
@@ -326,7 +329,10 @@ impl Conn {
     }
 
     /// Submits `batch` as one send: a plain `send` for one piece, a vectored `sendmsg`
-    /// (`writev` for a pipe) for several.
+    /// (`writev` for a pipe) for several. The iovec array and the msghdr live in the
+    /// connection's `SendSide`, reused by every send, so a send allocates nothing; its
+    /// slot holds the side, which holds the batch (what the kernel reads) and the
+    /// connection until the completion.
     ///
     /// From ordinary memory, not the registered buffer pool: measured over loopback TCP
     /// (sender CPU per send, 16 in flight, 15 alternating runs, medians), a plain `send` cost
@@ -334,10 +340,7 @@ impl Conn {
     /// 8.2, `SEND_ZC` 6.7 / 8.1 / 8.0 and `SEND_ZC` from a registered buffer 6.6 / 7.5 /
     /// 7.7; a plain `send` from a registered buffer (`IORING_RECVSEND_FIXED_BUF`) is
     /// refused with EINVAL by Linux 6.18 (only `SEND_ZC` takes one). On loopback the
-    /// kernel copies anyway, so zero-copy send only adds its notification completion. The iovec array and the msghdr live in the
-    /// connection's `SendSide`, reused by every send, so a send allocates nothing; its
-    /// slot holds the side, which holds the batch (what the kernel reads) and the
-    /// connection until the completion.
+    /// kernel copies anyway, so zero-copy send only adds its notification completion.
     fn submit_send(&self, batch: SendBatch) {
         let Some(conn) = self.strong() else { return };
         let side = self.send_side.get_or_init(|| Rc::new(SendSide::default()));
@@ -377,8 +380,7 @@ impl Conn {
         self.send_key.set(None);
         if c.result == -libc::EAGAIN && self.pipe {
             // A full O_NONBLOCK pipe: nothing was written; wait until it drains.
-            side.spare
-                .replace(self.outbound.borrow_mut().complete_send(batch, 0));
+            side.keep(self.outbound.borrow_mut().complete_send(batch, 0));
             self.wait_ready(libc::POLLOUT, Readiness::Write);
             return;
         }
@@ -387,8 +389,7 @@ impl Conn {
             Ok(sent) => (sent as usize, None),
             Err(e) => (0, Some(e)),
         };
-        side.spare
-            .replace(self.outbound.borrow_mut().complete_send(batch, sent));
+        side.keep(self.outbound.borrow_mut().complete_send(batch, sent));
         if let Some(e) = error {
             self.fail(e);
         }
@@ -596,6 +597,20 @@ fn msghdr(iov: *mut libc::iovec, len: usize) -> libc::msghdr {
         msg_control: std::ptr::null_mut(),
         msg_controllen: 0,
         msg_flags: 0,
+    }
+}
+
+impl SendSide {
+    /// Keeps `spare` for the next send unless a large vectored send grew it (and the iovec
+    /// array): an idle connection should not keep a 64-piece list from a burst.
+    fn keep(&self, spare: Vec<Bytes>) {
+        if spare.capacity() <= KEPT_PIECES {
+            self.spare.replace(spare);
+        }
+        let mut iovecs = self.iovecs.borrow_mut();
+        if iovecs.capacity() > KEPT_PIECES {
+            *iovecs = Vec::new();
+        }
     }
 }
 
