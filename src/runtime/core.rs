@@ -324,18 +324,19 @@ impl Core {
             self.take_remote_wakes();
             let busy =
                 || main.scheduled.load(Ordering::Acquire) || !self.run_queue.borrow().is_empty();
-            if !busy() && !self.busy_poll.is_zero() && self.busy_poll_found_work(&busy) {
-                continue;
+            // The busy-poll window has already entered the ring when it found work.
+            let polled = !busy() && !self.busy_poll.is_zero() && self.busy_poll_found_work(&busy);
+            if !polled {
+                let wait = if busy() {
+                    Wait::No
+                } else {
+                    let mut s = self.stats.get();
+                    s.parks += 1;
+                    self.stats.set(s);
+                    Wait::Until(self.timers.borrow().next_deadline())
+                };
+                self.driver.enter(wait);
             }
-            let wait = if busy() {
-                Wait::No
-            } else {
-                let mut s = self.stats.get();
-                s.parks += 1;
-                self.stats.set(s);
-                Wait::Until(self.timers.borrow().next_deadline())
-            };
-            self.driver.enter(wait);
             self.take_remote_wakes();
             if self.timers.borrow().has_timers() {
                 let fired = self.timers.borrow_mut().take_expired(Instant::now());
