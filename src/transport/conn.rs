@@ -26,6 +26,12 @@
 //! are already coalesced by the outbound queue) in one vectored `sendmsg`, or a plain `send`
 //! when there is one chunk.
 //!
+//! Ops name the socket by its plain descriptor, not a registered file: measured on the
+//! yardstick's raw echo loop (64 x 64 B ping-pong, 41 rotating rounds), plain fds 6,279
+//! ns/msg against 6,206 with direct-descriptor accept and fixed files (within-round ratio
+//! 0.98, interquartile 0.93-1.09): the ~1.8 % of fget/fput that perf shows is below the
+//! noise, and a fixed-only socket would have no descriptor for addresses and options.
+//!
 //! Pipes take `read` / `writev` instead of `recv` / `sendmsg`. Kernels that honour a pipe's
 //! `O_NONBLOCK` in io_uring complete those with `EAGAIN`; the connection then waits for
 //! readiness with a one-shot poll and retries (`wait_ready`).
