@@ -1,6 +1,6 @@
 //! The provided-buffer ring (`IORING_REGISTER_PBUF_RING`): a pool of equal receive buffers
-//! that the kernel picks from when a multishot recv has data, so receive memory follows the
-//! data in flight rather than the number of connections.
+//! that the kernel picks from when a recv has data, so receive memory follows the data in
+//! flight rather than the number of connections.
 //!
 //! A filled buffer is either copied out ([`BufRing::slice`] then [`BufRing::recycle`]) or
 //! lent as a `Bytes` without a copy ([`BufRing::lend`], see the `lend` module).
@@ -110,13 +110,7 @@ impl BufRing {
 
     /// The first `len` bytes of buffer `bid` (what a recv completion wrote).
     pub(crate) fn slice(&self, bid: u16, len: usize) -> &[u8] {
-        let bid = bid & self.mask;
-        let len = len.min(self.buf_size as usize);
-        let offset = usize::from(bid) * self.buf_size as usize;
-        // SAFETY: `bid` is masked to the buffer count and `len` clamped to the buffer size,
-        // so the slice lies inside the buffer memory. The kernel gave this buffer to us in a
-        // CQE and does not write to it again until `recycle` hands it back.
-        unsafe { std::slice::from_raw_parts(self.memory.base().add(offset), len) }
+        self.memory.filled(bid, len)
     }
 
     /// Gives buffer `bid` back to the kernel. Never for a lent buffer: that one comes back

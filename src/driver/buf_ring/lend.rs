@@ -25,6 +25,8 @@ use crate::driver::region::Region;
 /// The buffer memory and the way lent buffers come back to the ring's thread.
 pub(super) struct Memory {
     region: Region,
+    /// Buffer count - 1 (the count is a power of two).
+    mask: u16,
     buf_size: usize,
     /// Ids of lent buffers whose last `Bytes` was dropped, waiting for `reclaim`.
     /// Capacity `count` (a buffer is lent at most once at a time), so a push never
@@ -41,6 +43,7 @@ impl Memory {
         let buf_size = buf_size as usize;
         Ok(Memory {
             region: Region::new(usize::from(count) * buf_size)?,
+            mask: count.wrapping_sub(1),
             buf_size,
             returned: Mutex::new(Vec::with_capacity(usize::from(count))),
             out: AtomicUsize::new(0),
@@ -50,6 +53,20 @@ impl Memory {
     /// The first byte of buffer 0.
     pub(super) fn base(&self) -> *mut u8 {
         self.region.as_ptr()
+    }
+
+    /// The first `len` bytes of buffer `bid` (masked to the buffer count; `len` clamped to
+    /// the buffer size): what a recv completion wrote there.
+    pub(super) fn filled(&self, bid: u16, len: usize) -> &[u8] {
+        let offset = usize::from(bid & self.mask) * self.buf_size;
+        let len = len.min(self.buf_size);
+        // SAFETY: the masked `bid` and clamped `len` keep the slice inside the region, which
+        // lives as long as `self`. Nothing writes it while the slice is borrowed: the kernel
+        // handed this buffer to us in a CQE and writes it again only after it is
+        // republished in the ring — by `recycle` after the copy-out borrow ends, or by
+        // `reclaim` after the last lent `Bytes` is dropped; our code never writes buffer
+        // contents.
+        unsafe { std::slice::from_raw_parts(self.base().add(offset), len) }
     }
 }
 
@@ -63,14 +80,8 @@ struct Lent {
 
 impl AsRef<[u8]> for Lent {
     fn as_ref(&self) -> &[u8] {
-        let offset = usize::from(self.bid) * self.memory.buf_size;
-        // SAFETY: `lend` masked `bid` to the buffer count and clamped `len` to the buffer
-        // size, so the slice lies inside the region, which `self.memory` keeps mapped for as
-        // long as this borrow can live. Nothing writes it meanwhile: the kernel handed the
-        // buffer to us in a CQE and only writes it again after `reclaim` republishes it,
-        // which happens after `Lent::drop`; our own code only writes ring entries, never
-        // buffer contents.
-        unsafe { std::slice::from_raw_parts(self.memory.base().add(offset), self.len as usize) }
+        // `self.memory` keeps the region mapped for as long as this borrow can live.
+        self.memory.filled(self.bid, self.len as usize)
     }
 }
 
