@@ -6,6 +6,7 @@
 //! lent as a `Bytes` without a copy ([`BufRing::lend`], see the `lend` module).
 
 mod lend;
+pub(crate) mod waiters;
 
 use std::io;
 use std::sync::atomic::{AtomicU16, Ordering};
@@ -106,6 +107,13 @@ impl BufRing {
     /// How many buffers the ring has (lent or not).
     pub(crate) fn count(&self) -> usize {
         usize::from(self.mask) + 1
+    }
+
+    /// How many buffers are in the kernel's hands (not lent out) at the start of a loop
+    /// turn: copied-out buffers are recycled as their completion is handled, so only lent
+    /// ones are missing.
+    pub(crate) fn available(&self) -> usize {
+        self.count() - self.lent()
     }
 
     /// The first `len` bytes of buffer `bid` (what a recv completion wrote).

@@ -28,13 +28,15 @@ use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::io;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 use slab::Slab;
 
+pub(crate) use buf_ring::waiters::RecvWaiter;
+use buf_ring::waiters::RecvWaiters;
 pub(crate) use buf_ring::BufRing;
 pub(crate) use fixed::FixedPool;
 pub use setup::RingMode;
@@ -112,6 +114,8 @@ pub(crate) struct DriverStats {
     pub enters: u64,
     pub sq_full_flushes: u64,
     pub cq_overflow_flushes: u64,
+    /// Receivers queued for a receive buffer (after ENOBUFS, or behind those waiting).
+    pub recv_buffer_waits: u64,
 }
 
 /// The ring and its op table. Owned by one runtime, used from its thread only.
@@ -124,6 +128,10 @@ pub(crate) struct Driver {
     backlog: RefCell<Vec<(u64, Completion)>>,
     scratch: RefCell<Vec<(u64, Completion)>>,
     recv_buffers: RefCell<Option<BufRing>>,
+    /// Receivers waiting for a receive buffer, served in order (see `buf_ring::waiters`).
+    recv_waiters: RefCell<RecvWaiters>,
+    /// The waiters called back this turn (kept to reuse its allocation).
+    recv_waiters_scratch: RefCell<Vec<Weak<dyn RecvWaiter>>>,
     #[allow(
         dead_code,
         reason = "registered at startup (issue 2); measured, sends from it lose or are refused on Linux 6.18 (see Conn::submit_send), so no op uses it yet"
@@ -179,6 +187,8 @@ impl Driver {
             backlog: RefCell::new(Vec::new()),
             scratch: RefCell::new(Vec::with_capacity(256)),
             recv_buffers: RefCell::new(recv_buffers),
+            recv_waiters: RefCell::new(RecvWaiters::default()),
+            recv_waiters_scratch: RefCell::new(Vec::new()),
             fixed,
             stats: Cell::new(DriverStats::default()),
             internal: RefCell::new(Vec::new()),
@@ -224,6 +234,40 @@ impl Driver {
     /// Runs `f` on the provided-buffer ring, if one was configured.
     pub(crate) fn with_recv_buffers<R>(&self, f: impl FnOnce(&mut BufRing) -> R) -> Option<R> {
         self.recv_buffers.borrow_mut().as_mut().map(f)
+    }
+
+    /// Whether receivers wait for a receive buffer: a receiver about to arm a recv must
+    /// then [queue](Driver::wait_for_recv_buffer) behind them instead, so that buffers go
+    /// to the longest waiting first.
+    pub(crate) fn recv_buffers_contended(&self) -> bool {
+        !self.recv_waiters.borrow().is_empty()
+    }
+
+    /// Queues `waiter` for a receive buffer; it is called back, in turn, once the ring has
+    /// a buffer for it (see `buf_ring::waiters`).
+    pub(crate) fn wait_for_recv_buffer(&self, waiter: Weak<dyn RecvWaiter>) {
+        self.bump(|s| s.recv_buffer_waits += 1);
+        self.recv_waiters.borrow_mut().push(waiter);
+    }
+
+    /// Calls back as many waiting receivers as the ring has buffers in the kernel's hands,
+    /// oldest first. Runs once per loop turn, before the submission, so their recvs go out
+    /// (and, with data waiting, run) ahead of anything else that turn.
+    fn serve_recv_waiters(&self) {
+        if self.recv_waiters.borrow().is_empty() {
+            return;
+        }
+        let Some(free) = self.with_recv_buffers(|ring| ring.available()) else {
+            return;
+        };
+        let mut turn = std::mem::take(&mut *self.recv_waiters_scratch.borrow_mut());
+        self.recv_waiters.borrow_mut().take(free, &mut turn);
+        for waiter in turn.drain(..) {
+            if let Some(waiter) = waiter.upgrade() {
+                waiter.buffers_ready();
+            }
+        }
+        *self.recv_waiters_scratch.borrow_mut() = turn;
     }
 
     /// Inserts a slot and returns (key, user_data).
@@ -355,6 +399,7 @@ impl Driver {
                 buffers.reclaim();
             }
         }
+        self.serve_recv_waiters();
         {
             let mut ring = self.ring.borrow_mut();
             // Completions already posted make a wait pointless: just submit.
@@ -657,6 +702,7 @@ impl Driver {
         self.quiesce();
         // Pending flushes hold connections, which hold this driver.
         self.before_submit.borrow_mut().clear();
+        self.recv_waiters.borrow_mut().clear();
     }
 }
 

@@ -75,6 +75,10 @@ pub struct RuntimeStats {
     pub busy_poll_hits: u64,
     /// Timers registered by sleeps, timeouts and intervals being awaited.
     pub pending_timers: usize,
+    /// Times a connection queued for a receive buffer because the ring had none to spare
+    /// (`Builder::recv_buffers`): starved receivers wait their turn in order rather than
+    /// retrying.
+    pub recv_buffer_waits: u64,
 }
 
 impl Runtime {
@@ -153,6 +157,7 @@ fn stats_of(core: &Core) -> RuntimeStats {
         parks: l.parks,
         busy_poll_hits: l.busy_poll_hits,
         pending_timers: core.timers.borrow().len(),
+        recv_buffer_waits: d.recv_buffer_waits,
     }
 }
 

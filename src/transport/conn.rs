@@ -44,7 +44,7 @@ use std::rc::{Rc, Weak};
 use bytes::Bytes;
 use io_uring::{opcode, squeue, types};
 
-use crate::driver::{BeforeSubmit, Completion, CompletionHandler, Driver};
+use crate::driver::{BeforeSubmit, Completion, CompletionHandler, Driver, RecvWaiter};
 
 use super::inbound::{Inbound, ReadControl};
 use super::outbound::{Outbound, SendBatch};
@@ -78,6 +78,9 @@ pub(crate) struct Conn {
     pub(crate) outbound: RefCell<Outbound>,
     /// Key of the recv in flight.
     recv: Cell<Option<usize>>,
+    /// Queued for a receive buffer (see `driver::buf_ring::waiters`): the recv is armed
+    /// when the driver calls back, not before.
+    recv_queued: Cell<bool>,
     /// The reader's limit: the most one recv may bring in.
     limit: usize,
     /// Inbound flow control asked us to stop receiving.
@@ -127,6 +130,7 @@ impl Conn {
             inbound: inbound.clone(),
             outbound: RefCell::new(Outbound::default()),
             recv: Cell::new(None),
+            recv_queued: Cell::new(false),
             limit,
             reading_paused: Cell::new(false),
             recv_done: Cell::new(direction == Direction::Write),
@@ -169,14 +173,34 @@ impl Conn {
 
     // ---- receive -------------------------------------------------------------------
 
+    /// Arms a recv, or queues for a receive buffer behind the connections already waiting
+    /// for one: when buffers are short they go in arrival order (see
+    /// `driver::buf_ring::waiters`).
     fn arm_recv(&self) {
-        if self.recv.get().is_some()
-            || self.reading_paused.get()
-            || self.recv_done.get()
-            || self.socket.borrow().is_none()
-        {
+        if self.recv_queued.get() || !self.wants_recv() {
             return;
         }
+        if self.driver.recv_buffers_contended() {
+            self.queue_for_buffer();
+            return;
+        }
+        self.submit_recv();
+    }
+
+    fn wants_recv(&self) -> bool {
+        self.recv.get().is_none()
+            && !self.reading_paused.get()
+            && !self.recv_done.get()
+            && self.socket.borrow().is_some()
+    }
+
+    fn queue_for_buffer(&self) {
+        self.recv_queued.set(true);
+        let waiter: Weak<dyn RecvWaiter> = self.weak_self.clone();
+        self.driver.wait_for_recv_buffer(waiter);
+    }
+
+    fn submit_recv(&self) {
         let Some(conn) = self.strong() else { return };
         let Some(group) = self.driver.with_recv_buffers(|ring| ring.group()) else {
             self.fail(io::Error::other(
@@ -236,8 +260,13 @@ impl Conn {
                 self.recv_done.set(true);
                 self.inbound.borrow_mut().feed_eof();
             }
-            // The buffer ring ran dry: the data is still in the socket; re-arm below.
-            e if e == -libc::ENOBUFS => {}
+            // The buffer ring ran dry: the data is still in the socket. Wait for a buffer
+            // in turn instead of re-arming (which would spin and let the luckiest recv win).
+            e if e == -libc::ENOBUFS => {
+                if !c.more() && self.wants_recv() {
+                    self.queue_for_buffer();
+                }
+            }
             // Cancelled by pause_reading or close.
             e if e == -libc::ECANCELED => {}
             // A pipe in O_NONBLOCK mode with nothing to read: wait for data, then read.
@@ -531,6 +560,16 @@ impl ReadControl for Conn {
     fn resume_reading(&self) {
         self.reading_paused.set(false);
         self.arm_recv();
+    }
+}
+
+/// A connection starved of receive buffers arms its recv when its turn comes.
+impl RecvWaiter for Conn {
+    fn buffers_ready(&self) {
+        self.recv_queued.set(false);
+        if self.wants_recv() {
+            self.submit_recv();
+        }
     }
 }
 
