@@ -126,6 +126,25 @@ pub(crate) fn adopt_fd(fd: i32) -> OwnedFd {
     unsafe { OwnedFd::from_raw_fd(fd) }
 }
 
+/// Gives the C allocator's free memory back to the kernel (glibc's `malloc_trim(0)`: free
+/// pages inside every arena, not only at the top of the heap). glibc keeps what a burst
+/// freed — hundreds of MB after 2,000 streaming connections closed — because freed chunks
+/// sit between live ones; nothing else returns them. Elsewhere (musl, another allocator)
+/// this does nothing and says so.
+///
+/// Returns whether memory was released.
+pub(crate) fn release_free_heap_memory() -> bool {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: malloc_trim takes no pointers and is thread-safe (it locks each arena).
+        unsafe { libc::malloc_trim(0) == 1 }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        false
+    }
+}
+
 /// The symbolic name of an errno value, for error messages ("EPERM", "ENOMEM", ...).
 pub(crate) fn errno_name(errno: i32) -> &'static str {
     match errno {

@@ -102,6 +102,11 @@ impl Echo {
         }
     }
 
+    /// The server's process id (for /proc/PID/...).
+    pub fn pid(&self) -> u32 {
+        self.guard.0.id()
+    }
+
     /// Sends SIGTERM and expects a clean exit within 10 s; returns its stdout after the
     /// first line.
     pub fn terminate(mut self) -> String {

@@ -1,7 +1,7 @@
 //! One core's open connections, so the server can close or abort them all, and know when
 //! the last handler finished.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -17,6 +17,9 @@ use super::control::Control;
 pub(crate) struct Clients {
     conns: RefCell<Slab<Rc<Conn>>>,
     idle_waker: RefCell<Option<Waker>>,
+    /// The last connection left since `poll_emptied` last said so.
+    emptied: Cell<bool>,
+    emptied_waker: RefCell<Option<Waker>>,
 }
 
 impl Clients {
@@ -55,6 +58,20 @@ impl Clients {
         }
     }
 
+    /// Whether no handler is running.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.conns.borrow().is_empty()
+    }
+
+    /// Ready each time the last connection has left (once per time).
+    pub(crate) fn poll_emptied(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.emptied.replace(false) {
+            return Poll::Ready(());
+        }
+        *self.emptied_waker.borrow_mut() = Some(cx.waker().clone());
+        Poll::Pending
+    }
+
     /// Ready once no handler is running.
     pub(crate) fn poll_idle(&self, cx: &mut Context<'_>) -> Poll<()> {
         if self.conns.borrow().is_empty() {
@@ -85,6 +102,10 @@ impl Drop for ClientGuard {
         }
         if self.clients.conns.borrow().is_empty() {
             if let Some(w) = self.clients.idle_waker.borrow_mut().take() {
+                w.wake();
+            }
+            self.clients.emptied.set(true);
+            if let Some(w) = self.clients.emptied_waker.borrow_mut().take() {
                 w.wake();
             }
         }

@@ -12,6 +12,7 @@ mod clients;
 mod control;
 mod failure;
 mod handle;
+mod memory;
 mod shard;
 
 pub use builder::ServerBuilder;

@@ -19,6 +19,7 @@ use super::catch_unwind::{panic_message, CatchUnwind};
 use super::clients::Clients;
 use super::control::{Commands, Control};
 use super::failure::{FailureCause, HandlerFailure};
+use super::memory;
 
 /// First pause after an accept failed for lack of descriptors or memory; doubles up to
 /// `MAX_BACKOFF` while the failures go on.
@@ -40,6 +41,7 @@ where
 {
     let core = &control.cores[index];
     let clients = Rc::new(Clients::default());
+    let trimmer = crate::spawn(memory::release_after_bursts(clients.clone()));
     let mut seen = Commands::default();
     let mut backoff: Option<Pin<Box<Sleep>>> = None;
     let mut delay = MIN_BACKOFF;
@@ -104,6 +106,7 @@ where
         clients.poll_idle(cx)
     })
     .await;
+    trimmer.abort();
 }
 
 /// The next client command not yet acted on.
