@@ -103,6 +103,7 @@ impl Echo {
     }
 
     /// The server's process id (for /proc/PID/...).
+    #[allow(dead_code, reason = "not every test that includes this module reads /proc")]
     pub fn pid(&self) -> u32 {
         self.guard.0.id()
     }
