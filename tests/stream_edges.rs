@@ -686,6 +686,34 @@ fn f8_abort_drops_the_queue_and_resets_the_peer() {
     });
 }
 
+/// F8: our own `abort()` with a send in flight (64 MiB to a peer that reads nothing)
+/// cancels that send; the cancellation is ours, not a connection error, so reads see what
+/// was buffered and then a clean EOF, never "Operation canceled".
+#[test]
+fn f8_reads_after_our_abort_with_a_send_in_flight_see_a_clean_eof() {
+    run_bounded(async {
+        let (client, server) = tcp_pair().await?;
+        let (mut reader, writer) = client.split();
+        server.writer.write(b"before")?;
+        wait_buffered(&reader, 6).await;
+        let block = Bytes::from(vec![8u8; 1 << 20]);
+        for _ in 0..64 {
+            writer.write_bytes(block.clone())?;
+        }
+        sleep(Duration::from_millis(20)).await; // the send is in the kernel, blocked
+        assert!(writer.get_write_buffer_size() > 0, "the send finished");
+        writer.abort();
+        timeout(Duration::from_secs(5), writer.wait_closed())
+            .await
+            .expect("wait_closed resolves after abort")?;
+        assert_eq!(&reader.read(100).await?[..], b"before");
+        assert!(reader.read(100).await?.is_empty(), "EOF");
+        assert!(reader.read_line().await?.is_empty(), "EOF again");
+        assert!(reader.at_eof());
+        Ok(())
+    });
+}
+
 // ---- descriptor reuse --------------------------------------------------------------------
 
 /// A stream dropped in the same turn as it was made leaves its first recv SQE in the

@@ -443,14 +443,26 @@ impl Conn {
         self.kick();
     }
 
-    /// The connection is lost: both halves see `err`.
+    /// The connection is lost: both halves see `err`, and the socket closes without waiting
+    /// for `close()` (F7: `wait_closed` then returns `err`, and the descriptor is released
+    /// even while the reader and writer live on).
+    ///
+    /// Once the connection is torn down (aborted, failed or closed) an error changes
+    /// nothing: it comes from an op the teardown cancelled (F8: after our own `abort()` a
+    /// cancelled send completes with `ECANCELED`, and reads must still see EOF), and the
+    /// first error is the one both halves report.
     fn fail(&self, err: io::Error) {
+        if self.outbound.borrow().is_torn_down() {
+            return;
+        }
         self.recv_done.set(true);
         let copy = StoredError::new(&err).to_io_error();
         self.inbound.borrow_mut().set_exception(copy);
         self.outbound.borrow_mut().fail(err);
         self.stop_waiting_to_send();
         self.stop_reading();
+        // The outbound state now asks for the close; `flush` carries it out.
+        self.kick();
     }
 
     /// Abort and failure drop the queue, so a send waiting for the pipe to drain goes too.
