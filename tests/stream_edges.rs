@@ -631,6 +631,48 @@ fn f5_drain_returns_the_error_when_the_peer_resets_and_after_close() {
     });
 }
 
+/// F4/F5: a drain that was waiting when `close()` was called, and is released because the
+/// close flushed everything, returns `Ok` (asyncio's drain returns once writing resumes);
+/// the peer gets every byte and `wait_closed()` is clean. The low watermark is 0, so
+/// writing resumes only once nothing is left: the released drain always finds the writer
+/// closing with nothing to flush, where a drain *called* then is an error.
+#[test]
+fn f4_f5_drain_waiting_through_a_close_flush_returns_ok() {
+    run_bounded(async {
+        let (client, server) = tcp_pair().await?;
+        let (mut reader, _w) = server.split();
+        let writer = client.writer;
+        writer.set_write_buffer_limits(Some(64 * 1024), Some(0))?;
+        // 64 MiB of one shared block: more than the kernel buffers take, so drain waits.
+        let block = Bytes::from(vec![4u8; 1 << 20]);
+        for _ in 0..64 {
+            writer.write_bytes(block.clone())?;
+        }
+        let mut drain = std::pin::pin!(writer.drain());
+        let waiting = timeout(Duration::from_millis(50), drain.as_mut()).await;
+        assert!(waiting.is_err(), "drain waits while the peer reads nothing");
+        writer.close();
+        let reading = spawn(async move {
+            let mut received = 0;
+            loop {
+                let chunk = reader.read(1 << 20).await?;
+                if chunk.is_empty() {
+                    return Ok::<_, StreamError>(received);
+                }
+                received += chunk.len();
+            }
+        });
+        let drained = timeout(Duration::from_secs(10), drain)
+            .await
+            .expect("the drain is released");
+        assert!(drained.is_ok(), "released by the flush: {drained:?}");
+        writer.wait_closed().await?;
+        let received = reading.await.expect("reader task")?;
+        assert_eq!(received, 64 << 20, "close flushed everything");
+        Ok(())
+    });
+}
+
 /// F7 over TCP: `close()` is at once `is_closing()`, everything queued (5 MB) still
 /// reaches the peer, `wait_closed()` resolves cleanly after it, and the peer sees EOF.
 #[test]
