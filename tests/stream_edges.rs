@@ -387,6 +387,37 @@ fn b4_b5_overrun_without_newline_clears_the_buffer_and_wins_over_eof() {
     });
 }
 
+/// Limit 16 and a 39-byte line sent in one piece while `read_line` waits: the line arrives
+/// in one receive (a receive is not capped at the limit, as asyncio's 256 KiB `recv` is
+/// not), so it is one overrun discarded through its newline (B3), and the next call reads
+/// the next line. With receives capped at the limit, the waiting read saw 16 bytes, then
+/// 32 without a newline (B4: overrun of 32, all discarded), and the next call returned the
+/// line's last 8 bytes as if they were a line of their own.
+#[test]
+fn b2_b3_overlong_line_under_a_small_limit_is_one_overrun() {
+    run_bounded(async {
+        let (client, server) = tcp_pair_limit(16).await?;
+        let (mut reader, _w) = server.split();
+        let reading = spawn(async move {
+            let first = reader.read_line().await;
+            let second = reader.read_line().await;
+            (first, second)
+        });
+        sleep(Duration::from_millis(10)).await; // the read waits before any byte arrives
+        let mut data = vec![b'x'; 39];
+        data.extend_from_slice(b"\nok\n");
+        client.writer.write(&data)?;
+        let (first, second) = reading.await.expect("reader task");
+        assert_eq!(overrun(first), 39, "one overrun for the whole line");
+        assert_eq!(
+            &second?[..],
+            b"ok\n",
+            "the next line, not the overlong line's tail"
+        );
+        Ok(())
+    });
+}
+
 // ---- C. read_exact ---------------------------------------------------------------------
 
 /// `read_exact(0)` is empty at once; `read_exact(20)` with 10 bytes there waits and takes

@@ -12,15 +12,22 @@
 //! multishot recv may post up to 32 completions per kernel pass (MULTISHOT_MAX_RETRY)
 //! before the loop can see that the reader is over its limit (on a socketpair with a 16 KiB
 //! limit the reader buffered 224 KiB, 14 x limit). Bounded by a byte total (`sqe->optlen`,
-//! Linux 6.17) it keeps the 3 x limit bound, and was built and measured
+//! Linux 6.17) it keeps the buffer bounded, and was built and measured
 //! (`cargo bench --bench yardstick -- --rounds 1 --secs 2 --server ringstream`, 3-4
 //! alternating runs each): pp64 server CPU per message 6.0-8.0 us against 7.0-8.9 single,
 //! pp1 p50 25-34 us against 27-34 — no difference above the noise — while st16 got worse,
 //! 1,020-1,570 us per MB against 610-660 (with receive lending in both): receiving on
 //! while the handler waits in `drain` fills the reader behind data it still holds, so
-//! completions are copied instead of lent (memmove 8 -> 25 % of the server's cycles). A
-//! single recv capped at `limit` bytes keeps the buffer under 3 x limit (E4: pause above
-//! 2 x limit, plus one recv of at most `limit`).
+//! completions are copied instead of lent (memmove 8 -> 25 % of the server's cycles).
+//!
+//! A recv is not capped at the reader's limit: it takes whatever fits the ring buffer the
+//! kernel picks (64 KiB by default), as asyncio reads up to 256 KiB per call whatever the
+//! limit. Capped at a small limit, a line longer than the limit would reach a waiting
+//! `read_line` in limit-sized pieces: the piece that first goes over the limit without its
+//! newline would be discarded alone (B4), and the rest of the line read as a line of its
+//! own, where asyncio discards the whole line (B3). The buffer stays bounded by the pause
+//! threshold plus one recv: E4 pauses above `max(2 x limit, what the waiting read needs)`,
+//! and the recv in flight then brings at most one ring buffer more.
 //!
 //! Send: at most one send in flight; it takes up to `MAX_IOVECS` queued chunks (small writes
 //! are already coalesced by the outbound queue) in one vectored `sendmsg`, or a plain `send`
@@ -78,8 +85,6 @@ pub(crate) struct Conn {
     pub(crate) outbound: RefCell<Outbound>,
     /// Key of the recv in flight.
     recv: Cell<Option<usize>>,
-    /// The reader's limit: the most one recv may bring in.
-    limit: usize,
     /// Inbound flow control asked us to stop receiving.
     reading_paused: Cell<bool>,
     /// EOF or an error ended the receive side.
@@ -127,7 +132,6 @@ impl Conn {
             inbound: inbound.clone(),
             outbound: RefCell::new(Outbound::default()),
             recv: Cell::new(None),
-            limit,
             reading_paused: Cell::new(false),
             recv_done: Cell::new(direction == Direction::Write),
             sending: Cell::new(false),
@@ -185,7 +189,8 @@ impl Conn {
             ));
             return;
         };
-        let len = u32::try_from(self.limit).unwrap_or(u32::MAX);
+        // 0: as much as the selected ring buffer holds (see the module comment).
+        let len = 0;
         let sqe = if self.pipe {
             // Offset -1: "the current position", the only meaning a pipe has.
             opcode::Read::new(types::Fd(self.fd), std::ptr::null_mut(), len)
@@ -533,7 +538,7 @@ fn closed_error() -> io::Error {
 }
 
 /// Inbound flow control (E4): pausing stops re-arming recv (the one in flight brings at
-/// most `limit` more bytes), resuming re-arms it. The inbound state holds the connection
+/// most one ring buffer more), resuming re-arms it. The inbound state holds the connection
 /// weakly for this.
 impl ReadControl for Conn {
     fn pause_reading(&self) {
