@@ -713,4 +713,52 @@ mod tests {
         assert!(got[..] == expected[..], "bytes differ");
         assert!(nowait::WAITS.get() > 0, "the EAGAIN path never ran");
     }
+
+    /// Memory comes back after a burst over a real connection (a socketpair): a reader
+    /// that let 1 MB pile up unread (copies behind the first lent receive grow its buffer)
+    /// and a writer that queued 1 MB of copied writes each hold at most `KEPT_CAPACITY`
+    /// once the burst is read and sent and a small message went through after it.
+    #[test]
+    fn burst_buffers_are_released_once_read_and_sent() {
+        use std::time::{Duration, Instant};
+
+        use crate::transport::KEPT_CAPACITY;
+
+        crate::run(async {
+            let (a, b) = crate::Stream::pair().expect("pair");
+            let (_ra, wa) = a.split();
+            let (mut rb, wb) = b.split();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            wa.write(&vec![5u8; 1 << 20]).expect("write");
+            while rb.buffered_len() < 100 * 1024 {
+                assert!(Instant::now() < deadline, "the burst never piled up");
+                crate::time::sleep(Duration::from_millis(1)).await;
+            }
+            let mut received = 0;
+            while received < 1 << 20 {
+                received += rb.read(1 << 20).await.expect("read").len();
+            }
+            while wa.get_write_buffer_size() > 0 {
+                assert!(Instant::now() < deadline, "the burst was never sent");
+                crate::nop().await.expect("nop");
+            }
+            assert!(
+                !wa.conn()
+                    .outbound
+                    .borrow_mut()
+                    .tail_has_room_for(KEPT_CAPACITY + 1),
+                "the writer kept the burst's buffer"
+            );
+            wa.write(b"x\n").expect("write");
+            drop(rb.read_line().await.expect("read_line"));
+            assert!(
+                !wb.conn()
+                    .inbound
+                    .borrow_mut()
+                    .has_room_for(KEPT_CAPACITY + 1),
+                "the reader kept the burst's buffer"
+            );
+        })
+        .expect("runtime");
+    }
 }

@@ -416,6 +416,13 @@ impl Outbound {
         }
     }
 
+    /// Whether the queue's tail takes `n` more bytes without allocating (see
+    /// `SendQueue::tail_has_room_for`).
+    #[cfg(test)]
+    pub(crate) fn tail_has_room_for(&mut self, n: usize) -> bool {
+        self.queue.tail_has_room_for(n)
+    }
+
     /// Nothing queued and nothing in flight (F10).
     pub(crate) fn is_idle(&self) -> bool {
         self.write_buffer_size() == 0
