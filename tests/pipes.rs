@@ -203,14 +203,16 @@ fn regular_files_and_bad_options_are_refused() {
 }
 
 /// E4 over a pipe: a reader that does not read stops the pipe reads; what is buffered
-/// stays within 3 x limit (reads pause above 2 x limit, and the one read in flight brings
-/// at most `limit`), and everything still arrives once it reads.
+/// stays within 2 x limit plus one read (reads pause above 2 x limit, and the one read in
+/// flight brings at most one receive buffer, 64 KiB by default), and everything still
+/// arrives once it reads.
 #[test]
 fn e4_pipe_reader_pauses_when_not_read() {
     let data = pattern(4 << 20, 3);
     let expected = data.clone();
     ringstream::run(async move {
         let limit = 16 * 1024;
+        let bound = 2 * limit + 64 * 1024;
         let (r, w) = std::io::pipe().expect("pipe");
         let options = ringstream::StreamOptions {
             limit,
@@ -226,7 +228,7 @@ fn e4_pipe_reader_pauses_when_not_read() {
         ringstream::time::sleep(Duration::from_millis(100)).await;
         let buffered = reader.buffered_len();
         assert!(
-            buffered > 2 * limit && buffered <= 3 * limit,
+            buffered > 2 * limit && buffered <= bound,
             "buffered {buffered} with limit {limit}"
         );
         let mut got = Vec::with_capacity(expected.len());
@@ -237,7 +239,7 @@ fn e4_pipe_reader_pauses_when_not_read() {
                 Err(StreamError::Io(e)) => panic!("read failed: {e}"),
                 Err(e) => panic!("read failed: {e}"),
             }
-            assert!(reader.buffered_len() <= 3 * limit);
+            assert!(reader.buffered_len() <= bound);
         }
         assert!(got == expected, "bytes differ");
         producer.await.expect("producer");

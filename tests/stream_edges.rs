@@ -387,6 +387,37 @@ fn b4_b5_overrun_without_newline_clears_the_buffer_and_wins_over_eof() {
     });
 }
 
+/// Limit 16 and a 39-byte line sent in one piece while `read_line` waits: the line arrives
+/// in one receive (a receive is not capped at the limit, as asyncio's 256 KiB `recv` is
+/// not), so it is one overrun discarded through its newline (B3), and the next call reads
+/// the next line. With receives capped at the limit, the waiting read saw 16 bytes, then
+/// 32 without a newline (B4: overrun of 32, all discarded), and the next call returned the
+/// line's last 8 bytes as if they were a line of their own.
+#[test]
+fn b2_b3_overlong_line_under_a_small_limit_is_one_overrun() {
+    run_bounded(async {
+        let (client, server) = tcp_pair_limit(16).await?;
+        let (mut reader, _w) = server.split();
+        let reading = spawn(async move {
+            let first = reader.read_line().await;
+            let second = reader.read_line().await;
+            (first, second)
+        });
+        sleep(Duration::from_millis(10)).await; // the read waits before any byte arrives
+        let mut data = vec![b'x'; 39];
+        data.extend_from_slice(b"\nok\n");
+        client.writer.write(&data)?;
+        let (first, second) = reading.await.expect("reader task");
+        assert_eq!(overrun(first), 39, "one overrun for the whole line");
+        assert_eq!(
+            &second?[..],
+            b"ok\n",
+            "the next line, not the overlong line's tail"
+        );
+        Ok(())
+    });
+}
+
 // ---- C. read_exact ---------------------------------------------------------------------
 
 /// `read_exact(0)` is empty at once; `read_exact(20)` with 10 bytes there waits and takes
@@ -631,6 +662,48 @@ fn f5_drain_returns_the_error_when_the_peer_resets_and_after_close() {
     });
 }
 
+/// F4/F5: a drain that was waiting when `close()` was called, and is released because the
+/// close flushed everything, returns `Ok` (asyncio's drain returns once writing resumes);
+/// the peer gets every byte and `wait_closed()` is clean. The low watermark is 0, so
+/// writing resumes only once nothing is left: the released drain always finds the writer
+/// closing with nothing to flush, where a drain *called* then is an error.
+#[test]
+fn f4_f5_drain_waiting_through_a_close_flush_returns_ok() {
+    run_bounded(async {
+        let (client, server) = tcp_pair().await?;
+        let (mut reader, _w) = server.split();
+        let writer = client.writer;
+        writer.set_write_buffer_limits(Some(64 * 1024), Some(0))?;
+        // 64 MiB of one shared block: more than the kernel buffers take, so drain waits.
+        let block = Bytes::from(vec![4u8; 1 << 20]);
+        for _ in 0..64 {
+            writer.write_bytes(block.clone())?;
+        }
+        let mut drain = std::pin::pin!(writer.drain());
+        let waiting = timeout(Duration::from_millis(50), drain.as_mut()).await;
+        assert!(waiting.is_err(), "drain waits while the peer reads nothing");
+        writer.close();
+        let reading = spawn(async move {
+            let mut received = 0;
+            loop {
+                let chunk = reader.read(1 << 20).await?;
+                if chunk.is_empty() {
+                    return Ok::<_, StreamError>(received);
+                }
+                received += chunk.len();
+            }
+        });
+        let drained = timeout(Duration::from_secs(10), drain)
+            .await
+            .expect("the drain is released");
+        assert!(drained.is_ok(), "released by the flush: {drained:?}");
+        writer.wait_closed().await?;
+        let received = reading.await.expect("reader task")?;
+        assert_eq!(received, 64 << 20, "close flushed everything");
+        Ok(())
+    });
+}
+
 /// F7 over TCP: `close()` is at once `is_closing()`, everything queued (5 MB) still
 /// reaches the peer, `wait_closed()` resolves cleanly after it, and the peer sees EOF.
 #[test]
@@ -682,6 +755,34 @@ fn f8_abort_drops_the_queue_and_resets_the_peer() {
             received < 50 << 20,
             "the queue was sent anyway ({received})"
         );
+        Ok(())
+    });
+}
+
+/// F8: our own `abort()` with a send in flight (64 MiB to a peer that reads nothing)
+/// cancels that send; the cancellation is ours, not a connection error, so reads see what
+/// was buffered and then a clean EOF, never "Operation canceled".
+#[test]
+fn f8_reads_after_our_abort_with_a_send_in_flight_see_a_clean_eof() {
+    run_bounded(async {
+        let (client, server) = tcp_pair().await?;
+        let (mut reader, writer) = client.split();
+        server.writer.write(b"before")?;
+        wait_buffered(&reader, 6).await;
+        let block = Bytes::from(vec![8u8; 1 << 20]);
+        for _ in 0..64 {
+            writer.write_bytes(block.clone())?;
+        }
+        sleep(Duration::from_millis(20)).await; // the send is in the kernel, blocked
+        assert!(writer.get_write_buffer_size() > 0, "the send finished");
+        writer.abort();
+        timeout(Duration::from_secs(5), writer.wait_closed())
+            .await
+            .expect("wait_closed resolves after abort")?;
+        assert_eq!(&reader.read(100).await?[..], b"before");
+        assert!(reader.read(100).await?.is_empty(), "EOF");
+        assert!(reader.read_line().await?.is_empty(), "EOF again");
+        assert!(reader.at_eof());
         Ok(())
     });
 }

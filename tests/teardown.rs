@@ -6,7 +6,7 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use ringstream::{Runtime, Stream};
+use ringstream::{Runtime, Stream, StreamError};
 
 /// The tests count this process's descriptors: one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -136,6 +136,41 @@ fn f7_close_after_eof_completes_without_further_io() {
             "wait_closed took {:?}: the loop blocked in the ring after the close woke it",
             started.elapsed()
         );
+    })
+    .expect("runtime");
+}
+
+/// F7 after a receive failure: the peer resets the connection while a read waits. The
+/// read gets `ConnectionReset`; `wait_closed()` then finishes with that error without
+/// `close()` being called, and by then the descriptor is released (the process has as
+/// many open descriptors as before the connection), though both halves are still alive.
+#[test]
+fn f7_wait_closed_after_recv_failure() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    ringstream::run(async {
+        let before = open_fds();
+        let (ours, peer) = tcp_pair();
+        let (mut reader, writer) = Stream::from_std(ours).expect("adopt").split();
+        // One trip through the ring: the recv is now armed in the kernel.
+        ringstream::nop().await.expect("nop");
+        // Linger 0: closing the peer sends RST.
+        socket2::SockRef::from(&peer)
+            .set_linger(Some(Duration::ZERO))
+            .expect("SO_LINGER");
+        drop(peer);
+        match reader.read(10).await {
+            Err(StreamError::Io(e)) => {
+                assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}")
+            }
+            other => panic!("expected ConnectionReset, got {other:?}"),
+        }
+        let closed = ringstream::time::timeout(Duration::from_secs(5), writer.wait_closed())
+            .await
+            .expect("wait_closed finishes without close()");
+        let err = closed.expect_err("with the connection's error");
+        assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset, "{err}");
+        assert_eq!(open_fds(), before, "the socket is still open");
+        drop((reader, writer));
     })
     .expect("runtime");
 }

@@ -100,8 +100,9 @@ impl StreamReader {
         }
     }
 
-    /// Bytes received and not yet read (at most about 2 x limit while reading is
-    /// paused, E4).
+    /// Bytes received and not yet read. Reading pauses above 2 x limit (or what a waiting
+    /// read needs, E4), so this stays at most that plus one receive (a receive buffer of the
+    /// runtime, 64 KiB by default).
     ///
     /// ```
     /// use ringstream::stream::StreamReader;

@@ -92,13 +92,15 @@ impl StreamWriter {
     }
 
     /// Waits until the write buffer is at or below the low watermark, if it went over the
-    /// high one; returns at once otherwise. Any number of drains may wait together.
+    /// high one; returns at once otherwise. Any number of drains may wait together. A drain
+    /// that waits while `close()` flushes returns `Ok` once the flush brings the buffer down,
+    /// even if the socket is closed by the time it runs.
     ///
     /// Cancel-safe: dropping the future loses no queued byte.
     ///
     /// # Errors
-    /// The connection's error if it was lost; `ConnectionReset` after close with nothing
-    /// left to flush.
+    /// The connection's error if it was lost; `ConnectionReset` when called after close with
+    /// nothing left to flush, or when `abort()` releases it.
     #[doc(alias = "StreamWriter.drain")]
     pub fn drain(&self) -> impl Future<Output = io::Result<()>> + '_ {
         let mut waiter = WaiterGuard::new(&self.conn, Kind::Drain);

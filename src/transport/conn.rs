@@ -12,15 +12,22 @@
 //! multishot recv may post up to 32 completions per kernel pass (MULTISHOT_MAX_RETRY)
 //! before the loop can see that the reader is over its limit (on a socketpair with a 16 KiB
 //! limit the reader buffered 224 KiB, 14 x limit). Bounded by a byte total (`sqe->optlen`,
-//! Linux 6.17) it keeps the 3 x limit bound, and was built and measured
+//! Linux 6.17) it keeps the buffer bounded, and was built and measured
 //! (`cargo bench --bench yardstick -- --rounds 1 --secs 2 --server ringstream`, 3-4
 //! alternating runs each): pp64 server CPU per message 6.0-8.0 us against 7.0-8.9 single,
 //! pp1 p50 25-34 us against 27-34 — no difference above the noise — while st16 got worse,
 //! 1,020-1,570 us per MB against 610-660 (with receive lending in both): receiving on
 //! while the handler waits in `drain` fills the reader behind data it still holds, so
-//! completions are copied instead of lent (memmove 8 -> 25 % of the server's cycles). A
-//! single recv capped at `limit` bytes keeps the buffer under 3 x limit (E4: pause above
-//! 2 x limit, plus one recv of at most `limit`).
+//! completions are copied instead of lent (memmove 8 -> 25 % of the server's cycles).
+//!
+//! A recv is not capped at the reader's limit: it takes whatever fits the ring buffer the
+//! kernel picks (64 KiB by default), as asyncio reads up to 256 KiB per call whatever the
+//! limit. Capped at a small limit, a line longer than the limit would reach a waiting
+//! `read_line` in limit-sized pieces: the piece that first goes over the limit without its
+//! newline would be discarded alone (B4), and the rest of the line read as a line of its
+//! own, where asyncio discards the whole line (B3). The buffer stays bounded by the pause
+//! threshold plus one recv: E4 pauses above `max(2 x limit, what the waiting read needs)`,
+//! and the recv in flight then brings at most one ring buffer more.
 //!
 //! Send: at most one send in flight; it takes up to `MAX_IOVECS` queued chunks (small writes
 //! are already coalesced by the outbound queue) in one vectored `sendmsg`, or a plain `send`
@@ -81,8 +88,6 @@ pub(crate) struct Conn {
     /// Queued for a receive buffer (see `driver::buf_ring::waiters`): the recv is armed
     /// when the driver calls back, not before.
     recv_queued: Cell<bool>,
-    /// The reader's limit: the most one recv may bring in.
-    limit: usize,
     /// Inbound flow control asked us to stop receiving.
     reading_paused: Cell<bool>,
     /// EOF or an error ended the receive side.
@@ -131,7 +136,6 @@ impl Conn {
             outbound: RefCell::new(Outbound::default()),
             recv: Cell::new(None),
             recv_queued: Cell::new(false),
-            limit,
             reading_paused: Cell::new(false),
             recv_done: Cell::new(direction == Direction::Write),
             sending: Cell::new(false),
@@ -209,7 +213,8 @@ impl Conn {
             ));
             return;
         };
-        let len = u32::try_from(self.limit).unwrap_or(u32::MAX);
+        // 0: as much as the selected ring buffer holds (see the module comment).
+        let len = 0;
         let sqe = if self.pipe {
             // Offset -1: "the current position", the only meaning a pipe has.
             opcode::Read::new(types::Fd(self.fd), std::ptr::null_mut(), len)
@@ -472,14 +477,26 @@ impl Conn {
         self.kick();
     }
 
-    /// The connection is lost: both halves see `err`.
+    /// The connection is lost: both halves see `err`, and the socket closes without waiting
+    /// for `close()` (F7: `wait_closed` then returns `err`, and the descriptor is released
+    /// even while the reader and writer live on).
+    ///
+    /// Once the connection is torn down (aborted, failed or closed) an error changes
+    /// nothing: it comes from an op the teardown cancelled (F8: after our own `abort()` a
+    /// cancelled send completes with `ECANCELED`, and reads must still see EOF), and the
+    /// first error is the one both halves report.
     fn fail(&self, err: io::Error) {
+        if self.outbound.borrow().is_torn_down() {
+            return;
+        }
         self.recv_done.set(true);
         let copy = StoredError::new(&err).to_io_error();
         self.inbound.borrow_mut().set_exception(copy);
         self.outbound.borrow_mut().fail(err);
         self.stop_waiting_to_send();
         self.stop_reading();
+        // The outbound state now asks for the close; `flush` carries it out.
+        self.kick();
     }
 
     /// Abort and failure drop the queue, so a send waiting for the pipe to drain goes too.
@@ -550,7 +567,7 @@ fn closed_error() -> io::Error {
 }
 
 /// Inbound flow control (E4): pausing stops re-arming recv (the one in flight brings at
-/// most `limit` more bytes), resuming re-arms it. The inbound state holds the connection
+/// most one ring buffer more), resuming re-arms it. The inbound state holds the connection
 /// weakly for this.
 impl ReadControl for Conn {
     fn pause_reading(&self) {
@@ -734,5 +751,53 @@ mod tests {
         nowait::FORCE.set(false);
         assert!(got[..] == expected[..], "bytes differ");
         assert!(nowait::WAITS.get() > 0, "the EAGAIN path never ran");
+    }
+
+    /// Memory comes back after a burst over a real connection (a socketpair): a reader
+    /// that let 1 MB pile up unread (copies behind the first lent receive grow its buffer)
+    /// and a writer that queued 1 MB of copied writes each hold at most `KEPT_CAPACITY`
+    /// once the burst is read and sent and a small message went through after it.
+    #[test]
+    fn burst_buffers_are_released_once_read_and_sent() {
+        use std::time::{Duration, Instant};
+
+        use crate::transport::KEPT_CAPACITY;
+
+        crate::run(async {
+            let (a, b) = crate::Stream::pair().expect("pair");
+            let (_ra, wa) = a.split();
+            let (mut rb, wb) = b.split();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            wa.write(&vec![5u8; 1 << 20]).expect("write");
+            while rb.buffered_len() < 100 * 1024 {
+                assert!(Instant::now() < deadline, "the burst never piled up");
+                crate::time::sleep(Duration::from_millis(1)).await;
+            }
+            let mut received = 0;
+            while received < 1 << 20 {
+                received += rb.read(1 << 20).await.expect("read").len();
+            }
+            while wa.get_write_buffer_size() > 0 {
+                assert!(Instant::now() < deadline, "the burst was never sent");
+                crate::nop().await.expect("nop");
+            }
+            assert!(
+                !wa.conn()
+                    .outbound
+                    .borrow_mut()
+                    .tail_has_room_for(KEPT_CAPACITY + 1),
+                "the writer kept the burst's buffer"
+            );
+            wa.write(b"x\n").expect("write");
+            drop(rb.read_line().await.expect("read_line"));
+            assert!(
+                !wb.conn()
+                    .inbound
+                    .borrow_mut()
+                    .has_room_for(KEPT_CAPACITY + 1),
+                "the reader kept the burst's buffer"
+            );
+        })
+        .expect("runtime");
     }
 }

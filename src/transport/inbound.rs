@@ -33,6 +33,7 @@ mod search;
 use search::{Match, SeparatorSearch};
 
 use super::stored_error::StoredError;
+use super::KEPT_CAPACITY;
 
 /// How the inbound buffer stops and restarts the transport's receives (E4).
 ///
@@ -71,6 +72,10 @@ pub(crate) struct Inbound {
     error: Option<Box<StoredError>>,
     eof: bool,
     paused: bool,
+    /// `buf` grew past `KEPT_CAPACITY`: it is released when a read empties it. A flag, as
+    /// the capacity an empty `BytesMut` reports leaves out what was read from it, which
+    /// still belongs to its allocation.
+    grown: bool,
 }
 
 /// What a read decided: done with these bytes, or wait until `wanted` bytes are buffered.
@@ -103,6 +108,7 @@ impl Inbound {
             error: None,
             eof: false,
             paused: false,
+            grown: false,
         })
     }
 
@@ -169,6 +175,7 @@ impl Inbound {
             debug_assert!(self.buf.is_empty());
             self.buf.extend_from_slice(lent);
             **lent = Bytes::new();
+            self.note_growth();
         }
     }
 
@@ -506,11 +513,39 @@ impl Inbound {
         data
     }
 
-    /// E4: reading resumes once a read has brought the buffer down to the limit.
+    /// E4: reading resumes once a read has brought the buffer down to the limit. A buffer
+    /// that a burst grew is released once empty (see `KEPT_CAPACITY`).
     #[inline(always)]
     fn consumed(&mut self) {
         if self.paused && self.buffered_len() <= self.limit {
             self.resume();
+        }
+        if self.grown && self.buf.is_empty() {
+            self.release_buffer();
+        }
+    }
+
+    /// Whether the buffer's allocation takes `n` more bytes without allocating: the test of
+    /// what a buffer holds after a burst, exact once the `Bytes` read from it are dropped.
+    #[cfg(test)]
+    pub(crate) fn has_room_for(&mut self, n: usize) -> bool {
+        self.buf.try_reclaim(n)
+    }
+
+    /// Drops the empty buffer's allocation (freed once the `Bytes` read from it drop); the
+    /// next data starts a small one.
+    #[cold]
+    fn release_buffer(&mut self) {
+        self.buf = BytesMut::new();
+        self.grown = false;
+    }
+
+    /// Remembers that `buf` grew past what it keeps once empty. Its capacity right after
+    /// growing spans the whole allocation (a new or reclaimed one starts at the data).
+    #[inline(always)]
+    fn note_growth(&mut self) {
+        if self.buf.capacity() > KEPT_CAPACITY {
+            self.grown = true;
         }
     }
 
@@ -519,6 +554,7 @@ impl Inbound {
     }
 
     fn data_arrived(&mut self) {
+        self.note_growth();
         self.wake();
         self.maybe_pause();
     }
@@ -1418,6 +1454,47 @@ mod tests {
         assert_eq!(control.calls(), ["pause", "resume"]);
         inbound.feed_data(b"\n").unwrap();
         assert_eq!(p.wakes(), 1, "a finished read was woken");
+    }
+
+    /// A burst grows the buffer past `KEPT_CAPACITY`; once it is read empty its allocation
+    /// is released, so the next small message starts a small buffer rather than reclaiming
+    /// the burst's.
+    #[test]
+    fn burst_buffer_is_released_once_read_empty() {
+        let p = Probe::new();
+        let mut inbound = inbound(1 << 20);
+        for _ in 0..100 {
+            inbound.feed_data(&[b'x'; 1000]).unwrap();
+        }
+        assert!(
+            inbound.buf.capacity() > KEPT_CAPACITY,
+            "no burst to release"
+        );
+        while !inbound.is_empty() {
+            drop(ready(inbound.poll_read(&mut p.cx(), 30_000)).unwrap());
+        }
+        inbound.feed_data(b"next\n").unwrap();
+        assert!(
+            !inbound.has_room_for(KEPT_CAPACITY + 1),
+            "the empty buffer kept the burst's allocation"
+        );
+        assert_eq!(
+            &ready(inbound.poll_read_line(&mut p.cx())).unwrap()[..],
+            b"next\n"
+        );
+    }
+
+    /// Below `KEPT_CAPACITY` an emptied buffer is kept: small messages reuse its memory.
+    #[test]
+    fn small_buffer_is_kept_and_reused_once_read_empty() {
+        let p = Probe::new();
+        let mut inbound = inbound(1024);
+        inbound.feed_data(&[1; 64]).unwrap();
+        drop(ready(inbound.poll_read_exact(&mut p.cx(), 64)).unwrap());
+        assert!(
+            inbound.has_room_for(64),
+            "the small buffer was released: the next message allocates"
+        );
     }
 
     #[test]

@@ -114,6 +114,9 @@ struct Rare {
     error: Option<StoredError>,
     /// Why closing the socket failed, or that it closed with data unsent (F7).
     close_error: Option<StoredError>,
+    /// The connection ended by `abort()`, a failure or a close that lost data: a drain
+    /// released by that ending is an error, not a resume (F5).
+    lost: bool,
 }
 
 impl Default for Outbound {
@@ -265,25 +268,29 @@ impl Outbound {
     /// Errors, checked first on every poll: the connection's error if it failed; a
     /// `ConnectionReset` error once the writer is closing or closed and nothing is left to
     /// flush (after `abort()` at once), as asyncio's `drain()` raises `ConnectionResetError`
-    /// once the connection is lost. While `close()` still flushes, a drain waits as usual.
+    /// once the connection is lost. While `close()` still flushes, a drain waits as usual,
+    /// and when that flush releases it (writing resumed) it returns `Ok`, even if by the
+    /// time it runs everything is sent and the socket closed; a drain released by
+    /// `abort()` or a close that lost data is the `ConnectionReset` error.
     pub(crate) fn poll_drain(
         &mut self,
         cx: &mut Context<'_>,
         waiter: &mut Waiter,
     ) -> Poll<io::Result<()>> {
+        let resumed = self
+            .rare
+            .as_ref()
+            .is_some_and(|r| r.drains.was_released(waiter) && !r.lost);
         let outcome = if let Some(error) = self.error() {
             Err(error.to_io_error())
+        } else if resumed {
+            Ok(())
         } else if self.is_closing() && self.is_idle() {
             Err(io::Error::new(
                 io::ErrorKind::ConnectionReset,
                 "drain() on a closed writer: the connection is closed",
             ))
-        } else if !self.paused
-            || self
-                .rare
-                .as_ref()
-                .is_some_and(|r| r.drains.was_released(waiter))
-        {
+        } else if !self.paused {
             Ok(())
         } else {
             self.rare().drains.park(waiter, cx.waker());
@@ -409,6 +416,13 @@ impl Outbound {
         }
     }
 
+    /// Whether the queue's tail takes `n` more bytes without allocating (see
+    /// `SendQueue::tail_has_room_for`).
+    #[cfg(test)]
+    pub(crate) fn tail_has_room_for(&mut self, n: usize) -> bool {
+        self.queue.tail_has_room_for(n)
+    }
+
     /// Nothing queued and nothing in flight (F10).
     pub(crate) fn is_idle(&self) -> bool {
         self.write_buffer_size() == 0
@@ -427,6 +441,9 @@ impl Outbound {
         self.in_flight = 0;
         self.phase = phase;
         if let Some(rare) = &mut self.rare {
+            if phase == Phase::Aborted || rare.close_error.is_some() {
+                rare.lost = true;
+            }
             rare.drains.wake_all();
         }
     }
@@ -910,14 +927,34 @@ mod tests {
         assert_kind(result, io::ErrorKind::ConnectionReset);
     }
 
+    /// A drain that waits through the close flush is released by it and returns `Ok`, even
+    /// when it runs only after everything was sent and the socket closed; a drain called
+    /// then is the error.
     #[test]
-    fn f5_drain_during_the_close_flush_waits_then_errors_once_flushed() {
+    fn f5_drain_during_the_close_flush_waits_then_returns_ok() {
         let (mut outbound, _) = paused();
         outbound.close();
         let probe = Probe::new();
         let mut waiter = Waiter::default();
         assert!(drain(&mut outbound, &probe, &mut waiter).is_pending());
         flush(&mut outbound, &mut Vec::new());
+        assert_eq!(probe.wakes(), 1);
+        outbound.closed(Ok(()));
+        assert!(ready(drain(&mut outbound, &probe, &mut waiter)).is_ok());
+        let late = ready(drain(&mut outbound, &probe, &mut Waiter::default()));
+        assert_kind(late, io::ErrorKind::ConnectionReset);
+    }
+
+    /// A close that drops queued data (the transport closed without flushing) releases a
+    /// waiting drain with an error, not as a resume.
+    #[test]
+    fn f5_drain_released_by_a_close_that_lost_data_is_an_error() {
+        let (mut outbound, _) = paused();
+        outbound.close();
+        let probe = Probe::new();
+        let mut waiter = Waiter::default();
+        assert!(drain(&mut outbound, &probe, &mut waiter).is_pending());
+        outbound.closed(Ok(()));
         assert_eq!(probe.wakes(), 1);
         assert_kind(
             ready(drain(&mut outbound, &probe, &mut waiter)),

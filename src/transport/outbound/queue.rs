@@ -8,12 +8,17 @@ use std::collections::VecDeque;
 
 use bytes::{Bytes, BytesMut};
 
+use crate::transport::KEPT_CAPACITY;
+
 /// A `Bytes` shorter than this is copied into the tail rather than queued as its own piece.
 ///
 /// Measured with `benches/coalesce.rs` (64 KiB per vectored write on a Unix socketpair, one
 /// iovec per piece vs. copied into one buffer): copying wins 1.3-2x for pieces of 64-256
 /// bytes, and stops winning between 512 bytes and 1 KiB, where it only adds a copy.
 pub(super) const COALESCE_BELOW: usize = 512;
+
+/// Pieces the queue keeps room for once empty (a burst of large writes grows it beyond).
+const KEPT_PIECES: usize = 16;
 
 /// The bytes queued for sending: whole pieces first, then the tail that small writes grow.
 #[derive(Debug, Default)]
@@ -111,6 +116,10 @@ impl SendQueue {
     /// Puts back what a send of `batch` did not take (all but its first `sent` bytes) at the
     /// front, in order, so nothing is lost or reordered. Returns the batch's emptied piece
     /// list for the next [`take`](Self::take).
+    ///
+    /// When that leaves the queue empty (everything written is sent), memory a burst grew
+    /// is released: a tail buffer over `KEPT_CAPACITY` and a piece list over
+    /// `KEPT_PIECES`. Smaller ones are kept, so steady small writes reuse them.
     pub(crate) fn requeue_unsent(&mut self, mut batch: SendBatch, sent: usize) -> Vec<Bytes> {
         let mut unsent = batch.len.saturating_sub(sent);
         self.len += unsent;
@@ -123,7 +132,31 @@ impl SendQueue {
             unsent -= keep;
         }
         batch.pieces.clear();
+        if self.len == 0 {
+            self.release_spare();
+        }
         batch.pieces
+    }
+
+    /// Frees what an empty queue holds beyond its keep sizes. The batch's pieces are gone,
+    /// so the tail is the only handle on its allocation: `try_reclaim` reports, without
+    /// allocating or copying anything (the tail is empty), whether that allocation holds
+    /// more than `KEPT_CAPACITY` bytes — the capacity an empty, split `BytesMut` reports
+    /// leaves out what was split off it.
+    fn release_spare(&mut self) {
+        if self.tail.try_reclaim(KEPT_CAPACITY + 1) {
+            self.tail = BytesMut::new();
+        }
+        if self.pieces.capacity() > KEPT_PIECES {
+            self.pieces = VecDeque::new();
+        }
+    }
+
+    /// Whether the tail's allocation takes `n` more bytes without allocating: the test of
+    /// what the queue holds after a burst, exact once the sent batches are dropped.
+    #[cfg(test)]
+    pub(crate) fn tail_has_room_for(&mut self, n: usize) -> bool {
+        self.tail.try_reclaim(n)
     }
 
     /// Drops everything queued and frees the tail's memory.
@@ -199,6 +232,52 @@ mod tests {
         assert!(queue.take(0, usize::MAX, &mut Vec::new()).is_none());
         assert!(queue.take(8, 0, &mut Vec::new()).is_none());
         assert_eq!(queue.len(), COALESCE_BELOW);
+    }
+
+    /// A burst of small writes grows the tail, and a burst of large ones the piece list;
+    /// once everything is sent both are released.
+    #[test]
+    fn burst_memory_is_released_once_sent() {
+        let mut queue = SendQueue::default();
+        for _ in 0..1000 {
+            queue.push_slice(&[1; 100]);
+        }
+        let batch = queue.take(8, usize::MAX, &mut Vec::new()).unwrap();
+        assert_eq!(batch.len(), 100_000);
+        let _ = queue.requeue_unsent(batch, 100_000);
+        assert!(
+            !queue.tail_has_room_for(KEPT_CAPACITY + 1),
+            "the empty queue kept the burst's tail buffer"
+        );
+        let large = Bytes::from(vec![2; COALESCE_BELOW]);
+        for _ in 0..100 {
+            queue.push(large.clone());
+        }
+        assert!(queue.pieces.capacity() > KEPT_PIECES, "no burst to release");
+        while let Some(batch) = queue.take(8, usize::MAX, &mut Vec::new()) {
+            let len = batch.len();
+            let _ = queue.requeue_unsent(batch, len);
+        }
+        assert!(
+            queue.pieces.capacity() <= KEPT_PIECES,
+            "the piece list was kept"
+        );
+    }
+
+    /// Below the keep sizes an emptied queue keeps its memory: the next small write fits
+    /// the tail without allocating.
+    #[test]
+    fn steady_small_writes_keep_the_tail() {
+        let mut queue = SendQueue::default();
+        for _ in 0..3 {
+            queue.push_slice(&[7; 64]);
+            let batch = queue.take(8, usize::MAX, &mut Vec::new()).unwrap();
+            let _ = queue.requeue_unsent(batch, 64);
+            assert!(
+                queue.tail_has_room_for(64),
+                "the small tail was released: the next write allocates"
+            );
+        }
     }
 
     #[test]
