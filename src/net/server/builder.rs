@@ -14,6 +14,7 @@ use crate::stream::Stream;
 use crate::transport::Addr;
 
 use super::control::Control;
+use super::deferred::DeferredListen;
 use super::failure::{FailureHook, HandlerFailure};
 use super::handle::StreamServer;
 use super::shard;
@@ -96,14 +97,64 @@ impl ServerBuilder {
         self
     }
 
+    /// Whether this server may share its TCP address with other listening sockets
+    /// (`SO_REUSEPORT`, the kernel spreading connections between them); default off.
+    ///
+    /// Off, [`serve`](ServerBuilder::serve) fails with `AddrInUse` when another socket
+    /// listens on the address, even one with `SO_REUSEPORT`. The cores of this server
+    /// share the port either way: with more than one core the shards set `SO_REUSEPORT`
+    /// after checking that the address is free. The check and the shards' `listen()` are
+    /// two steps, so a reuse-port server of the same user that starts listening in
+    /// between can still join; with `start_serving(false)` the check is made again just
+    /// before listening (when `reuse_address` is on, the default).
+    ///
+    /// On, no check is made: set it on every server meant to share the address (a
+    /// rolling restart, say).
+    ///
+    /// ```
+    /// use ringstream::net::StreamServer;
+    ///
+    /// let old = StreamServer::bind("127.0.0.1:0").cores(1).reuse_port(true)
+    ///     .serve(|_stream| async { Ok(()) })?;
+    /// let addr = old.local_addr().to_string();
+    /// // Both listen; new connections go to either until the old one closes.
+    /// let new = StreamServer::bind(&addr).cores(1).reuse_port(true)
+    ///     .serve(|_stream| async { Ok(()) })?;
+    /// old.shutdown(std::time::Duration::from_secs(5))?;
+    /// # new.shutdown(std::time::Duration::from_secs(5))?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn reuse_port(mut self, on: bool) -> Self {
+        self.listen.reuse_port = on;
+        self
+    }
+
     /// `SO_REUSEADDR` on TCP listeners; default on.
     pub fn reuse_address(mut self, on: bool) -> Self {
         self.listen.reuse_address = on;
         self
     }
 
-    /// Whether the cores accept at once (default) or only after
-    /// [`StreamServer::start_serving`].
+    /// Whether the server listens and accepts at once (default), or only after
+    /// [`StreamServer::start_serving`]. Either way [`serve`](ServerBuilder::serve) binds
+    /// (and reports a taken address); until serving starts the sockets do not listen, so
+    /// clients are refused (`ECONNREFUSED`) rather than left in a backlog.
+    ///
+    /// ```
+    /// use ringstream::net::StreamServer;
+    ///
+    /// let server = StreamServer::bind("127.0.0.1:0")
+    ///     .cores(1)
+    ///     .start_serving(false)
+    ///     .serve(|_stream| async { Ok(()) })?;
+    /// let addr = server.local_addr().to_string();
+    /// assert!(std::net::TcpStream::connect(&addr).is_err(), "refused before start_serving");
+    /// server.start_serving()?;
+    /// assert!(server.is_serving());
+    /// std::net::TcpStream::connect(&addr)?;
+    /// # server.shutdown(std::time::Duration::from_secs(5))?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn start_serving(mut self, on: bool) -> Self {
         self.start_serving = on;
         self
@@ -125,8 +176,9 @@ impl ServerBuilder {
         self
     }
 
-    /// Binds a listening socket for every core (TCP: one `SO_REUSEPORT` socket per core,
-    /// all on the same port; Unix: one socket every core accepts from), starts one pinned
+    /// Binds a listening socket for every core (TCP: one socket per core, all on the same
+    /// port, with `SO_REUSEPORT` when there are several; Unix: one socket every core
+    /// accepts from), starts one pinned
     /// thread and ring per core, and runs `handler` for every connection on the core that
     /// accepted it. `handler` is cloned onto each core, so its futures need not be `Send`.
     ///
@@ -135,8 +187,10 @@ impl ServerBuilder {
     /// such as `main`, not from inside a runtime.
     ///
     /// # Errors
-    /// Bad options (`InvalidInput`), resolution or binding failures (with the address),
-    /// or a core that could not start (its ring setup error).
+    /// Bad options (`InvalidInput`), resolution or binding failures (with the address;
+    /// `AddrInUse` when another socket listens there, see
+    /// [`reuse_port`](ServerBuilder::reuse_port)), or a core that could not start (its
+    /// ring setup error).
     pub fn serve<H, Fut>(self, handler: H) -> io::Result<StreamServer>
     where
         H: Fn(Stream) -> Fut + Clone + Send + 'static,
@@ -154,6 +208,7 @@ impl ServerBuilder {
             sockets,
             addrs,
             unix_path,
+            deferred,
         } = self.bind_all(cpus.len())?;
         let control = Control::new(cpus.len(), self.start_serving, self.hook.clone());
         let sockets = Arc::new(Mutex::new(sockets));
@@ -191,45 +246,95 @@ impl ServerBuilder {
                 return Err(e);
             }
         };
-        Ok(StreamServer::new(control, group, addrs, unix_path))
+        Ok(StreamServer::new(
+            control, group, addrs, unix_path, deferred,
+        ))
     }
 
     fn bind_all(&self, cores: usize) -> io::Result<Bound> {
         match &self.target {
             Target::Tcp(addr) => {
                 let first = resolve(addr)?;
+                let shared = self.listen.reuse_port;
                 let mut options = self.listen;
-                options.reuse_port = cores > 1;
+                // Several cores share the port through SO_REUSEPORT, which would let the
+                // shards join any other reuse-port listener there: unless sharing was asked
+                // for, check first that nobody listens. A single core needs no check (its
+                // socket has no SO_REUSEPORT, so the kernel refuses a taken port), nor does
+                // port 0 (the first shard gets a port nobody holds). Another server that
+                // starts listening between the check and the shards' listen() still gets
+                // in (there is no race-free way short of one shared listening socket);
+                // it must have SO_REUSEPORT, same user, and have passed its own check
+                // before the shards listened.
+                options.reuse_port = shared || cores > 1;
+                let check = !shared && cores > 1 && first.port() != 0;
+                if check {
+                    bind::check_free(first, options.reuse_address)?;
+                }
                 let mut sockets = Vec::with_capacity(cores);
                 let mut addrs = Vec::with_capacity(cores);
+                let mut later = Vec::new();
                 let mut target = first;
                 for _ in 0..cores {
-                    let socket: TcpListener = bind::tcp(target, &options)?;
+                    let socket: TcpListener = bind::tcp_bound(target, &options)?;
                     let local = socket.local_addr()?;
                     // Port 0: the first bind picks the port, the others join it.
                     target = local;
+                    if self.start_serving {
+                        bind::listen(&socket, options.backlog, &local.to_string())?;
+                    } else {
+                        later.push(socket2::Socket::from(socket.try_clone()?));
+                    }
                     addrs.push(Addr::Tcp(local));
                     sockets.push(Some(ShardSocket::Tcp(socket)));
                 }
+                // The check again at start_serving (on the port picked, for port 0): bound
+                // sockets that do not listen keep out neither other reuse-port sockets nor,
+                // with SO_REUSEADDR, other binds. The shards' own sockets let the probe
+                // through only when they have SO_REUSEADDR.
+                let recheck = (!shared && cores > 1 && options.reuse_address).then_some(target);
+                let deferred = (!self.start_serving).then(|| {
+                    DeferredListen::new(later, options.backlog, target.to_string(), recheck)
+                });
                 Ok(Bound {
                     sockets,
                     addrs,
                     unix_path: None,
+                    deferred,
                 })
             }
             Target::Unix(path) => {
-                let (socket, owned) = bind::unix(path, &self.listen)?;
+                let (socket, owned) = if self.start_serving {
+                    bind::unix(path, &self.listen)?
+                } else {
+                    bind::unix_bound(path, &self.listen)?
+                };
+                let made = Unmade(owned.clone());
                 let local = socket.local_addr()?;
+                let deferred = if self.start_serving {
+                    None
+                } else {
+                    let copy = socket2::Socket::from(socket.try_clone()?);
+                    let shown = path.display().to_string();
+                    Some(DeferredListen::new(
+                        vec![copy],
+                        self.listen.backlog,
+                        shown,
+                        None,
+                    ))
+                };
                 let mut sockets = Vec::with_capacity(cores);
                 for _ in 1..cores {
                     let copy: UnixListener = socket.try_clone()?;
                     sockets.push(Some(ShardSocket::Unix(copy)));
                 }
                 sockets.push(Some(ShardSocket::Unix(socket)));
+                made.keep();
                 Ok(Bound {
                     sockets,
                     addrs: vec![Addr::Unix(local); cores],
                     unix_path: owned,
+                    deferred,
                 })
             }
         }
@@ -254,6 +359,26 @@ struct Bound {
     sockets: Vec<Option<ShardSocket>>,
     addrs: Vec<Addr>,
     unix_path: Option<PathBuf>,
+    /// The sockets to start listening at `start_serving`, when built not serving.
+    deferred: Option<DeferredListen>,
+}
+
+/// Removes a Unix socket file just made unless [`keep`](Unmade::keep) is called (a later
+/// step of binding failed).
+struct Unmade(Option<PathBuf>);
+
+impl Unmade {
+    fn keep(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Unmade {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
 
 enum ShardSocket {
