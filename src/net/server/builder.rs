@@ -7,6 +7,7 @@ use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use crate::net::{bind, ListenOptions, Listener};
 use crate::runtime::{Builder, PerCore};
@@ -17,7 +18,8 @@ use super::control::Control;
 use super::deferred::DeferredListen;
 use super::failure::{FailureHook, HandlerFailure};
 use super::handle::StreamServer;
-use super::shard;
+use super::shard::{self, Limits};
+use super::watchdog::Timeouts;
 
 #[derive(Debug, Clone)]
 enum Target {
@@ -36,6 +38,8 @@ pub struct ServerBuilder {
     start_serving: bool,
     runtime: Builder,
     hook: Option<FailureHook>,
+    max_connections: Option<usize>,
+    timeouts: Timeouts,
 }
 
 impl ServerBuilder {
@@ -56,6 +60,8 @@ impl ServerBuilder {
             start_serving: true,
             runtime: Builder::new(),
             hook: None,
+            max_connections: None,
+            timeouts: Timeouts::default(),
         }
     }
 
@@ -160,6 +166,91 @@ impl ServerBuilder {
         self
     }
 
+    /// Closes a connection that has received no byte and sent none for `timeout` (as
+    /// HAProxy's `timeout client`); default none. Whatever is queued is still sent, then
+    /// FIN; a connection that has not closed a second later (its peer reads nothing) is
+    /// aborted. The handler's reads then see EOF and its writes fail.
+    ///
+    /// The connections are looked at every eighth of the shortest timeout (at most every
+    /// second) rather than with a timer per read, so one closes no sooner than `timeout`
+    /// after its last activity and at most two such looks later.
+    ///
+    /// ```no_run
+    /// use ringstream::net::StreamServer;
+    /// use std::time::Duration;
+    ///
+    /// let server = StreamServer::bind("0.0.0.0:8080")
+    ///     .idle_timeout(Duration::from_secs(75))
+    ///     .serve(|stream| async move {
+    ///         let (mut reader, writer) = stream.split();
+    ///         loop {
+    ///             let line = reader.read_line().await?;
+    ///             if line.is_empty() {
+    ///                 return Ok(()); // EOF, or closed for being idle
+    ///             }
+    ///             writer.write(&line)?;
+    ///         }
+    ///     })?;
+    /// server.serve_forever()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.timeouts.idle = Some(timeout);
+        self
+    }
+
+    /// Closes a connection whose handler waits for data that does not come: a read
+    /// (`read`, `read_line`, `read_exact`, ...) that has been waiting for `timeout` since it
+    /// began or since the last bytes arrived, whichever is later; default none. This is
+    /// nginx's `client_body_timeout`: the time allowed between two successive receives, not
+    /// for a whole request, so a client that sends one byte at a time more slowly than
+    /// this (slowloris) is closed, and a handler busy elsewhere (not reading) is not
+    /// timed. Closed as for [`idle_timeout`](ServerBuilder::idle_timeout), and with the same
+    /// precision.
+    ///
+    /// ```no_run
+    /// use ringstream::net::StreamServer;
+    /// use std::time::Duration;
+    ///
+    /// let server = StreamServer::bind("0.0.0.0:8080")
+    ///     .read_timeout(Duration::from_secs(10))
+    ///     .serve(|stream| async move {
+    ///         let (mut reader, _writer) = stream.split();
+    ///         // A client that dribbles its header in slower than 10 s a chunk is closed:
+    ///         // this read then fails or ends early.
+    ///         let _head = reader.read_until(b"\r\n\r\n").await?;
+    ///         Ok(())
+    ///     })?;
+    /// server.serve_forever()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn read_timeout(mut self, timeout: Duration) -> Self {
+        self.timeouts.read = Some(timeout);
+        self
+    }
+
+    /// At most `max` connections open at once (handlers running), as nginx's
+    /// `worker_connections`; default no limit. Each core takes its share,
+    /// `max.div_ceil(cores)`, so the server as a whole may hold up to `cores - 1` more.
+    /// At its share a core stops accepting: new clients wait in the listen backlog (and
+    /// are refused or time out when that is full) until a connection ends. A warning is
+    /// logged when a core stops and a line at `info` when it accepts again.
+    ///
+    /// ```
+    /// use ringstream::net::StreamServer;
+    ///
+    /// let server = StreamServer::bind("127.0.0.1:0")
+    ///     .cores(1)
+    ///     .max_connections(10_000)
+    ///     .serve(|_stream| async { Ok(()) })?;
+    /// # server.shutdown(std::time::Duration::from_secs(5))?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.max_connections = Some(max);
+        self
+    }
+
     /// The settings of every core's runtime (ring size, buffers).
     pub fn runtime(mut self, builder: Builder) -> Self {
         self.runtime = builder;
@@ -197,6 +288,7 @@ impl ServerBuilder {
         Fut: Future<Output = io::Result<()>> + 'static,
     {
         self.listen.stream.check()?;
+        self.check_limits()?;
         let mut per_core = PerCore::new().runtime(self.runtime.clone());
         if let Some(cpus) = &self.cpus {
             per_core = per_core.cpus(cpus.clone());
@@ -214,6 +306,10 @@ impl ServerBuilder {
         let sockets = Arc::new(Mutex::new(sockets));
         let handler = Arc::new(Mutex::new(handler));
         let listen = self.listen;
+        let limits = Limits {
+            max_connections: self.max_connections.map(|max| max.div_ceil(cpus.len())),
+            timeouts: self.timeouts,
+        };
         let shard_control = control.clone();
         let group = per_core.launch(move |index| {
             let socket = sockets
@@ -233,7 +329,7 @@ impl ServerBuilder {
                     }
                 };
                 let finished = FinishGuard(control.clone());
-                shard::run(index, listener, handler, control).await;
+                shard::run(index, listener, handler, control, limits).await;
                 drop(finished);
             }
         });
@@ -249,6 +345,20 @@ impl ServerBuilder {
         Ok(StreamServer::new(
             control, group, addrs, unix_path, deferred,
         ))
+    }
+
+    fn check_limits(&self) -> io::Result<()> {
+        let invalid = |message: &str| Err(io::Error::new(io::ErrorKind::InvalidInput, message));
+        if self.max_connections == Some(0) {
+            return invalid("max_connections must be at least 1 (leave it unset for no limit)");
+        }
+        if self.timeouts.idle == Some(Duration::ZERO) {
+            return invalid("idle_timeout must be longer than zero (leave it unset for none)");
+        }
+        if self.timeouts.read == Some(Duration::ZERO) {
+            return invalid("read_timeout must be longer than zero (leave it unset for none)");
+        }
+        Ok(())
     }
 
     fn bind_all(&self, cores: usize) -> io::Result<Bound> {
@@ -349,6 +459,8 @@ impl std::fmt::Debug for ServerBuilder {
             .field("cpus", &self.cpus)
             .field("listen", &self.listen)
             .field("start_serving", &self.start_serving)
+            .field("max_connections", &self.max_connections)
+            .field("timeouts", &self.timeouts)
             .finish_non_exhaustive()
     }
 }

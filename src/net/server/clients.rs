@@ -1,22 +1,31 @@
-//! One core's open connections, so the server can close or abort them all, and know when
-//! the last handler finished.
+//! One core's open connections, so the server can close or abort them all, time out the
+//! idle and the slow ones, cap how many are open, and know when the last handler finished.
 
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
+use std::time::Instant;
 
 use slab::Slab;
 
 use crate::transport::conn::Conn;
 
 use super::control::Control;
+use super::watchdog::{self, Timeouts, Verdict, Watch};
+
+struct Client {
+    conn: Rc<Conn>,
+    watch: Watch,
+}
 
 #[derive(Default)]
 pub(crate) struct Clients {
-    conns: RefCell<Slab<Rc<Conn>>>,
+    conns: RefCell<Slab<Client>>,
     idle_waker: RefCell<Option<Waker>>,
+    /// The accept loop, waiting for a connection to end (`max_connections`).
+    slot_waker: RefCell<Option<Waker>>,
 }
 
 impl Clients {
@@ -28,7 +37,8 @@ impl Clients {
         control: Arc<Control>,
         core: usize,
     ) -> ClientGuard {
-        let key = self.conns.borrow_mut().insert(conn);
+        let watch = Watch::new(Instant::now());
+        let key = self.conns.borrow_mut().insert(Client { conn, watch });
         control.cores[core].active.fetch_add(1, Ordering::Relaxed);
         control.cores[core].accepted.fetch_add(1, Ordering::Relaxed);
         ClientGuard {
@@ -39,19 +49,59 @@ impl Clients {
         }
     }
 
+    /// Connections whose handler is still running.
+    pub(crate) fn len(&self) -> usize {
+        self.conns.borrow().len()
+    }
+
+    /// Ready once fewer than `max` handlers are running.
+    pub(crate) fn poll_below(&self, max: usize, cx: &mut Context<'_>) -> Poll<()> {
+        if self.len() < max {
+            return Poll::Ready(());
+        }
+        *self.slot_waker.borrow_mut() = Some(cx.waker().clone());
+        Poll::Pending
+    }
+
     /// `close()` on every connection: queued bytes are still sent, then it closes.
     pub(crate) fn close_all(&self) {
-        let conns: Vec<Rc<Conn>> = self.conns.borrow().iter().map(|(_, c)| c.clone()).collect();
-        for conn in conns {
+        for conn in self.all() {
             conn.close();
         }
     }
 
     /// `abort()` on every connection: dropped at once.
     pub(crate) fn abort_all(&self) {
-        let conns: Vec<Rc<Conn>> = self.conns.borrow().iter().map(|(_, c)| c.clone()).collect();
-        for conn in conns {
+        for conn in self.all() {
             conn.abort();
+        }
+    }
+
+    /// Copies of the connections, so that closing them cannot run into the registry's
+    /// borrow.
+    fn all(&self) -> Vec<Rc<Conn>> {
+        self.conns
+            .borrow()
+            .iter()
+            .map(|(_, c)| c.conn.clone())
+            .collect()
+    }
+
+    /// Looks at every connection at tick `now` and closes those past a timeout.
+    pub(crate) fn sweep(&self, now: Instant, timeouts: &Timeouts, core: usize) {
+        let mut timed_out: Vec<(Rc<Conn>, &'static str)> = Vec::new();
+        for (_, client) in self.conns.borrow_mut().iter_mut() {
+            if let Verdict::Close(which) = client.watch.look(&client.conn, now, timeouts) {
+                timed_out.push((client.conn.clone(), which));
+            }
+        }
+        // Closing wakes handlers; done outside the registry's borrow all the same.
+        for (conn, which) in timed_out {
+            if log::log_enabled!(log::Level::Debug) {
+                let peer = conn.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+                log::debug!("ringstream server (core {core}): {which} closes {peer}");
+            }
+            watchdog::close(conn);
         }
     }
 
@@ -75,13 +125,16 @@ pub(crate) struct ClientGuard {
 
 impl Drop for ClientGuard {
     fn drop(&mut self) {
-        let conn = self.clients.conns.borrow_mut().try_remove(self.key);
+        let client = self.clients.conns.borrow_mut().try_remove(self.key);
         self.control.cores[self.core]
             .active
             .fetch_sub(1, Ordering::Relaxed);
         // The handler is gone: whatever it left open closes (queued bytes still go out).
-        if let Some(conn) = conn {
-            conn.close();
+        if let Some(client) = client {
+            client.conn.close();
+        }
+        if let Some(w) = self.clients.slot_waker.borrow_mut().take() {
+            w.wake();
         }
         if self.clients.conns.borrow().is_empty() {
             if let Some(w) = self.clients.idle_waker.borrow_mut().take() {
