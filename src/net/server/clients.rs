@@ -13,22 +13,32 @@ use slab::Slab;
 use crate::transport::conn::Conn;
 
 use super::control::Control;
-use super::watchdog::{self, Timeouts, Verdict, Watch};
+use super::watchdog::{self, Clock, Timeouts, Verdict, Watch};
 
 struct Client {
     conn: Rc<Conn>,
     watch: Watch,
 }
 
-#[derive(Default)]
 pub(crate) struct Clients {
     conns: RefCell<Slab<Client>>,
+    /// The core's tick numbering, when a timeout is set.
+    clock: Option<Clock>,
     idle_waker: RefCell<Option<Waker>>,
     /// The accept loop, waiting for a connection to end (`max_connections`).
     slot_waker: RefCell<Option<Waker>>,
 }
 
 impl Clients {
+    pub(crate) fn new(timeouts: &Timeouts) -> Clients {
+        Clients {
+            conns: RefCell::default(),
+            clock: timeouts.clock(Instant::now()),
+            idle_waker: RefCell::default(),
+            slot_waker: RefCell::default(),
+        }
+    }
+
     /// Registers a connection; it stays registered until the guard drops (its handler
     /// ended, returned, failed or panicked).
     pub(crate) fn register(
@@ -37,7 +47,7 @@ impl Clients {
         control: Arc<Control>,
         core: usize,
     ) -> ClientGuard {
-        let watch = Watch::new(Instant::now());
+        let watch = Watch::new(self.clock.map_or(0, |c| c.stamp(Instant::now())));
         let key = self.conns.borrow_mut().insert(Client { conn, watch });
         control.cores[core].active.fetch_add(1, Ordering::Relaxed);
         control.cores[core].accepted.fetch_add(1, Ordering::Relaxed);
@@ -87,11 +97,13 @@ impl Clients {
             .collect()
     }
 
-    /// Looks at every connection at tick `now` and closes those past a timeout.
-    pub(crate) fn sweep(&self, now: Instant, timeouts: &Timeouts, core: usize) {
+    /// Looks at every connection and closes those past a timeout.
+    pub(crate) fn sweep(&self, core: usize) {
+        let Some(clock) = &self.clock else { return };
+        let now = Instant::now();
         let mut timed_out: Vec<(Rc<Conn>, &'static str)> = Vec::new();
         for (_, client) in self.conns.borrow_mut().iter_mut() {
-            if let Verdict::Close(which) = client.watch.look(&client.conn, now, timeouts) {
+            if let Verdict::Close(which) = client.watch.look(&client.conn, clock, now) {
                 timed_out.push((client.conn.clone(), which));
             }
         }

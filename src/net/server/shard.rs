@@ -9,7 +9,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::task::Poll;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::net::listener::accept_error;
 use crate::net::Listener;
@@ -60,7 +60,7 @@ pub(crate) async fn run<H, Fut>(
     Fut: Future<Output = io::Result<()>> + 'static,
 {
     let core = &control.cores[index];
-    let clients = Rc::new(Clients::default());
+    let clients = Rc::new(Clients::new(&limits.timeouts));
     let mut seen = Commands::default();
     let mut backoff: Option<Pin<Box<Sleep>>> = None;
     let mut delay = MIN_BACKOFF;
@@ -119,7 +119,7 @@ pub(crate) async fn run<H, Fut>(
             Event::CloseClients => clients.close_all(),
             Event::AbortClients => clients.abort_all(),
             Event::Tick => {
-                clients.sweep(Instant::now(), &limits.timeouts, index);
+                clients.sweep(index);
             }
             Event::Full => {
                 full = true;
@@ -157,7 +157,7 @@ pub(crate) async fn run<H, Fut>(
             return Poll::Pending;
         }
         if sweep.as_mut().is_some_and(|s| s.poll_tick(cx).is_ready()) {
-            clients.sweep(Instant::now(), &limits.timeouts, index);
+            clients.sweep(index);
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }
