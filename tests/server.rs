@@ -375,6 +375,7 @@ fn h2_bound_but_not_serving_until_start_serving() {
         s.read_exact(&mut b).expect("served after start_serving");
         assert_eq!(&b, b"later");
         server.start_serving().expect("a second call does nothing");
+        drop(s);
         server.shutdown(Duration::from_secs(5)).expect("shutdown");
         assert!(!server.is_serving());
     }
