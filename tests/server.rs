@@ -1,5 +1,5 @@
 //! StreamServer (SEMANTICS H): a shard per core on one port, graceful shutdown, abort,
-//! descriptor exhaustion, handler failures, Unix sockets, start_serving.
+//! descriptor exhaustion, handler failures, Unix sockets, start_serving, busy ports.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -337,39 +337,186 @@ fn h4_vanished_peers_leave_no_descriptor_behind() {
     server.shutdown(Duration::from_secs(5)).expect("shutdown");
 }
 
-/// start_serving(false): bound and listening, but nothing is accepted until
-/// start_serving().
+/// H2 start_serving(false): the address is bound (taken) but does not listen, so a client
+/// is refused, not left half-open in a backlog; start_serving() makes it listen and serve.
 #[test]
 fn h2_bound_but_not_serving_until_start_serving() {
+    for cores in [1, 2] {
+        let server = StreamServer::bind("127.0.0.1:0")
+            .cores(cores)
+            .start_serving(false)
+            .serve(echo)
+            .expect("serve");
+        assert!(!server.is_serving());
+        let port = port_of(&server);
+        assert_eq!(
+            listeners_on(port),
+            0,
+            "nothing listens before start_serving"
+        );
+        let early = TcpStream::connect(("127.0.0.1", port));
+        assert!(
+            matches!(&early, Err(e) if e.kind() == io::ErrorKind::ConnectionRefused),
+            "refused before start_serving: {early:?}"
+        );
+        // The address is held all the same (against binds without SO_REUSEADDR; those
+        // with it are caught by start_serving, see the busy-port test).
+        let probe = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+            .expect("socket");
+        let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+        let taken = probe.bind(&addr.into());
+        assert!(taken.is_err(), "the port is bound from serve() on");
+        server.start_serving().expect("start_serving");
+        assert!(server.is_serving());
+        assert_eq!(listeners_on(port), cores);
+        let mut s = connect(port);
+        s.write_all(b"later").expect("write");
+        let mut b = [0u8; 5];
+        s.read_exact(&mut b).expect("served after start_serving");
+        assert_eq!(&b, b"later");
+        server.start_serving().expect("a second call does nothing");
+        drop(s);
+        server.shutdown(Duration::from_secs(5)).expect("shutdown");
+        assert!(!server.is_serving());
+    }
+}
+
+/// H2: a server closed before it ever served releases its address.
+#[test]
+fn h2_closed_before_serving_releases_the_address() {
     let server = StreamServer::bind("127.0.0.1:0")
-        .cores(1)
+        .cores(2)
         .start_serving(false)
         .serve(echo)
         .expect("serve");
+    let port = port_of(&server);
+    server.shutdown(Duration::from_secs(5)).expect("shutdown");
+    server.start_serving().expect("no effect after close");
     assert!(!server.is_serving());
-    let mut s = connect(
-        server
-            .local_addr()
-            .to_string()
-            .parse::<std::net::SocketAddr>()
-            .expect("addr")
-            .port(),
+    std::net::TcpListener::bind(("127.0.0.1", port)).expect("the port is free again");
+}
+
+/// H1: a port another server listens on is an error, also with several cores (whose
+/// shards need SO_REUSEPORT), unless both ask to share it; the error says what to do.
+#[test]
+fn h1_busy_port_is_an_error_unless_both_share_it() {
+    let first = StreamServer::bind("127.0.0.1:0")
+        .cores(2)
+        .serve(echo)
+        .expect("serve");
+    let addr = first.local_addr().to_string();
+    for cores in [1, 2] {
+        let err = StreamServer::bind(&addr)
+            .cores(cores)
+            .serve(echo)
+            .expect_err("the port is taken");
+        assert_eq!(err.kind(), io::ErrorKind::AddrInUse, "{err}");
+        let message = err.to_string();
+        assert!(message.contains(&addr), "{message}");
+        assert!(
+            message.contains("reuse_port") || message.contains("another port"),
+            "{message}"
+        );
+    }
+    assert_eq!(
+        listeners_on(port_of(&first)),
+        2,
+        "the refused servers left nothing behind"
     );
-    s.write_all(b"early").expect("write");
-    s.set_read_timeout(Some(Duration::from_millis(300)))
-        .expect("timeout");
-    let mut b = [0u8; 5];
-    let early = s.read(&mut b);
-    assert!(
-        matches!(&early, Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)),
-        "nothing is served before start_serving: {early:?}"
-    );
-    server.start_serving();
-    assert!(server.is_serving());
-    s.set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    s.read_exact(&mut b).expect("served after start_serving");
-    assert_eq!(&b, b"early");
+    first.shutdown(Duration::from_secs(5)).expect("shutdown");
+
+    // Asking to share from one side only is not enough (against a one-core server: the
+    // shards of a multi-core one carry SO_REUSEPORT, which a sharing server can join).
+    let single = StreamServer::bind("127.0.0.1:0")
+        .cores(1)
+        .serve(echo)
+        .expect("serve");
+    let err = StreamServer::bind(&single.local_addr().to_string())
+        .cores(2)
+        .reuse_port(true)
+        .serve(echo)
+        .expect_err("the first server did not ask to share");
+    assert_eq!(err.kind(), io::ErrorKind::AddrInUse, "{err}");
+    single.shutdown(Duration::from_secs(5)).expect("shutdown");
+
+    // Not serving yet, a second server started in between is still caught.
+    let waiting = StreamServer::bind("127.0.0.1:0")
+        .cores(2)
+        .start_serving(false)
+        .serve(echo)
+        .expect("serve");
+    let addr = waiting.local_addr().to_string();
+    let intruder = StreamServer::bind(&addr)
+        .cores(2)
+        .reuse_port(true)
+        .serve(echo)
+        .expect("the address does not listen yet");
+    let err = waiting
+        .start_serving()
+        .expect_err("someone listens there now");
+    assert_eq!(err.kind(), io::ErrorKind::AddrInUse, "{err}");
+    assert!(!waiting.is_serving());
+    intruder.shutdown(Duration::from_secs(5)).expect("shutdown");
+    waiting.start_serving().expect("free again");
+    assert!(waiting.is_serving());
+    waiting.shutdown(Duration::from_secs(5)).expect("shutdown");
+}
+
+/// H1: servers that all set reuse_port(true) share the address and the connections.
+#[test]
+fn h1_reuse_port_on_both_shares_the_address() {
+    let first = StreamServer::bind("127.0.0.1:0")
+        .cores(2)
+        .reuse_port(true)
+        .serve(echo)
+        .expect("serve");
+    let port = port_of(&first);
+    let second = StreamServer::bind(&first.local_addr().to_string())
+        .cores(2)
+        .reuse_port(true)
+        .serve(echo)
+        .expect("shared on purpose");
+    assert_eq!(listeners_on(port), 4);
+    let round_trip = |i: u32| {
+        let mut s = connect(port);
+        let msg = format!("shared {i}\n");
+        s.write_all(msg.as_bytes()).expect("write");
+        let mut back = vec![0u8; msg.len()];
+        s.read_exact(&mut back).expect("echo");
+        assert_eq!(back, msg.as_bytes());
+    };
+    // Bounded: the kernel hashes each connection's ports to one of the four listeners.
+    let mut i = 0;
+    while second.stats().iter().map(|c| c.accepted).sum::<u64>() == 0
+        || first.stats().iter().map(|c| c.accepted).sum::<u64>() == 0
+    {
+        assert!(i < 400, "connections never reached both servers");
+        round_trip(i);
+        i += 1;
+    }
+    first.shutdown(Duration::from_secs(5)).expect("shutdown");
+    second.shutdown(Duration::from_secs(5)).expect("shutdown");
+}
+
+/// H1: port 0 with two cores: both shards listen on the one port picked, and both accept.
+#[test]
+fn h1_port_zero_with_two_cores_one_port_both_accept() {
+    let server = StreamServer::bind("127.0.0.1:0")
+        .cores(2)
+        .serve(echo)
+        .expect("serve");
+    let port = port_of(&server);
+    assert_ne!(port, 0);
+    assert_eq!(listeners_on(port), 2);
+    let mut i = 0;
+    while server.stats().iter().any(|c| c.accepted == 0) {
+        assert!(i < 400, "a shard never accepted: {:?}", server.stats());
+        let mut s = connect(port);
+        s.write_all(b"x").expect("write");
+        let mut b = [0u8; 1];
+        s.read_exact(&mut b).expect("echo");
+        i += 1;
+    }
     server.shutdown(Duration::from_secs(5)).expect("shutdown");
 }
 

@@ -226,6 +226,20 @@ impl Listener {
         Poll::Pending
     }
 
+    /// Stops accepting until the next [`poll_accept`](Listener::poll_accept): the armed
+    /// multishot accept is cancelled, so new connections wait in the kernel's backlog
+    /// (connections it already took stay queued for later).
+    pub(crate) fn pause(&self) {
+        let (key, driver) = {
+            let state = self.state.borrow();
+            (state.armed, state.driver.as_ref().and_then(Weak::upgrade))
+        };
+        // Not borrowed here: cancelling may run the accept's completion handler.
+        if let (Some(key), Some(driver)) = (key, driver) {
+            driver.cancel(key);
+        }
+    }
+
     fn stream_from(&self, fd: OwnedFd) -> io::Result<Stream> {
         let socket = match *self.inner {
             Inner::Tcp(_) => {

@@ -103,8 +103,15 @@ pub(crate) struct Conn {
     send_poll: Cell<Option<usize>>,
     /// A flush waits for the next submission (see `kick`).
     flush_scheduled: Cell<bool>,
+    /// `RECEIVED` / `SENT` bits since the last `take_activity`.
+    activity: Cell<u8>,
     weak_self: Weak<Conn>,
 }
+
+/// [`Conn::take_activity`]: bytes arrived.
+pub(crate) const RECEIVED: u8 = 1;
+/// [`Conn::take_activity`]: bytes left.
+pub(crate) const SENT: u8 = 2;
 
 /// Which ways a connection carries data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,6 +151,7 @@ impl Conn {
             closing: Cell::new(false),
             send_poll: Cell::new(None),
             flush_scheduled: Cell::new(false),
+            activity: Cell::new(0),
             weak_self: weak.clone(),
         });
         // The connection is its own read control (held weakly: it owns the inbound state),
@@ -173,6 +181,13 @@ impl Conn {
 
     pub(crate) fn raw_fd(&self) -> RawFd {
         self.fd
+    }
+
+    /// Whether bytes were received (`RECEIVED`) or sent (`SENT`) since the last call. The
+    /// server's idle and read timeouts look at every connection now and then with this,
+    /// rather than arming a timer per read; a completion only sets a bit.
+    pub(crate) fn take_activity(&self) -> u8 {
+        self.activity.replace(0)
     }
 
     // ---- receive -------------------------------------------------------------------
@@ -242,6 +257,7 @@ impl Conn {
         }
         match c.result {
             n if n > 0 => {
+                self.activity.set(self.activity.get() | RECEIVED);
                 if let Some(bid) = c.buffer_id() {
                     let done = self.recv_done.get();
                     driver.with_recv_buffers(|ring| {
@@ -429,6 +445,9 @@ impl Conn {
             Ok(sent) => (sent as usize, None),
             Err(e) => (0, Some(e)),
         };
+        if sent > 0 {
+            self.activity.set(self.activity.get() | SENT);
+        }
         side.keep(self.outbound.borrow_mut().complete_send(batch, sent));
         if let Some(e) = error {
             self.fail(e);

@@ -133,6 +133,11 @@ impl Inbound {
         self.lent.as_ref().map_or(0, |lent| lent.len())
     }
 
+    /// A read is waiting for data (parked, not finished or dropped yet).
+    pub(crate) fn read_pending(&self) -> bool {
+        self.wanted > 0
+    }
+
     /// EOF seen and nothing left to read (E1).
     pub(crate) fn at_eof(&self) -> bool {
         self.eof && self.is_empty()

@@ -102,12 +102,6 @@ impl Echo {
         }
     }
 
-    /// The server's process id (for /proc/PID/...).
-    #[allow(dead_code, reason = "not every test that includes this module reads /proc")]
-    pub fn pid(&self) -> u32 {
-        self.guard.0.id()
-    }
-
     /// Sends SIGTERM and expects a clean exit within 10 s; returns its stdout after the
     /// first line.
     pub fn terminate(mut self) -> String {

@@ -104,6 +104,11 @@ impl Control {
         })
     }
 
+    /// Closed (every shard was told so).
+    pub(crate) fn is_closed(&self) -> bool {
+        self.cores.iter().all(|c| c.commands().closed)
+    }
+
     /// A shard ended (closed and every handler finished, or its core died).
     pub(crate) fn shard_finished(&self) {
         let waiters = {

@@ -12,6 +12,7 @@ use crate::transport::Addr;
 
 use super::builder::ServerBuilder;
 use super::control::Control;
+use super::deferred::DeferredListen;
 
 /// How long [`StreamServer::shutdown`] waits for aborted connections' handlers to end.
 const ABORT_GRACE: Duration = Duration::from_secs(5);
@@ -60,6 +61,9 @@ struct Inner {
     cpus: Vec<usize>,
     addrs: Vec<Addr>,
     unix_path: Mutex<Option<PathBuf>>,
+    /// Sockets bound but not listening yet (`start_serving(false)`), until
+    /// `start_serving` or close.
+    deferred: Mutex<Option<DeferredListen>>,
 }
 
 /// What [`StreamServer::shutdown`] did.
@@ -104,6 +108,7 @@ impl StreamServer {
         group: CoreGroup<()>,
         addrs: Vec<Addr>,
         unix_path: Option<PathBuf>,
+        deferred: Option<DeferredListen>,
     ) -> StreamServer {
         StreamServer {
             inner: Arc::new(Inner {
@@ -112,6 +117,7 @@ impl StreamServer {
                 group: Mutex::new(Some(group)),
                 addrs,
                 unix_path: Mutex::new(unix_path),
+                deferred: Mutex::new(deferred),
             }),
         }
     }
@@ -126,15 +132,37 @@ impl StreamServer {
         &self.inner.addrs
     }
 
-    /// True while the cores accept connections (after start and before close).
+    /// True while the server listens and its cores accept connections (after start and
+    /// before close).
     pub fn is_serving(&self) -> bool {
         self.inner.control.is_serving()
     }
 
-    /// Starts accepting, for a server built with `start_serving(false)`. No effect after
+    /// Starts listening and accepting, for a server built with `start_serving(false)`
+    /// (see [`ServerBuilder::start_serving`]). No effect when serving already or after
     /// close.
-    pub fn start_serving(&self) {
+    ///
+    /// # Errors
+    /// `AddrInUse` when another socket started listening on the address since
+    /// [`serve`](ServerBuilder::serve) checked it (see
+    /// [`ServerBuilder::reuse_port`]), or `listen(2)` failing; the server then stays
+    /// not serving, and a later call tries again.
+    pub fn start_serving(&self) -> io::Result<()> {
+        let mut deferred = self
+            .inner
+            .deferred
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if self.inner.control.is_closed() {
+            return Ok(());
+        }
+        if let Some(sockets) = deferred.as_ref() {
+            sockets.listen()?;
+        }
+        // The shards own the sockets; these copies are no longer needed.
+        *deferred = None;
         self.inner.control.broadcast(|c| c.serving = true);
+        Ok(())
     }
 
     /// Stops accepting on every core and closes the listening sockets. Open connections
@@ -221,6 +249,13 @@ impl StreamServer {
 impl Inner {
     fn close(&self) {
         self.control.broadcast(|c| c.closed = true);
+        // Never listened: the shards' own descriptors are the last ones, and close with them.
+        drop(
+            self.deferred
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take(),
+        );
         if let Some(path) = self
             .unix_path
             .lock()

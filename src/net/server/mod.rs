@@ -4,16 +4,20 @@
 //! - `control`: what the handle and the shards share (commands, counters, waiting).
 //! - `shard`: one core's accept loop, EMFILE back-off, handler tasks.
 //! - `clients`: one core's open connections (close / abort them all, wait for them).
+//! - `deferred`: bound sockets that listen only once serving starts.
+//! - `watchdog`: the idle and read timeouts, checked a few times per timeout.
 //! - `failure`: how a failed handler is reported; `catch_unwind`: panics into values.
 
 mod builder;
 mod catch_unwind;
 mod clients;
 mod control;
+mod deferred;
 mod failure;
 mod handle;
 mod memory;
 mod shard;
+mod watchdog;
 
 pub use builder::ServerBuilder;
 pub use failure::{FailureCause, FailureHook, HandlerFailure};

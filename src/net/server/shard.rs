@@ -1,5 +1,6 @@
 //! One core's part of a server: accept on its own listener, run a handler task per
-//! connection, obey the handle's commands, and back off when out of descriptors.
+//! connection, obey the handle's commands, back off when out of descriptors, stop
+//! accepting at its share of `max_connections`, and time connections out.
 
 use std::future::{poll_fn, Future};
 use std::io;
@@ -12,7 +13,7 @@ use std::time::Duration;
 
 use crate::net::listener::accept_error;
 use crate::net::Listener;
-use crate::runtime::time::{sleep, Sleep};
+use crate::runtime::time::{interval, sleep, Interval, Sleep};
 use crate::stream::Stream;
 
 use super::catch_unwind::{panic_message, CatchUnwind};
@@ -20,6 +21,7 @@ use super::clients::Clients;
 use super::control::{Commands, Control};
 use super::failure::{FailureCause, HandlerFailure};
 use super::memory;
+use super::watchdog::Timeouts;
 
 /// First pause after an accept failed for lack of descriptors or memory; doubles up to
 /// `MAX_BACKOFF` while the failures go on.
@@ -31,20 +33,41 @@ enum Event {
     Closed,
     CloseClients,
     AbortClients,
+    /// Time to look at the connections' timeouts.
+    Tick,
+    /// `max_connections` reached: stop accepting.
+    Full,
+    /// Below `max_connections` again: accept again.
+    Room,
+}
+
+/// What a shard enforces on its connections.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Limits {
+    /// This core's share of `max_connections`.
+    pub max_connections: Option<usize>,
+    pub timeouts: Timeouts,
 }
 
 /// Runs until the server is closed and every handler of this core has finished.
-pub(crate) async fn run<H, Fut>(index: usize, listener: Listener, handler: H, control: Arc<Control>)
-where
+pub(crate) async fn run<H, Fut>(
+    index: usize,
+    listener: Listener,
+    handler: H,
+    control: Arc<Control>,
+    limits: Limits,
+) where
     H: Fn(Stream) -> Fut,
     Fut: Future<Output = io::Result<()>> + 'static,
 {
     let core = &control.cores[index];
-    let clients = Rc::new(Clients::default());
+    let clients = Rc::new(Clients::new(&limits.timeouts));
     let trimmer = crate::spawn(memory::release_after_bursts(clients.clone()));
     let mut seen = Commands::default();
     let mut backoff: Option<Pin<Box<Sleep>>> = None;
     let mut delay = MIN_BACKOFF;
+    let mut sweep: Option<Interval> = limits.timeouts.tick().map(interval);
+    let mut full = false;
     loop {
         let event = poll_fn(|cx| {
             let commands = core.poll_commands(cx);
@@ -54,6 +77,9 @@ where
             if commands.closed {
                 return Poll::Ready(Event::Closed);
             }
+            if sweep.as_mut().is_some_and(|s| s.poll_tick(cx).is_ready()) {
+                return Poll::Ready(Event::Tick);
+            }
             if !commands.serving {
                 return Poll::Pending;
             }
@@ -62,6 +88,14 @@ where
                     return Poll::Pending;
                 }
                 backoff = None;
+            }
+            if let Some(max) = limits.max_connections {
+                match (clients.poll_below(max, cx).is_ready(), full) {
+                    (false, false) => return Poll::Ready(Event::Full),
+                    (false, true) => return Poll::Pending,
+                    (true, true) => return Poll::Ready(Event::Room),
+                    (true, false) => {}
+                }
             }
             listener.poll_accept(cx).map(Event::Accepted)
         })
@@ -86,20 +120,46 @@ where
             }
             Event::CloseClients => clients.close_all(),
             Event::AbortClients => clients.abort_all(),
+            Event::Tick => {
+                clients.sweep(index);
+            }
+            Event::Full => {
+                full = true;
+                listener.pause();
+                log::warn!(
+                    "ringstream server (core {index}): {} connections open, this core's share \
+                     of max_connections; new clients wait in the backlog until one closes",
+                    clients.len()
+                );
+            }
+            Event::Room => {
+                full = false;
+                log::info!(
+                    "ringstream server (core {index}): below max_connections again ({} open), \
+                     accepting",
+                    clients.len()
+                );
+            }
             Event::Closed => break,
         }
     }
     // Stop listening; connections the kernel accepted but nobody took are closed with it.
     drop(listener);
+    // Timeouts still apply to the connections that remain.
     poll_fn(|cx| {
         let commands = core.poll_commands(cx);
         if let Some(event) = command_event(&commands, &mut seen) {
             match event {
                 Event::CloseClients => clients.close_all(),
                 Event::AbortClients => clients.abort_all(),
-                Event::Closed | Event::Accepted(_) => {}
+                _ => {}
             }
             // Poll again at once: the commands may have moved on.
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        if sweep.as_mut().is_some_and(|s| s.poll_tick(cx).is_ready()) {
+            clients.sweep(index);
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }
