@@ -5,6 +5,7 @@ use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::Future;
+use std::io;
 use std::pin::Pin;
 use std::rc::{Rc, Weak};
 use std::sync::atomic::Ordering;
@@ -14,11 +15,14 @@ use std::time::{Duration, Instant};
 
 use slab::Slab;
 
-use crate::driver::{Driver, Wait};
+use crate::driver::{sys, Driver, Wait};
 
 use super::task::{JoinHandle, Stage, Task};
 use super::time::Timers;
 use super::waker::{Shared, WakeHandle, MAIN};
+
+/// Longest sleep between looks for work when the ring has failed and poll(2) fails too.
+const FALLBACK_NAP: Duration = Duration::from_millis(10);
 
 struct TaskEntry {
     /// `None` while the task is being polled (it is moved out so it can spawn).
@@ -305,6 +309,9 @@ impl Core {
     }
 
     /// Runs `future` to completion, driving every task, timer and the ring meanwhile.
+    ///
+    /// If the ring fails, the loop goes on without it: every op ends with the failure, so
+    /// the future's own error path runs; timers and wakes from other threads still work.
     pub(crate) fn block_on<F: Future>(&self, future: F) -> F::Output {
         let main = self.main_handle();
         let main_waker = Waker::from(main.clone());
@@ -317,33 +324,81 @@ impl Core {
                     return out;
                 }
             }
-            self.run_ready();
-            // Flushes first: one may finish a close at once and wake its waiter, which must
-            // keep the loop from blocking in the ring below.
-            self.driver.run_before_submit();
-            self.take_remote_wakes();
-            let busy =
-                || main.scheduled.load(Ordering::Acquire) || !self.run_queue.borrow().is_empty();
-            // The busy-poll window has already entered the ring when it found work.
-            let polled = !busy() && !self.busy_poll.is_zero() && self.busy_poll_found_work(&busy);
-            if !polled {
-                let wait = if busy() {
-                    Wait::No
-                } else {
-                    let mut s = self.stats.get();
-                    s.parks += 1;
-                    self.stats.set(s);
-                    Wait::Until(self.timers.borrow().next_deadline())
-                };
-                self.driver.enter(wait);
+            self.turn(&main);
+        }
+    }
+
+    /// Like [`block_on`](Core::block_on), but stops at a ring failure and returns it (the
+    /// future is dropped, inside the runtime).
+    pub(crate) fn try_block_on<F: Future>(&self, future: F) -> io::Result<F::Output> {
+        let main = self.main_handle();
+        let main_waker = Waker::from(main.clone());
+        let mut cx = Context::from_waker(&main_waker);
+        let mut future = std::pin::pin!(future);
+        main.scheduled.store(true, Ordering::Relaxed);
+        loop {
+            // Before the poll: a future that saw its op fail would return that bare errno,
+            // where the ring's failure names the cause and the fix.
+            if let Some(failure) = self.driver.failure() {
+                return Err(failure);
             }
-            self.take_remote_wakes();
-            if self.timers.borrow().has_timers() {
-                let fired = self.timers.borrow_mut().take_expired(Instant::now());
-                for waker in fired {
-                    waker.wake();
+            if main.scheduled.swap(false, Ordering::AcqRel) {
+                if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+                    return Ok(out);
                 }
             }
+            self.turn(&main);
+        }
+    }
+
+    /// One loop turn: ready tasks, the ring (or, once it failed, a wait for a wake or a
+    /// timer), due timers.
+    fn turn(&self, main: &WakeHandle) {
+        self.run_ready();
+        // Flushes first: one may finish a close at once and wake its waiter, which must
+        // keep the loop from blocking in the ring below.
+        self.driver.run_before_submit();
+        self.take_remote_wakes();
+        let busy = || main.scheduled.load(Ordering::Acquire) || !self.run_queue.borrow().is_empty();
+        // The busy-poll window has already entered the ring when it found work.
+        let polled = !busy()
+            && !self.busy_poll.is_zero()
+            && !self.driver.has_failed()
+            && self.busy_poll_found_work(&busy);
+        if !polled {
+            let wait = if busy() {
+                Wait::No
+            } else {
+                let mut s = self.stats.get();
+                s.parks += 1;
+                self.stats.set(s);
+                Wait::Until(self.timers.borrow().next_deadline())
+            };
+            let dispatched = self.driver.enter(wait);
+            if let Wait::Until(deadline) = wait {
+                if dispatched == 0 && self.driver.has_failed() && !self.driver.has_failed_ops() {
+                    self.wait_without_ring(deadline);
+                }
+            }
+        }
+        self.take_remote_wakes();
+        if self.timers.borrow().has_timers() {
+            let fired = self.timers.borrow_mut().take_expired(Instant::now());
+            for waker in fired {
+                waker.wake();
+            }
+        }
+    }
+
+    /// Blocks, with the ring failed, until another thread wakes a task (the eventfd its
+    /// wakers signal) or `deadline` (the next timer) passes.
+    #[cold]
+    fn wait_without_ring(&self, deadline: Option<Instant>) {
+        let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        match sys::wait_readable(&self.shared.eventfd, timeout) {
+            Ok(_) => sys::eventfd_drain(&self.shared.eventfd),
+            // poll(2) refused too: sleep in short steps, so wakes are seen late, not never.
+            Err(_) => std::thread::sleep(timeout.map_or(FALLBACK_NAP, |t| t.min(FALLBACK_NAP))),
         }
     }
 
