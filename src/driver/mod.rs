@@ -12,8 +12,23 @@
 //! `Orphaned` (its owner was dropped before the last CQE: the slot keeps every resource the
 //! kernel may touch and frees them when the last CQE arrives). Multishot slots live until a
 //! CQE without `IORING_CQE_F_MORE`.
+//!
+//! # Ring failure
+//!
+//! An `io_uring_enter` error that is not transient (seccomp refusing the call, ENOMEM,
+//! EBADR when completions were dropped, ...) is stored (the first one wins, see
+//! [`failure`]) and the ring is never entered again. Completions already posted are still
+//! dispatched; every other op then ends with a completion of `-errno` (delivered by the
+//! next [`Driver::enter`]), and ops submitted later end the same way without reaching the
+//! kernel, so no waiter is left hanging. An op the kernel may still hold keeps its
+//! resources for good: an orphaned slot's are leaked instead of freed, and the buffer
+//! memory is leaked when the driver drops. The kernel never writes into memory an op's
+//! owner gets back (receives use the provided-buffer ring; accepts, polls and cancels take
+//! no memory; a connect reads its address when it is submitted); a send the kernel had
+//! taken may still read the bytes it was given.
 
 mod buf_ring;
+pub(crate) mod failure;
 #[allow(
     dead_code,
     reason = "registered at startup (issue 2); measured, sends from it lose or are refused on Linux 6.18 (see Conn::submit_send), so no op uses it yet"
@@ -37,6 +52,8 @@ use slab::Slab;
 
 pub(crate) use buf_ring::waiters::RecvWaiter;
 use buf_ring::waiters::RecvWaiters;
+use failure::{During, RingFailure};
+
 pub(crate) use buf_ring::BufRing;
 pub(crate) use fixed::FixedPool;
 pub use setup::RingMode;
@@ -142,6 +159,11 @@ pub(crate) struct Driver {
     internal: RefCell<Vec<usize>>,
     /// Run before the next submission (see `before_submit`).
     before_submit: RefCell<Vec<Rc<dyn BeforeSubmit>>>,
+    /// The ring failed: it is not entered again (see "Ring failure" above).
+    failure: Cell<Option<RingFailure>>,
+    /// Ops to end with the failure on the next reap: `user_data`, and whether the kernel
+    /// may still hold the op (it was submitted before the failure).
+    failed_ops: RefCell<VecDeque<(u64, bool)>>,
 }
 
 /// How long [`Driver::enter`] may block.
@@ -193,6 +215,8 @@ impl Driver {
             stats: Cell::new(DriverStats::default()),
             internal: RefCell::new(Vec::new()),
             before_submit: RefCell::new(Vec::new()),
+            failure: Cell::new(None),
+            failed_ops: RefCell::new(VecDeque::new()),
         })
     }
 
@@ -202,6 +226,22 @@ impl Driver {
 
     pub(crate) fn stats(&self) -> DriverStats {
         self.stats.get()
+    }
+
+    /// The ring's fatal failure, if it failed (see "Ring failure" above).
+    pub(crate) fn failure(&self) -> Option<io::Error> {
+        self.failure.get().map(RingFailure::to_io_error)
+    }
+
+    /// Whether the ring failed.
+    pub(crate) fn has_failed(&self) -> bool {
+        self.failure.get().is_some()
+    }
+
+    /// Whether ops wait to be ended with the ring's failure by the next
+    /// [`enter`](Driver::enter) (which then returns at once).
+    pub(crate) fn has_failed_ops(&self) -> bool {
+        !self.failed_ops.borrow().is_empty()
     }
 
     fn bump(&self, f: impl FnOnce(&mut DriverStats)) {
@@ -338,10 +378,18 @@ impl Driver {
     }
 
     /// Queues one SQE. A full SQ is flushed to the kernel and the push retried: an SQE is
-    /// never dropped.
+    /// never dropped. Once the ring has failed nothing reaches it: the op ends with the
+    /// failure on the next reap instead.
     pub(crate) fn push(&self, sqe: squeue::Entry) {
         let mut ring = self.ring.borrow_mut();
         loop {
+            if self.failure.get().is_some() {
+                let user_data = sqe.get_user_data();
+                if user_data != IGNORED {
+                    self.failed_ops.borrow_mut().push_back((user_data, false));
+                }
+                return;
+            }
             // SAFETY: every buffer, iovec or sockaddr the SQE points to is owned by the op's
             // slot (or by a handler the slot holds) until the op's final CQE, so the kernel
             // never touches freed memory.
@@ -350,7 +398,7 @@ impl Driver {
                 return;
             }
             self.bump(|s| s.sq_full_flushes += 1);
-            if let Err(e) = ring.submit() {
+            if let Err(e) = failure::inject::enter(|| ring.submit()) {
                 match e.raw_os_error() {
                     // The CQ is full and the kernel cannot post more: move CQEs aside
                     // (dispatched on the next reap) and retry.
@@ -359,9 +407,42 @@ impl Driver {
                     }
                     Some(libc::EINTR) => {}
                     _ => {
-                        panic!("io_uring_enter failed while flushing a full submission queue: {e}")
+                        self.fail(&e, During::SqFlush, &mut ring);
+                        if self.failure.get().is_some() {
+                            // This op's slot is in the table already, so `fail` queued it
+                            // to end with the failure like every other pending op.
+                            return;
+                        }
                     }
                 }
+            }
+        }
+    }
+
+    /// Stores a non-transient `io_uring_enter` error as the ring's failure (the first one
+    /// wins) and queues every pending op to end with it. Completions the kernel already
+    /// posted are real: they are moved aside to be dispatched first.
+    fn fail(&self, err: &io::Error, during: During, ring: &mut IoUring) {
+        let Some(failure) = RingFailure::of(err, during) else {
+            return;
+        };
+        if self.failure.get().is_some() {
+            return;
+        }
+        self.failure.set(Some(failure));
+        // Said once here too: a `block_on` future may see only the bare errno of its op.
+        log::error!("ringstream: {failure}");
+        self.move_cq_to_backlog(ring);
+        let ops = self.ops.borrow();
+        let mut failed = self.failed_ops.borrow_mut();
+        for (key, entry) in ops.iter() {
+            let pending = match &entry.slot {
+                Slot::Done(_) => false,
+                Slot::Stream { finished, .. } => !finished,
+                Slot::Waiting(_) | Slot::Handler(_) | Slot::Orphaned(_) => true,
+            };
+            if pending {
+                failed.push_back((encode(key, entry.generation), true));
             }
         }
     }
@@ -387,6 +468,10 @@ impl Driver {
 
     /// Submits queued SQEs and collects completions, blocking per `wait`; then dispatches
     /// every completion. Returns the number dispatched.
+    ///
+    /// A non-transient error fails the ring (see "Ring failure" above). A failed ring is
+    /// not entered: this only dispatches what is left and never blocks, so the caller
+    /// waits by other means ([`has_failed`](Driver::has_failed)).
     pub(crate) fn enter(&self, wait: Wait) -> usize {
         // Lent receive buffers dropped since the last turn go back to the kernel here: the
         // runtime enters once per loop turn, so this costs one atomic load per turn (not
@@ -400,7 +485,7 @@ impl Driver {
             }
         }
         self.serve_recv_waiters();
-        {
+        if self.failure.get().is_none() {
             let mut ring = self.ring.borrow_mut();
             // Completions already posted make a wait pointless: just submit.
             let wait = match wait {
@@ -411,25 +496,25 @@ impl Driver {
                 Wait::No if !Self::needs_enter(&mut ring) => Ok(0),
                 Wait::No => {
                     self.bump(|s| s.enters += 1);
-                    submit_getevents(&mut ring)
+                    failure::inject::enter(|| submit_getevents(&mut ring))
                 }
                 Wait::Until(None) => {
                     self.bump(|s| s.enters += 1);
-                    ring.submit_and_wait(1)
+                    failure::inject::enter(|| ring.submit_and_wait(1))
                 }
                 Wait::Until(Some(deadline)) => {
                     self.bump(|s| s.enters += 1);
                     let left = deadline.saturating_duration_since(Instant::now());
                     let ts = timespec(left);
                     let args = types::SubmitArgs::new().timespec(&ts);
-                    ring.submitter().submit_with_args(1, &args)
+                    failure::inject::enter(|| ring.submitter().submit_with_args(1, &args))
                 }
             };
             if let Err(e) = res {
                 match e.raw_os_error() {
                     Some(libc::ETIME) | Some(libc::EINTR) | Some(libc::EAGAIN) => {}
                     Some(libc::EBUSY) => self.move_cq_to_backlog(&mut ring),
-                    _ => panic!("io_uring_enter failed: {e}"),
+                    _ => self.fail(&e, During::Wait, &mut ring),
                 }
             }
         }
@@ -464,7 +549,7 @@ impl Driver {
     }
 
     /// Dispatches every completion in the backlog and the CQ, flushing kernel-side CQ
-    /// overflow until none is left.
+    /// overflow until none is left; then ends the ops queued by a ring failure.
     fn reap(&self) -> usize {
         let mut total = 0;
         // Bounded: each round empties the CQ; overflowed CQEs move in by CQ-sized batches.
@@ -474,16 +559,22 @@ impl Driver {
             {
                 let mut ring = self.ring.borrow_mut();
                 batch.append(&mut self.backlog.borrow_mut());
-                for cqe in ring.completion() {
-                    batch.push((
-                        cqe.user_data(),
-                        Completion {
-                            result: cqe.result(),
-                            flags: cqe.flags(),
-                        },
-                    ));
+                // A failed ring's CQ is not read again: ops pending at the failure end with
+                // it instead, and a late real completion would end them twice.
+                if self.failure.get().is_none() {
+                    for cqe in ring.completion() {
+                        batch.push((
+                            cqe.user_data(),
+                            Completion {
+                                result: cqe.result(),
+                                flags: cqe.flags(),
+                            },
+                        ));
+                    }
+                    overflow = ring.submission().cq_overflow();
+                } else {
+                    overflow = false;
                 }
-                overflow = ring.submission().cq_overflow();
             }
             total += batch.len();
             self.bump(|s| s.completions += batch.len() as u64);
@@ -497,16 +588,50 @@ impl Driver {
             // The kernel holds CQEs it could not post: an enter with GETEVENTS moves them in.
             self.bump(|s| s.cq_overflow_flushes += 1);
             let mut ring = self.ring.borrow_mut();
-            if let Err(e) = submit_getevents(&mut ring) {
-                if !matches!(
-                    e.raw_os_error(),
-                    Some(libc::EBUSY | libc::EINTR | libc::EAGAIN)
-                ) {
-                    panic!("io_uring_enter failed while flushing CQ overflow: {e}");
-                }
+            if let Err(e) = failure::inject::enter(|| submit_getevents(&mut ring)) {
+                self.fail(&e, During::OverflowFlush, &mut ring);
             }
         }
-        total
+        total + self.end_failed_ops()
+    }
+
+    /// Ends the ops queued by the ring's failure with its `-errno`. Only those queued
+    /// before this call: a handler that submits again in response gets its answer on the
+    /// next turn, so one that retries forever cannot keep this call from returning.
+    fn end_failed_ops(&self) -> usize {
+        let Some(failure) = self.failure.get() else {
+            return 0;
+        };
+        let failed = std::mem::take(&mut *self.failed_ops.borrow_mut());
+        let mut count = 0;
+        let completion = Completion {
+            result: failure.result(),
+            flags: 0,
+        };
+        for (user_data, kernel_may_hold) in failed {
+            let (key, generation) = decode(user_data);
+            let mut ops = self.ops.borrow_mut();
+            let Some(entry) = ops.get_mut(key).filter(|e| e.generation == generation) else {
+                continue; // a real last completion ended it first
+            };
+            match &entry.slot {
+                Slot::Done(_) | Slot::Stream { finished: true, .. } => continue,
+                Slot::Orphaned(_) if kernel_may_hold => {
+                    // Nobody waits, and the kernel may still use what the slot holds: keep
+                    // it for good rather than free memory the kernel can touch.
+                    let entry = ops.remove(key);
+                    drop(ops);
+                    std::mem::forget(entry);
+                    continue;
+                }
+                _ => {}
+            }
+            drop(ops);
+            count += 1;
+            self.dispatch(user_data, completion);
+        }
+        self.bump(|s| s.completions += count as u64);
+        count
     }
 
     fn dispatch(&self, user_data: u64, c: Completion) {
@@ -682,6 +807,17 @@ impl Driver {
     fn quiesce(&self) -> bool {
         let deadline = Instant::now() + Duration::from_secs(2);
         while !self.ops.borrow().is_empty() && Instant::now() < deadline {
+            if self.failure.get().is_some() {
+                // No ring to wait on: end the ops still queued for the failure (their
+                // handlers may queue more, bounded by the deadline), then give up on the
+                // rest.
+                if self.failed_ops.borrow().is_empty() {
+                    break;
+                }
+                self.run_before_submit();
+                self.reap();
+                continue;
+            }
             // Again every round: a completion handler may have started a new op (a
             // connection flushing as it closes).
             let cancel_all = opcode::AsyncCancel2::new(types::CancelBuilder::any())
@@ -708,7 +844,10 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        if !self.quiesce() {
+        let quiet = self.quiesce();
+        // After a ring failure, ops the kernel had taken may still run (their slots ended
+        // with the failure, not with their last completion), so the buffer memory stays.
+        if !quiet || self.failure.get().is_some() {
             // Some op never completed: the kernel may still write into its resources, so
             // leak them (and the buffer memory) rather than free memory it can touch.
             // Forgetting the ring leaks its share of the receive buffer memory, so lent
@@ -717,6 +856,9 @@ impl Drop for Driver {
             std::mem::forget(ops);
             if let Some(ring) = self.recv_buffers.borrow_mut().take() {
                 std::mem::forget(ring);
+            }
+            if let Some(pool) = self.fixed.take() {
+                std::mem::forget(pool);
             }
         }
     }

@@ -6,6 +6,7 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::Duration;
 
 /// Creates a non-blocking, close-on-exec eventfd with a counter of 0.
 pub(crate) fn eventfd() -> io::Result<OwnedFd> {
@@ -33,6 +34,31 @@ pub(crate) fn eventfd_signal(fd: &OwnedFd) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Waits until `fd` is readable or `timeout` passes (`None`: no limit). True when it is
+/// readable; an interrupted wait (EINTR) returns false, like a timeout.
+pub(crate) fn wait_readable(fd: &OwnedFd, timeout: Option<Duration>) -> io::Result<bool> {
+    let mut pollfd = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // Rounded up, so a wait for a deadline never wakes just before it.
+    let ms = match timeout {
+        None => -1,
+        Some(t) => i32::try_from(t.as_nanos().div_ceil(1_000_000)).unwrap_or(i32::MAX),
+    };
+    // SAFETY: poll reads and writes the one pollfd on our stack, whose count we pass.
+    let n = unsafe { libc::poll(&mut pollfd, 1, ms) };
+    if n < 0 {
+        let err = io::Error::last_os_error();
+        if err.kind() == io::ErrorKind::Interrupted {
+            return Ok(false);
+        }
+        return Err(err);
+    }
+    Ok(n > 0)
 }
 
 /// Resets an eventfd's counter to zero (non-blocking; an already-zero counter is fine).
@@ -170,6 +196,10 @@ pub(crate) fn errno_name(errno: i32) -> &'static str {
         libc::ETIME => "ETIME",
         libc::ECANCELED => "ECANCELED",
         libc::EOVERFLOW => "EOVERFLOW",
+        libc::EBADR => "EBADR",
+        libc::ENXIO => "ENXIO",
+        libc::EOWNERDEAD => "EOWNERDEAD",
+        libc::EIO => "EIO",
         _ => "errno",
     }
 }
@@ -184,6 +214,10 @@ mod tests {
         let fd = eventfd().expect("eventfd");
         eventfd_signal(&fd).expect("signal");
         eventfd_signal(&fd).expect("signal");
+        assert!(
+            wait_readable(&fd, Some(Duration::ZERO)).expect("poll"),
+            "a signalled eventfd is readable"
+        );
         let mut file = std::fs::File::from(fd.try_clone().expect("dup"));
         let mut bytes = [0u8; 8];
         file.read_exact(&mut bytes).expect("read");
@@ -192,6 +226,12 @@ mod tests {
         assert!(
             file.read_exact(&mut bytes).is_err(),
             "counter must be zero after the read"
+        );
+        let start = std::time::Instant::now();
+        assert!(!wait_readable(&fd, Some(Duration::from_millis(20))).expect("poll"));
+        assert!(
+            start.elapsed() >= Duration::from_millis(20),
+            "waited the timeout"
         );
     }
 

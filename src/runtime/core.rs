@@ -5,6 +5,7 @@ use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::Future;
+use std::io;
 use std::pin::Pin;
 use std::rc::{Rc, Weak};
 use std::sync::atomic::Ordering;
@@ -14,11 +15,14 @@ use std::time::{Duration, Instant};
 
 use slab::Slab;
 
-use crate::driver::{Driver, Wait};
+use crate::driver::{sys, Driver, Wait};
 
 use super::task::{JoinHandle, Stage, Task};
 use super::time::Timers;
 use super::waker::{Shared, WakeHandle, MAIN};
+
+/// Longest sleep between looks for work when the ring has failed and poll(2) fails too.
+const FALLBACK_NAP: Duration = Duration::from_millis(10);
 
 struct TaskEntry {
     /// `None` while the task is being polled (it is moved out so it can spawn).
@@ -305,6 +309,9 @@ impl Core {
     }
 
     /// Runs `future` to completion, driving every task, timer and the ring meanwhile.
+    ///
+    /// If the ring fails, the loop goes on without it: every op ends with the failure, so
+    /// the future's own error path runs; timers and wakes from other threads still work.
     pub(crate) fn block_on<F: Future>(&self, future: F) -> F::Output {
         let main = self.main_handle();
         let main_waker = Waker::from(main.clone());
@@ -317,33 +324,81 @@ impl Core {
                     return out;
                 }
             }
-            self.run_ready();
-            // Flushes first: one may finish a close at once and wake its waiter, which must
-            // keep the loop from blocking in the ring below.
-            self.driver.run_before_submit();
-            self.take_remote_wakes();
-            let busy =
-                || main.scheduled.load(Ordering::Acquire) || !self.run_queue.borrow().is_empty();
-            // The busy-poll window has already entered the ring when it found work.
-            let polled = !busy() && !self.busy_poll.is_zero() && self.busy_poll_found_work(&busy);
-            if !polled {
-                let wait = if busy() {
-                    Wait::No
-                } else {
-                    let mut s = self.stats.get();
-                    s.parks += 1;
-                    self.stats.set(s);
-                    Wait::Until(self.timers.borrow().next_deadline())
-                };
-                self.driver.enter(wait);
+            self.turn(&main);
+        }
+    }
+
+    /// Like [`block_on`](Core::block_on), but stops at a ring failure and returns it (the
+    /// future is dropped, inside the runtime).
+    pub(crate) fn try_block_on<F: Future>(&self, future: F) -> io::Result<F::Output> {
+        let main = self.main_handle();
+        let main_waker = Waker::from(main.clone());
+        let mut cx = Context::from_waker(&main_waker);
+        let mut future = std::pin::pin!(future);
+        main.scheduled.store(true, Ordering::Relaxed);
+        loop {
+            // Before the poll: a future that saw its op fail would return that bare errno,
+            // where the ring's failure names the cause and the fix.
+            if let Some(failure) = self.driver.failure() {
+                return Err(failure);
             }
-            self.take_remote_wakes();
-            if self.timers.borrow().has_timers() {
-                let fired = self.timers.borrow_mut().take_expired(Instant::now());
-                for waker in fired {
-                    waker.wake();
+            if main.scheduled.swap(false, Ordering::AcqRel) {
+                if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+                    return Ok(out);
                 }
             }
+            self.turn(&main);
+        }
+    }
+
+    /// One loop turn: ready tasks, the ring (or, once it failed, a wait for a wake or a
+    /// timer), due timers.
+    fn turn(&self, main: &WakeHandle) {
+        self.run_ready();
+        // Flushes first: one may finish a close at once and wake its waiter, which must
+        // keep the loop from blocking in the ring below.
+        self.driver.run_before_submit();
+        self.take_remote_wakes();
+        let busy = || main.scheduled.load(Ordering::Acquire) || !self.run_queue.borrow().is_empty();
+        // The busy-poll window has already entered the ring when it found work.
+        let polled = !busy()
+            && !self.busy_poll.is_zero()
+            && !self.driver.has_failed()
+            && self.busy_poll_found_work(&busy);
+        if !polled {
+            let wait = if busy() {
+                Wait::No
+            } else {
+                let mut s = self.stats.get();
+                s.parks += 1;
+                self.stats.set(s);
+                Wait::Until(self.timers.borrow().next_deadline())
+            };
+            let dispatched = self.driver.enter(wait);
+            if let Wait::Until(deadline) = wait {
+                if dispatched == 0 && self.driver.has_failed() && !self.driver.has_failed_ops() {
+                    self.wait_without_ring(deadline);
+                }
+            }
+        }
+        self.take_remote_wakes();
+        if self.timers.borrow().has_timers() {
+            let fired = self.timers.borrow_mut().take_expired(Instant::now());
+            for waker in fired {
+                waker.wake();
+            }
+        }
+    }
+
+    /// Blocks, with the ring failed, until another thread wakes a task (the eventfd its
+    /// wakers signal) or `deadline` (the next timer) passes.
+    #[cold]
+    fn wait_without_ring(&self, deadline: Option<Instant>) {
+        let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        match sys::wait_readable(&self.shared.eventfd, timeout) {
+            Ok(_) => sys::eventfd_drain(&self.shared.eventfd),
+            // poll(2) refused too: sleep in short steps, so wakes are seen late, not never.
+            Err(_) => std::thread::sleep(timeout.map_or(FALLBACK_NAP, |t| t.min(FALLBACK_NAP))),
         }
     }
 
@@ -399,5 +454,162 @@ impl Core {
         // the driver.
         self.driver.shutdown();
         self.run_queue.borrow_mut().clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::task::Poll;
+    use std::time::{Duration, Instant};
+
+    use io_uring::opcode;
+
+    use crate::driver::failure::inject;
+    use crate::driver::op::Op;
+    use crate::runtime::current_core;
+    use crate::{nop, spawn, time, yield_now, Builder, Runtime, Stream, StreamError};
+
+    /// A task waiting on a receive the ring has taken (two turns: the task arms it, the
+    /// loop submits it).
+    async fn pending_read() -> crate::JoinHandle<Result<bytes::Bytes, StreamError>> {
+        let (a, b) = Stream::pair().expect("pair");
+        let (mut reader, writer) = a.split();
+        let task = spawn(async move {
+            // Both open (a dropped writer closes its connection) and silent: the read waits.
+            let _open = (writer, b);
+            reader.read(10).await
+        });
+        yield_now().await;
+        yield_now().await;
+        task
+    }
+
+    #[test]
+    fn run_returns_the_ring_failure_while_a_task_waits_on_a_recv() {
+        let started = Instant::now();
+        let result = crate::run(async {
+            let task = pending_read().await;
+            let driver = current_core().expect("runtime").driver.clone();
+            assert!(driver.ops_in_flight() > 0, "the recv is in flight");
+            inject::fail_next_enter(libc::ENOMEM);
+            // Bounded: were the failure lost, this returns Ok after 5 s and the test fails.
+            time::timeout(Duration::from_secs(5), task).await
+        });
+        let err = result.expect_err("run returns the ring's failure");
+        let msg = err.to_string();
+        assert!(msg.starts_with("io_uring_enter failed: ENOMEM — "), "{msg}");
+        assert!(msg.contains("out of memory"), "{msg}");
+        assert_eq!(err.kind(), io::ErrorKind::OutOfMemory);
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "no wait for the timeout"
+        );
+    }
+
+    /// Wakes its task from another thread after a few milliseconds, then is ready.
+    fn woken_from_another_thread() -> impl std::future::Future<Output = ()> {
+        let started = Arc::new(AtomicBool::new(false));
+        let woken = Arc::new(AtomicBool::new(false));
+        std::future::poll_fn(move |cx| {
+            if woken.load(Ordering::Acquire) {
+                return Poll::Ready(());
+            }
+            if !started.swap(true, Ordering::AcqRel) {
+                let waker = cx.waker().clone();
+                let woken = woken.clone();
+                std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_millis(20));
+                    woken.store(true, Ordering::Release);
+                    waker.wake();
+                });
+            }
+            Poll::Pending
+        })
+    }
+
+    #[test]
+    fn block_on_ends_pending_and_later_ops_with_the_failure_and_still_wakes() {
+        let rt = Runtime::new().expect("runtime");
+        let (read, later, woken, slept) = rt.block_on(async {
+            let task = pending_read().await;
+            inject::fail_next_enter(libc::EBADR);
+            let read = time::timeout(Duration::from_secs(5), task).await;
+            let later = time::timeout(Duration::from_secs(5), nop()).await;
+            // Without the ring, the loop waits on the eventfd other threads signal (it
+            // parks a few times, where a spinning loop would park thousands of times).
+            let parks = current_core().expect("runtime").loop_stats().parks;
+            let woken = time::timeout(Duration::from_secs(5), woken_from_another_thread())
+                .await
+                .is_ok();
+            let parks = current_core().expect("runtime").loop_stats().parks - parks;
+            assert!(
+                parks < 100,
+                "the loop spun instead of waiting: {parks} parks"
+            );
+            let start = Instant::now();
+            time::sleep(Duration::from_millis(5)).await;
+            (read, later, woken, start.elapsed())
+        });
+        match read {
+            Ok(Ok(Err(StreamError::Io(e)))) => assert_eq!(e.raw_os_error(), Some(libc::EBADR)),
+            other => panic!("the pending read ends with EBADR, got {other:?}"),
+        }
+        let later = later
+            .expect("a later op ends at once")
+            .expect_err("with the failure");
+        assert_eq!(later.raw_os_error(), Some(libc::EBADR));
+        assert!(woken, "a wake from another thread ends the wait");
+        assert!(slept >= Duration::from_millis(5), "timers still fire");
+        let err = rt
+            .try_block_on(async {})
+            .expect_err("the failure stays with the runtime");
+        assert!(err.to_string().contains("EBADR"), "{err}");
+        assert!(err.to_string().contains("dropped completions"), "{err}");
+        let dropped = Instant::now();
+        drop(rt);
+        assert!(
+            dropped.elapsed() < Duration::from_secs(1),
+            "a failed runtime drops without waiting for its ops"
+        );
+    }
+
+    #[test]
+    fn a_failed_flush_of_a_full_submission_queue_fails_the_ring() {
+        let mut builder = Builder::new();
+        builder.entries(4);
+        let rt = builder.build().expect("runtime");
+        let results = rt.block_on(async {
+            let driver = current_core().expect("runtime").driver.clone();
+            inject::fail_next_enter(libc::EINVAL);
+            // More than the SQ holds: a push flushes it, and that enter fails.
+            let ops: Vec<_> = (0..8)
+                .map(|_| Op::submit(driver.clone(), opcode::Nop::new().build(), ()))
+                .collect();
+            time::timeout(Duration::from_secs(5), async {
+                let mut results = Vec::new();
+                for op in ops {
+                    results.push(op.await.0.result);
+                }
+                results
+            })
+            .await
+        });
+        let results = results.expect("the ops end at once");
+        assert_eq!(
+            results,
+            vec![-libc::EINVAL; 8],
+            "every op ends with the failure"
+        );
+        let err = rt.try_block_on(async {}).expect_err("the ring failed");
+        assert!(
+            err.to_string().starts_with(
+                "io_uring_enter failed while flushing a full submission queue: EINVAL"
+            ),
+            "{err}"
+        );
+        assert_eq!(rt.stats().ops_in_flight, 0);
     }
 }

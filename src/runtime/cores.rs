@@ -151,7 +151,7 @@ impl PerCore {
             let factory = factory.clone();
             let spawned = thread::Builder::new()
                 .name(format!("ringstream-core-{index}"))
-                .spawn(move || -> Option<Fut::Output> {
+                .spawn(move || -> Option<io::Result<Fut::Output>> {
                     let setup = sys::pin_current_thread(cpu).and_then(|()| builder.build());
                     let runtime = match setup {
                         Ok(rt) => {
@@ -167,7 +167,7 @@ impl PerCore {
                     if !go_rx.recv().unwrap_or(false) {
                         return None;
                     }
-                    Some(runtime.block_on(factory(index)))
+                    Some(runtime.try_block_on(factory(index)))
                 });
             match spawned {
                 Ok(handle) => {
@@ -214,7 +214,7 @@ impl PerCore {
 
 /// The running threads started by [`PerCore::launch`].
 pub struct CoreGroup<T> {
-    threads: Vec<(usize, thread::JoinHandle<Option<T>>)>,
+    threads: Vec<(usize, thread::JoinHandle<Option<io::Result<T>>>)>,
 }
 
 impl<T> CoreGroup<T> {
@@ -223,12 +223,18 @@ impl<T> CoreGroup<T> {
         self.threads.iter().map(|(cpu, _)| *cpu).collect()
     }
 
-    /// Waits for every core's future; a core that panicked gives [`CoreError::Panicked`].
+    /// Waits for every core's future; a core that panicked gives [`CoreError::Panicked`],
+    /// one whose ring failed [`CoreError::Failed`].
     pub fn join(self) -> Vec<Result<T, CoreError>> {
         self.threads
             .into_iter()
             .map(|(cpu, t)| match t.join() {
-                Ok(Some(v)) => Ok(v),
+                Ok(Some(Ok(v))) => Ok(v),
+                Ok(Some(Err(e))) => Err(CoreError::Failed {
+                    cpu,
+                    kind: e.kind(),
+                    message: e.to_string(),
+                }),
                 Ok(None) => Err(CoreError::NotStarted { cpu }),
                 Err(payload) => {
                     let message = panic_text(payload.as_ref())
@@ -256,6 +262,28 @@ pub enum CoreError {
         /// The CPU the core was meant to run on.
         cpu: usize,
     },
+    /// The core's ring failed while its future ran (see
+    /// [`Runtime::try_block_on`](crate::Runtime::try_block_on)); the future was dropped.
+    ///
+    /// ```
+    /// use ringstream::runtime::CoreError;
+    ///
+    /// let error = CoreError::Failed {
+    ///     cpu: 0,
+    ///     kind: std::io::ErrorKind::PermissionDenied,
+    ///     message: "io_uring_enter failed: EPERM — ...".into(),
+    /// };
+    /// assert!(error.to_string().contains("EPERM"));
+    /// assert_eq!(std::io::Error::from(error).kind(), std::io::ErrorKind::PermissionDenied);
+    /// ```
+    Failed {
+        /// The CPU the core ran on.
+        cpu: usize,
+        /// The ring error's kind.
+        kind: io::ErrorKind,
+        /// The ring error's message, which names the cause and the fix.
+        message: String,
+    },
 }
 
 impl fmt::Display for CoreError {
@@ -265,8 +293,23 @@ impl fmt::Display for CoreError {
                 write!(f, "the core on CPU {cpu} panicked: {message}")
             }
             CoreError::NotStarted { cpu } => write!(f, "the core on CPU {cpu} did not start"),
+            CoreError::Failed { cpu, message, .. } => {
+                write!(f, "the core on CPU {cpu} failed: {message}")
+            }
         }
     }
 }
 
 impl std::error::Error for CoreError {}
+
+impl From<CoreError> for io::Error {
+    /// `Failed` keeps its error kind; `Panicked` and `NotStarted` are `Other`. The message
+    /// is the `CoreError`'s.
+    fn from(error: CoreError) -> io::Error {
+        let kind = match &error {
+            CoreError::Failed { kind, .. } => *kind,
+            CoreError::Panicked { .. } | CoreError::NotStarted { .. } => io::ErrorKind::Other,
+        };
+        io::Error::new(kind, error.to_string())
+    }
+}

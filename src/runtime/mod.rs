@@ -29,6 +29,10 @@ pub use crate::driver::RingMode;
 use self::core::Core;
 use self::waker::Shared;
 
+/// Why `block_on` refuses to nest.
+const NESTED: &str = "Runtime::block_on called from inside a ringstream runtime: nesting \
+                      would block the outer loop; spawn the future or .await it instead";
+
 /// A single-threaded executor that owns one io_uring.
 ///
 /// `Runtime` is `!Send`: create it on the thread that will run it. For one runtime per
@@ -109,17 +113,52 @@ impl Runtime {
 
     /// Runs `future` to completion on this thread, along with every task it spawns.
     ///
+    /// # Ring failure
+    /// If the ring fails for good (an `io_uring_enter` error that is not transient: a
+    /// seccomp filter refusing the call, ENOMEM, EBADR when the kernel dropped
+    /// completions), the runtime does not panic and does not stop: it never enters the
+    /// ring again, every op pending then ends with that error (`-errno`, e.g. a read
+    /// failing with `PermissionDenied`), and every op started later fails the same way at
+    /// once, so `future` runs its own error path and returns. Timers and wakes from other
+    /// threads go on working. The full error, naming the cause and the fix, is logged
+    /// through the `log` facade; [`try_block_on`](Runtime::try_block_on) returns it
+    /// instead, and [`run`] uses that.
+    ///
     /// # Panics
     /// If called from inside a runtime on this thread (nesting would block the outer
     /// one), or if `future` itself panics.
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
         let Some(_guard) = context::enter(&self.core) else {
-            panic!(
-                "Runtime::block_on called from inside a ringstream runtime: nesting would \
-                 block the outer loop; spawn the future or .await it instead"
-            );
+            panic!("{NESTED}");
         };
         self.core.block_on(future)
+    }
+
+    /// Like [`block_on`](Runtime::block_on), but a ring failure ends it: the error is
+    /// returned, with a message that names the cause and the fix (e.g. `io_uring_enter
+    /// failed: EPERM — io_uring is refused by a seccomp filter ...`), and `future` is
+    /// dropped. Tasks it spawned stay with the runtime until it is dropped; their ops end
+    /// with the same error.
+    ///
+    /// ```
+    /// let rt = ringstream::Runtime::new().expect("io_uring is available");
+    /// match rt.try_block_on(async { ringstream::nop().await }) {
+    ///     Ok(nop) => nop.expect("the ring answers"),
+    ///     Err(ring_failure) => eprintln!("the ring failed: {ring_failure}"),
+    /// }
+    /// ```
+    ///
+    /// # Errors
+    /// The ring's failure (see [`block_on`](Runtime::block_on)), also when it failed
+    /// during an earlier call: a failed runtime cannot run anything else.
+    ///
+    /// # Panics
+    /// As [`block_on`](Runtime::block_on): nested in a runtime, or `future` panics.
+    pub fn try_block_on<F: Future>(&self, future: F) -> io::Result<F::Output> {
+        let Some(_guard) = context::enter(&self.core) else {
+            panic!("{NESTED}");
+        };
+        self.core.try_block_on(future)
     }
 
     /// How the ring was set up (see [`RingMode`]).
@@ -179,10 +218,11 @@ impl Drop for Runtime {
 /// ```
 ///
 /// # Errors
-/// When the runtime cannot be created (see [`Runtime::new`]).
+/// When the runtime cannot be created (see [`Runtime::new`]), or when its ring fails while
+/// `future` runs (see [`Runtime::try_block_on`]).
 #[doc(alias = "asyncio.run")]
 pub fn run<F: Future>(future: F) -> io::Result<F::Output> {
-    Ok(Runtime::new()?.block_on(future))
+    Runtime::new()?.try_block_on(future)
 }
 
 /// Spawns a `!Send` future onto the current thread's runtime.

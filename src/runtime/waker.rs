@@ -93,7 +93,8 @@ struct EventfdListener {
 impl CompletionHandler for EventfdListener {
     fn on_completion(&self, driver: &Driver, c: Completion) {
         sys::eventfd_drain(&self.shared.eventfd);
-        if !c.more() && c.result != -libc::ECANCELED {
+        // After a ring failure the loop waits on the eventfd itself (`Core::block_on`).
+        if !c.more() && c.result != -libc::ECANCELED && !driver.has_failed() {
             arm_eventfd(driver, &self.shared);
         }
     }
