@@ -2,7 +2,7 @@
 //! against it (TCP and Unix, ping-pong and stream), SIGTERM shutdown (the grace period, a
 //! second signal), Ctrl-C on `load`, a closed stdout, the library's warnings on stderr,
 //! clear failures (nothing listening, a server that corrupts, stalls or never echoes, bad
-//! arguments) and a short `bench`. Every wait is bounded and every child
+//! arguments), a short `bench` and a short `soak`. Every wait is bounded and every child
 //! is killed if a test fails.
 
 // The command exists only with the `cli` feature (on by default).
@@ -190,8 +190,8 @@ fn command(args: &[&str]) -> Command {
 
 #[test]
 fn every_command_has_help_naming_its_options() {
-    let cases: [(&[&str], &[&str]); 4] = [
-        (&[], &["echo", "load", "bench"]),
+    let cases: [(&[&str], &[&str]); 5] = [
+        (&[], &["echo", "load", "bench", "soak"]),
         (
             &["echo"],
             &[
@@ -213,6 +213,16 @@ fn every_command_has_help_naming_its_options() {
                 "RESULT mode=",
                 "stalls=",
                 "max_gap_ms=",
+            ],
+        ),
+        (
+            &["soak"],
+            &[
+                "--cores",
+                "--phase",
+                "--phase-duration",
+                "--stall-timeout",
+                "SOAK result=",
             ],
         ),
         (
@@ -744,4 +754,48 @@ fn h5_the_servers_warnings_reach_stderr_unless_rust_log_is_off() {
         let warned = out.stderr.contains("out of file descriptors");
         assert_eq!(warned, rust_log.is_none(), "{rust_log:?}\n{}", out.dump());
     }
+}
+
+#[test]
+fn a_short_soak_passes_against_the_real_server() {
+    let out = ringstream(&[
+        "soak",
+        "--phase-duration",
+        "1s",
+        "--phase",
+        "stream:8:16KiB",
+        "--phase",
+        "pingpong:8:64",
+    ]);
+    assert!(out.status.success(), "{}", out.dump());
+    let last = out.stdout.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("SOAK result=pass phases=2 errors=0 stalls=0 "),
+        "{}",
+        out.dump()
+    );
+    for row in ["stream ", "pingpong "] {
+        assert!(
+            out.stdout
+                .lines()
+                .any(|l| l.starts_with(row) && l.contains(" MiB")),
+            "no {row}row\n{}",
+            out.dump()
+        );
+    }
+    // The server was read: its descriptors grew with the 8 connections and came back.
+    let field = |key: &str| -> u64 {
+        last.split(' ')
+            .find_map(|kv| kv.strip_prefix(key))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {key} in {last}"))
+    };
+    assert!(field("fds_peak=") >= field("fds_before=") + 8, "{last}");
+    assert_eq!(field("fds_after="), field("fds_before="), "{last}");
+    assert!(field("rss_before_kib=") > 0, "{last}");
+    assert!(
+        out.stdout.contains("served 16 connections"),
+        "{}",
+        out.dump()
+    );
 }

@@ -28,6 +28,7 @@ mod logger;
 mod output;
 mod ping_pong;
 mod runtime_demo;
+mod soak;
 
 mod table;
 mod units;
@@ -58,6 +59,10 @@ enum Command {
     /// Benchmark the echo server and the load generator together over loopback (or the
     /// runtime alone with --runtime).
     Bench(bench::BenchArgs),
+    /// Run the echo server as a child process through phases of streaming and ping-pong
+    /// load, and check that it lost no byte, stalled no connection, and gave back its
+    /// file descriptors and memory afterwards.
+    Soak(soak::SoakArgs),
 }
 
 impl Command {
@@ -67,6 +72,7 @@ impl Command {
             Command::Echo(_) => "echo",
             Command::Load(_) => "load",
             Command::Bench(_) => "bench",
+            Command::Soak(_) => "soak",
         }
     }
 }
@@ -79,6 +85,7 @@ fn main() -> ExitCode {
         Command::Echo(args) => echo::run(args).map(echo::Stopped::exit_code),
         Command::Load(args) => load::run(args).map(failed_if_false),
         Command::Bench(args) => bench::run(args).map(failed_if_false),
+        Command::Soak(args) => soak::run(args).map(failed_if_false),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),
