@@ -48,6 +48,16 @@ pub fn wait_for(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
     }
 }
 
+/// Sends `kill -<signal>` (`TERM`, `INT`) to `child`.
+pub fn signal(child: &Child, signal: &str) {
+    let pid = child.id().to_string();
+    let sent = Command::new("kill")
+        .args([&format!("-{signal}"), &pid])
+        .status()
+        .expect("run kill");
+    assert!(sent.success(), "kill -{signal} {pid} failed");
+}
+
 /// A running `ringstream echo`.
 pub struct Echo {
     guard: Guard,
@@ -105,12 +115,7 @@ impl Echo {
     /// Sends SIGTERM and expects a clean exit within 10 s; returns its stdout after the
     /// first line.
     pub fn terminate(mut self) -> String {
-        let pid = self.guard.0.id().to_string();
-        let sent = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("run kill");
-        assert!(sent.success(), "kill -TERM {pid} failed");
+        signal(&self.guard.0, "TERM");
         let status = wait_for(&mut self.guard.0, Duration::from_secs(10))
             .expect("echo exits within 10 s of SIGTERM");
         let stdout = self

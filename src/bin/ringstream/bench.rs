@@ -13,7 +13,8 @@ use ringstream::runtime::PerCore;
 
 use crate::cpu::{current_thread_id, thread_cpu_time};
 use crate::echo::echo_connection;
-use crate::load::{run_load, LoadConfig, Mode, Placement, Report, Target};
+use crate::load::{run_load, LoadConfig, Mode, Placement, Report, Target, DEFAULT_STALL_TIMEOUT};
+use crate::output::{err, errln, out, outln};
 use crate::table::{format_rate, render};
 use crate::units::{format_size, parse_duration};
 
@@ -118,13 +119,13 @@ struct Row {
 /// connection failed.
 pub fn run(args: &BenchArgs) -> io::Result<bool> {
     if cfg!(debug_assertions) {
-        eprintln!(
+        errln!(
             "ringstream: note: this is a debug build; use `cargo run --release -- bench` \
              for meaningful numbers"
         );
     }
     if args.runtime {
-        print!("{}", crate::runtime_demo::run()?);
+        out!("{}", crate::runtime_demo::run()?);
         return Ok(true);
     }
     let scenarios: Vec<Scenario> = match args.scenario {
@@ -165,12 +166,13 @@ pub fn run(args: &BenchArgs) -> io::Result<bool> {
             size,
             pipeline: 1,
             duration,
+            stall_timeout: DEFAULT_STALL_TIMEOUT,
             placement: load_placement.clone(),
             progress: false,
         }
     };
 
-    println!(
+    outln!(
         "ringstream bench — echo over loopback: server on CPU {server_cpu}, load on \
          {load_where}, {:.1} s per scenario, ring mode: {ring_mode}\n",
         args.duration.as_secs_f64()
@@ -179,7 +181,7 @@ pub fn run(args: &BenchArgs) -> io::Result<bool> {
     let warm_up = run_load(&config(Scenario::Pp1, WARM_UP))?;
     let tid = server_tid.load(Ordering::Relaxed);
     if warm_up.stats.errors > 0 || tid == 0 {
-        print!("{}", warm_up.summary());
+        out!("{}", warm_up.summary());
         return Err(io::Error::other(
             "the warm-up run against the echo server failed",
         ));
@@ -188,7 +190,7 @@ pub fn run(args: &BenchArgs) -> io::Result<bool> {
     let mut rows = Vec::new();
     for scenario in scenarios {
         if io::stderr().is_terminal() {
-            eprint!("\rrunning {} ...  ", scenario.name());
+            err!("\rrunning {} ...  ", scenario.name());
         }
         let before = thread_cpu_time(tid)?;
         let report = run_load(&config(scenario, args.duration))?;
@@ -200,21 +202,21 @@ pub fn run(args: &BenchArgs) -> io::Result<bool> {
         });
     }
     if io::stderr().is_terminal() {
-        eprint!("\r\x1b[2K");
+        err!("\r\x1b[2K");
     }
-    print!("{}", table(&rows));
+    out!("{}", table(&rows));
 
     let mut ok = true;
     for row in rows.iter().filter(|r| r.report.stats.errors > 0) {
         ok = false;
-        println!("\n{} failed:", row.scenario.name());
+        outln!("\n{} failed:", row.scenario.name());
         for m in &row.report.stats.failures {
-            println!("  {m}");
+            outln!("  {m}");
         }
     }
     let shutdown = server.shutdown(SHUTDOWN_GRACE)?;
     if shutdown.aborted > 0 {
-        eprintln!(
+        errln!(
             "ringstream bench: {} server connection(s) were still open at the end and were aborted",
             shutdown.aborted
         );

@@ -3,6 +3,7 @@
 
 use std::io;
 use std::path::PathBuf;
+use std::thread;
 use std::time::Duration;
 
 use clap::Args;
@@ -11,23 +12,32 @@ use ringstream::Stream;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
+use crate::output::{errln, outln};
+use crate::units::parse_duration;
+
 /// Most bytes the echo handler reads at once.
 pub const READ_SIZE: usize = 64 * 1024;
 
-/// How long open connections get to finish after a shutdown signal before they are aborted.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// How long open connections get to finish after a shutdown signal, unless `--grace`
+/// says otherwise.
+const DEFAULT_GRACE: &str = "5s";
 
 /// The text after the options in `--help`.
 const AFTER_HELP: &str = "\
 Every connection is echoed until the client sends EOF; then the server closes it. The
 first line printed is `listening on <address>` (with the real port when --addr asks for
-port 0). Ctrl-C or SIGTERM stops accepting, gives open connections 5 s to finish, aborts
-the rest, prints a one-line summary and exits 0.
+port 0). Ctrl-C or SIGTERM stops accepting, gives open connections the --grace period to
+finish, aborts the rest, prints a one-line summary and exits 0. A second Ctrl-C or SIGTERM
+during the grace period aborts the open connections at once, prints the summary and exits
+with 128 + the signal's number (130 for Ctrl-C, 143 for SIGTERM).
+
+Warnings of the server (accepts paused for lack of file descriptors, failed connection
+handlers) go to stderr; RUST_LOG=off|error|warn|info|debug|trace sets the level (warn).
 
 Examples:
   ringstream echo                               # 127.0.0.1:7878 on every core
   ringstream echo --addr 0.0.0.0:9000 --cores 2
-  ringstream echo --unix /tmp/echo.sock";
+  ringstream echo --unix /tmp/echo.sock --grace 500ms";
 
 /// `ringstream echo` options.
 #[derive(Debug, Args)]
@@ -46,6 +56,31 @@ pub struct EchoArgs {
     /// [default: every CPU this process may run on].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub cores: Option<u16>,
+
+    /// How long open connections get to finish after Ctrl-C or SIGTERM before they are
+    /// aborted: 5s, 500ms, 1m.
+    #[arg(long, value_name = "DURATION", default_value = DEFAULT_GRACE, value_parser = parse_duration)]
+    pub grace: Duration,
+}
+
+/// How the server stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// Every connection finished within the grace period or was aborted at its end.
+    Gracefully,
+    /// A second signal (this one) cut the grace period short.
+    Forced(i32),
+}
+
+impl Stopped {
+    /// The exit status: 0, or 128 + the signal's number after a forced stop (the shell's
+    /// convention for "ended by this signal").
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Stopped::Gracefully => 0,
+            Stopped::Forced(signal) => u8::try_from(128 + signal).unwrap_or(1),
+        }
+    }
 }
 
 /// One connection: read up to 64 KiB, queue it back without copying, wait for the write
@@ -85,12 +120,13 @@ fn is_disconnect(e: &io::Error) -> bool {
     )
 }
 
-/// Runs the server until a signal, then shuts it down and prints the summary.
+/// Runs the server until a signal, then shuts it down (a second signal aborts what is
+/// still open at once) and prints the summary.
 ///
 /// # Errors
 /// Binding (the address is in the message), starting the cores, installing the signal
 /// handlers, or a core that failed while running.
-pub fn run(args: &EchoArgs) -> io::Result<()> {
+pub fn run(args: &EchoArgs) -> io::Result<Stopped> {
     // Installed before the server starts, so a signal from here on always means "shut down".
     let mut signals = Signals::new([SIGINT, SIGTERM])
         .map_err(|e| io::Error::new(e.kind(), format!("installing signal handlers: {e}")))?;
@@ -103,8 +139,8 @@ pub fn run(args: &EchoArgs) -> io::Result<()> {
     }
     let server = builder.serve(echo_connection)?;
     let cpus: Vec<String> = server.stats().iter().map(|c| c.cpu.to_string()).collect();
-    println!("listening on {}", server.local_addr());
-    println!(
+    outln!("listening on {}", server.local_addr());
+    outln!(
         "{} core{} (CPU {}); Ctrl-C or SIGTERM stops",
         cpus.len(),
         if cpus.len() == 1 { "" } else { "s" },
@@ -112,20 +148,52 @@ pub fn run(args: &EchoArgs) -> io::Result<()> {
     );
 
     let signal = signals.forever().next();
-    let name = match signal {
-        Some(SIGINT) => "SIGINT",
-        Some(SIGTERM) => "SIGTERM",
-        _ => "a signal",
-    };
-    eprintln!("{name}: shutting down (open connections get {SHUTDOWN_GRACE:?})");
-    let report = server.shutdown(SHUTDOWN_GRACE)?;
-    println!("{}", summary(&server.stats(), report.aborted));
+    errln!(
+        "{}: shutting down (open connections get {:?}; a second Ctrl-C or SIGTERM aborts \
+         them now)",
+        signal_name(signal),
+        args.grace
+    );
+    let closer = signals.handle();
+    let (report, forced) = thread::scope(|scope| {
+        let second = scope.spawn(|| {
+            let signal = signals.forever().next()?;
+            let open: usize = server.stats().iter().map(|c| c.active).sum();
+            errln!(
+                "{}: aborting {open} open connection{} now",
+                signal_name(Some(signal)),
+                if open == 1 { "" } else { "s" }
+            );
+            server.abort_clients();
+            Some((signal, open))
+        });
+        let report = server.shutdown(args.grace);
+        // Ends the wait for a second signal (it returns None) if none came.
+        closer.close();
+        (report, second.join())
+    });
+    let report = report?;
+    let forced = forced.map_err(|_| io::Error::other("the signal thread panicked"))?;
+    let aborted = report.aborted + forced.map_or(0, |(_, open)| open);
+    outln!("{}", summary(&server.stats(), aborted));
     if !report.complete {
         return Err(io::Error::other(
             "some connection handlers did not end after being aborted",
         ));
     }
-    Ok(())
+    Ok(match forced {
+        Some((signal, _)) => Stopped::Forced(signal),
+        None => Stopped::Gracefully,
+    })
+}
+
+/// `SIGINT` / `SIGTERM` for the log lines.
+fn signal_name(signal: Option<i32>) -> &'static str {
+    match signal {
+        Some(SIGINT) => "SIGINT",
+        Some(SIGTERM) => "SIGTERM",
+        _ => "a signal",
+    }
 }
 
 /// `served 12 connections (CPU 0: 7, CPU 1: 5), 0 failed, 0 aborted at shutdown`.

@@ -1,6 +1,8 @@
 //! `ringstream load`: a load generator for any echo server, built on ringstream.
 //!
 //! - `conn`: one connection's ping-pong or streaming loop, every echoed byte checked.
+//! - `watch`: stall detection (no echo while bytes are outstanding) bounding every wait.
+//! - `deadline`: the end of the run, shared by every thread, brought forward by Ctrl-C.
 //! - `pattern`: the bytes sent and how an echo is checked.
 //! - `stats`: counters, latency histograms, the summary and the `RESULT` line.
 //! - `worker`: one load thread (its connections, the start signal).
@@ -9,12 +11,14 @@
 //! results.
 
 mod conn;
+mod deadline;
 mod pattern;
 mod stats;
+mod watch;
 mod worker;
 
 use std::fmt;
-use std::io::{self, IsTerminal, Write as _};
+use std::io::{self, IsTerminal};
 use std::path::PathBuf;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
@@ -23,9 +27,13 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
 use ringstream::runtime::{CoreGroup, PerCore};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
 
+use crate::output::{errln, out, outln};
 use crate::units::{parse_duration, parse_size};
 
+pub use deadline::Deadline;
 pub use stats::Report;
 use stats::{Counters, Progress, ThreadStats};
 use worker::{Gate, Plan, Ready, Worker, CONNECT_TIMEOUT};
@@ -70,10 +78,19 @@ Latency is from queueing a message (or chunk) to receiving the last byte of its 
 MB/s counts echoed bytes one way (1 MB = 10^6 bytes). While stdout is a terminal a
 progress line is updated every second. The last line printed is
 
-  RESULT mode=<m> conns=<c> size=<s> msgs_per_s=<f> mb_per_s=<f> p50_us=<f> p99_us=<f> p999_us=<f> errors=<n>
+  RESULT mode=<m> conns=<c> size=<s> msgs_per_s=<f> mb_per_s=<f> p50_us=<f> p99_us=<f> p999_us=<f> errors=<n> stalls=<n> max_gap_ms=<n>
 
-Exit status: 0 when every connection opened and every echo was correct; 1 otherwise (the
-reasons are printed); 2 for invalid options.
+A connection stalls when no echoed byte arrives for --stall-timeout while bytes it sent
+are outstanding; a stall is an error (stalls= counts the connections that stalled, also
+in errors=), even when the echo resumes later. A stalled connection keeps waiting until
+the end of the run, so max_gap_ms (the longest such wait of any connection) says how long
+the server really stalled.
+
+Ctrl-C or SIGTERM stops sending at once, collects the outstanding echoes and prints the
+results so far; a second one quits without results.
+
+Exit status: 0 when every connection opened, every echo was correct and none stalled; 1
+otherwise (the reasons are printed); 2 for invalid options.
 
 Examples:
   ringstream load --addr 127.0.0.1:7878 --conns 64 --size 64 --duration 10s
@@ -117,7 +134,14 @@ pub struct LoadArgs {
     #[arg(long, value_name = "N", default_value_t = 1,
           value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub cores: u16,
+
+    /// No echo for this long while bytes are outstanding is a stall (an error): 2s, 500ms.
+    #[arg(long, value_name = "D", default_value = "2s", value_parser = parse_duration)]
+    pub stall_timeout: Duration,
 }
+
+/// `--stall-timeout`'s default, for runs not started from the command line.
+pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Where the load threads run.
 #[derive(Debug, Clone)]
@@ -153,6 +177,8 @@ pub struct LoadConfig {
     pub pipeline: usize,
     /// How long to send.
     pub duration: Duration,
+    /// No echo for this long while bytes are outstanding is a stall.
+    pub stall_timeout: Duration,
     /// The load threads.
     pub placement: Placement,
     /// Print a progress line every second (to stdout).
@@ -183,23 +209,46 @@ impl LoadConfig {
             size: args.size,
             pipeline: args.pipeline.unwrap_or(1) as usize,
             duration: args.duration,
+            stall_timeout: args.stall_timeout,
             placement: Placement::Threads(usize::from(args.cores)),
             progress: io::stdout().is_terminal(),
         })
     }
 }
 
-/// `ringstream load`: runs the load, prints the summary and the `RESULT` line.
+/// `ringstream load`: runs the load (until its duration or Ctrl-C / SIGTERM), prints the
+/// summary and the `RESULT` line.
 ///
 /// # Errors
 /// Bad option combinations, connections that could not be opened, threads that could not
-/// start; a run with failed connections or wrong bytes returns `Ok(false)`.
+/// start; a run with failed or stalled connections or wrong bytes returns `Ok(false)`.
 pub fn run(args: &LoadArgs) -> io::Result<bool> {
     let config =
         LoadConfig::from_args(args).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-    let report = run_load(&config)?;
-    print!("{}", report.summary());
-    println!("{}", report.result_line());
+    let deadline = Arc::new(Deadline::default());
+    let mut signals = Signals::new([SIGINT, SIGTERM])
+        .map_err(|e| io::Error::new(e.kind(), format!("installing signal handlers: {e}")))?;
+    let closer = signals.handle();
+    let stopper = {
+        let deadline = deadline.clone();
+        thread::spawn(move || {
+            let mut signals = signals.forever();
+            if signals.next().is_some() {
+                errln!("stopping: collecting the outstanding echoes (a second Ctrl-C quits)");
+                deadline.stop_now();
+            }
+            if let Some(signal) = signals.next() {
+                std::process::exit(128 + signal);
+            }
+        })
+    };
+    let report = run_load_until(&config, &deadline);
+    // Ends the signal thread's wait; a signal from now on ends the process as usual.
+    closer.close();
+    let _ = stopper.join();
+    let report = report?;
+    out!("{}", report.summary());
+    outln!("{}", report.result_line());
     Ok(report.stats.errors == 0)
 }
 
@@ -210,12 +259,22 @@ pub fn run(args: &LoadArgs) -> io::Result<bool> {
 /// When a thread cannot start or any connection cannot be opened (the message says how
 /// many and why); failures after the start are counted in the report instead.
 pub fn run_load(config: &LoadConfig) -> io::Result<Report> {
+    run_load_until(config, &Arc::new(Deadline::default()))
+}
+
+/// [`run_load`], ending early if `deadline` is brought forward (by a signal).
+///
+/// # Errors
+/// As [`run_load`].
+pub fn run_load_until(config: &LoadConfig, deadline: &Arc<Deadline>) -> io::Result<Report> {
     let threads = config.placement.count().min(config.conns).max(1);
     let plan = Arc::new(Plan {
         target: config.target.clone(),
         mode: config.mode,
         size: config.size,
         pipeline: config.pipeline,
+        deadline: deadline.clone(),
+        stall_timeout: config.stall_timeout,
     });
     let gate = Arc::new(Gate::default());
     // However this function returns, no thread is left waiting for the start.
@@ -251,7 +310,7 @@ pub fn run_load(config: &LoadConfig) -> io::Result<Report> {
                 first_error = first_error.or(e);
             }
             Err(_) => {
-                gate.open(None);
+                gate.open(false);
                 let why = running.join().join("; ");
                 return Err(io::Error::other(format!(
                     "a load thread did not open its connections: {}",
@@ -261,7 +320,7 @@ pub fn run_load(config: &LoadConfig) -> io::Result<Report> {
         }
     }
     if failed > 0 {
-        gate.open(None);
+        gate.open(false);
         running.join();
         return Err(io::Error::new(
             io::ErrorKind::ConnectionRefused,
@@ -275,14 +334,19 @@ pub fn run_load(config: &LoadConfig) -> io::Result<Report> {
         ));
     }
 
-    let start = Instant::now();
-    gate.open(Some(start + config.duration));
+    let start = deadline.start(config.duration);
+    gate.open(true);
     let mut progress = Progress::new(start);
     let mut total = ThreadStats::empty();
     let mut reported = 0;
     let mut next_tick = start + Duration::from_secs(1);
-    // Connections bound every wait, so this only guards against a bug.
-    let give_up = start + config.duration + 3 * conn::ECHO_TIMEOUT;
+    // Connections bound every wait (the watch), so this only guards against a bug.
+    let give_up = start
+        + config.duration
+        + config.stall_timeout
+        + watch::DRAIN_LIMIT
+        + conn::CLOSE_TIMEOUT
+        + Duration::from_secs(5);
     while reported < threads {
         let now = Instant::now();
         if now > give_up {
@@ -302,8 +366,7 @@ pub fn run_load(config: &LoadConfig) -> io::Result<Report> {
             }
             Err(RecvTimeoutError::Timeout) => {
                 if config.progress && Instant::now() >= next_tick {
-                    print!("\r{}", progress.line(&counters));
-                    let _ = io::stdout().flush();
+                    out!("\r{}", progress.line(&counters));
                     next_tick += Duration::from_secs(1);
                 }
             }
@@ -313,7 +376,7 @@ pub fn run_load(config: &LoadConfig) -> io::Result<Report> {
     let elapsed = start.elapsed();
     if config.progress {
         // Clear the progress line.
-        print!("\r\x1b[2K");
+        out!("\r\x1b[2K");
     }
     for why in running.join() {
         total.errors += 1;
@@ -334,6 +397,7 @@ pub fn run_load(config: &LoadConfig) -> io::Result<Report> {
         threads,
         elapsed,
         stats: total,
+        interrupted: deadline.stopped_early(),
     })
 }
 
@@ -342,7 +406,7 @@ struct Release(Arc<Gate>);
 
 impl Drop for Release {
     fn drop(&mut self) {
-        self.0.open(None);
+        self.0.open(false);
     }
 }
 

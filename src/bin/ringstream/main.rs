@@ -7,23 +7,37 @@
 //! - `bench.rs` — `ringstream bench`: both in one process through fixed scenarios;
 //!   `runtime_demo.rs` is `bench --runtime` (with `ping_pong.rs`, which
 //!   `benches/runtime.rs` shares).
-//! - `units.rs` (sizes, durations), `cpu.rs` (a thread's CPU time), `table.rs` (output).
+//! - `soak.rs` (+ `soak/`) — `ringstream soak`: the echo server as a child process
+//!   through phases of `load`, watching its memory and descriptors.
+//! - `units.rs` (sizes, durations), `cpu.rs` (a thread's CPU time), `table.rs` (tables),
+//!   `output.rs` (printing that survives a closed stdout), `logger.rs` (the library's
+//!   warnings on stderr, `RUST_LOG`).
 //!
 //! Exit codes: 0 on success, 1 when the command fails (it says why), 2 for invalid
-//! arguments (from clap, with the usage).
+//! arguments (from clap, with the usage); `echo` stopped by a second signal exits with
+//! 128 + its number.
+
+// Every print goes through `output` (a closed stdout must not panic the command).
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 mod bench;
 mod cpu;
 mod echo;
 mod load;
+mod logger;
+mod output;
 mod ping_pong;
 mod runtime_demo;
+mod soak;
+
 mod table;
 mod units;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+use output::errln;
 
 /// asyncio-style Streams on io_uring, one single-threaded runtime per core.
 #[derive(Debug, Parser)]
@@ -45,6 +59,10 @@ enum Command {
     /// Benchmark the echo server and the load generator together over loopback (or the
     /// runtime alone with --runtime).
     Bench(bench::BenchArgs),
+    /// Run the echo server as a child process through phases of streaming and ping-pong
+    /// load, and check that it lost no byte, stalled no connection, and gave back its
+    /// file descriptors and memory afterwards.
+    Soak(soak::SoakArgs),
 }
 
 impl Command {
@@ -54,6 +72,7 @@ impl Command {
             Command::Echo(_) => "echo",
             Command::Load(_) => "load",
             Command::Bench(_) => "bench",
+            Command::Soak(_) => "soak",
         }
     }
 }
@@ -61,19 +80,28 @@ impl Command {
 /// Parses the command line, runs the command, and maps the outcome to an exit code.
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    logger::init();
     let outcome = match &cli.command {
-        Command::Echo(args) => echo::run(args).map(|()| true),
-        Command::Load(args) => load::run(args),
-        Command::Bench(args) => bench::run(args),
+        Command::Echo(args) => echo::run(args).map(echo::Stopped::exit_code),
+        Command::Load(args) => load::run(args).map(failed_if_false),
+        Command::Bench(args) => bench::run(args).map(failed_if_false),
+        Command::Soak(args) => soak::run(args).map(failed_if_false),
     };
     match outcome {
-        Ok(true) => ExitCode::SUCCESS,
-        // The command has printed why (errors in its summary).
-        Ok(false) => ExitCode::from(1),
+        Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("ringstream {}: error: {e}", cli.command.name());
+            errln!("ringstream {}: error: {e}", cli.command.name());
             ExitCode::from(1)
         }
+    }
+}
+
+/// 0 for a run that went well, 1 for one that did not (the command has printed why).
+fn failed_if_false(ok: bool) -> u8 {
+    if ok {
+        0
+    } else {
+        1
     }
 }
 

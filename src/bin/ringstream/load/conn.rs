@@ -1,12 +1,15 @@
 //! One load connection: ping-pong (with an optional pipeline) or streaming, every echoed
 //! byte checked. A connection ends at the deadline, once everything it sent has come
-//! back; any failure ends it with a message naming the connection.
+//! back; any failure ends it with a message naming the connection, and so does a stall
+//! (no echo for the stall timeout while bytes were outstanding, see `watch`), even one
+//! the connection recovered from.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::{poll_fn, Future};
 use std::pin::pin;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -15,22 +18,20 @@ use ringstream::stream::StreamError;
 use ringstream::time::timeout;
 use ringstream::{Stream, StreamReader, StreamWriter};
 
+use super::deadline::Deadline;
 use super::pattern::{MessagePattern, StreamPattern};
 use super::stats::Recorder;
+use super::watch::Watch;
 use super::Mode;
 
-/// Longest wait for an echo (or for room in the write buffer) before the connection is
-/// declared stuck.
-pub const ECHO_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// Longest wait for a connection to close at the end.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Most bytes read at once in stream mode.
 pub const STREAM_READ: usize = 64 * 1024;
 
 /// What a connection does.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Job {
     /// Ping-pong or stream.
     pub mode: Mode,
@@ -39,7 +40,9 @@ pub struct Job {
     /// Messages in flight (ping-pong).
     pub pipeline: usize,
     /// When to stop sending.
-    pub deadline: Instant,
+    pub deadline: Arc<Deadline>,
+    /// No echo for this long while bytes are outstanding is a stall.
+    pub stall_timeout: Duration,
 }
 
 /// The [`pattern_table`](super::pattern::pattern_table) window a job needs.
@@ -51,10 +54,11 @@ pub fn table_window(job: &Job) -> usize {
 }
 
 /// Runs connection `id` until the deadline and closes it; `table` is the thread's
-/// pattern table (window: [`table_window`]).
+/// pattern table (window: [`table_window`]). Its longest gap and whether it stalled go
+/// to `recorder`.
 ///
 /// # Errors
-/// `connection <id>: <what went wrong>`.
+/// `connection <id>: <what went wrong>` (a stall it recovered from included).
 pub async fn run(
     id: u32,
     stream: Stream,
@@ -62,11 +66,21 @@ pub async fn run(
     table: Bytes,
     recorder: Rc<Recorder>,
 ) -> Result<(), String> {
+    let watch = Rc::new(Watch::new(job.stall_timeout, job.deadline.clone()));
     let result = match job.mode {
-        Mode::PingPong => ping_pong(id, stream, job, table, &recorder).await,
-        Mode::Stream => streaming(id, stream, job, table, recorder).await,
+        Mode::PingPong => ping_pong(id, stream, &job, table, &recorder, &watch).await,
+        Mode::Stream => streaming(id, stream, job, table, recorder.clone(), watch.clone()).await,
     };
-    result.map_err(|e| format!("connection {id}: {e}"))
+    let (max_gap, stall) = watch.outcome();
+    recorder.gap(max_gap);
+    if stall.is_some() {
+        recorder.stall();
+    }
+    // A failure says more than the stall that may have come before it.
+    match (result, stall) {
+        (Err(e), _) | (Ok(()), Some(e)) => Err(format!("connection {id}: {e}")),
+        (Ok(()), None) => Ok(()),
+    }
 }
 
 /// Keeps `job.pipeline` messages in flight: sends them, then sends one more for every
@@ -74,9 +88,10 @@ pub async fn run(
 async fn ping_pong(
     id: u32,
     stream: Stream,
-    job: Job,
+    job: &Job,
     table: Bytes,
     recorder: &Recorder,
+    watch: &Watch,
 ) -> Result<(), String> {
     let (mut reader, writer) = stream.split();
     let size = job.size;
@@ -86,42 +101,53 @@ async fn ping_pong(
     for _ in 0..job.pipeline {
         send(&writer, pattern.message(next), next)?;
         sent_at.push_back(Instant::now());
+        watch.sent();
         next += 1;
     }
     let mut received = 0u64;
     while received < next {
-        let echo = match timeout(ECHO_TIMEOUT, reader.read_exact(size)).await {
-            Ok(Ok(echo)) => echo,
-            Ok(Err(StreamError::IncompleteRead { partial, .. })) => {
+        let waiting = || format!("waiting for the echo of message {received}");
+        let echo = match watch.wait(waiting, reader.read_exact(size)).await? {
+            Ok(echo) => echo,
+            Err(StreamError::IncompleteRead { partial, .. }) => {
                 return Err(format!(
                     "the server closed the connection after {} of the {size} bytes of \
                      message {received}'s echo",
                     partial.len()
                 ))
             }
-            Ok(Err(e)) => return Err(format!("reading the echo of message {received}: {e}")),
-            Err(_) => {
-                return Err(format!(
-                    "no echo of message {received} within {ECHO_TIMEOUT:?}"
-                ))
-            }
+            Err(e) => return Err(format!("reading the echo of message {received}: {e}")),
         };
         let now = Instant::now();
         pattern.check(received, &echo)?;
-        let sent = sent_at
-            .pop_front()
-            .expect("one send time per message in flight");
+        let Some(sent) = sent_at.pop_front() else {
+            return Err(format!("message {received} came back but was never sent"));
+        };
         recorder.message(now - sent);
         recorder.bytes(size);
         received += 1;
-        if now < job.deadline {
+        let more = !job.deadline.passed(now);
+        watch.echoed(now, more || received < next, || {
+            format!("before the echo of message {}", received - 1)
+        });
+        if more {
             send(&writer, pattern.message(next), next)?;
             sent_at.push_back(now);
+            watch.sent();
             next += 1;
-            with_timeout("waiting for the write buffer to drain", writer.drain()).await?;
+            drain(&writer, watch).await?;
         }
     }
     finish(reader, writer).await
+}
+
+/// Waits for the write buffer to drain below its watermark, as long as `watch` allows.
+async fn drain(writer: &StreamWriter, watch: &Watch) -> Result<(), String> {
+    let what = || "waiting for the write buffer to drain".to_owned();
+    watch
+        .wait(what, writer.drain())
+        .await?
+        .map_err(|e| format!("{}: {e}", what()))
 }
 
 /// Queues message `seq`.
@@ -167,12 +193,19 @@ async fn streaming(
     job: Job,
     table: Bytes,
     recorder: Rc<Recorder>,
+    watch: Rc<Watch>,
 ) -> Result<(), String> {
     let (mut reader, writer) = stream.split();
     let pattern = Rc::new(StreamPattern::new(id, table));
     let state = Rc::new(StreamState::default());
-    let writing = ringstream::spawn(write_chunks(writer, pattern.clone(), state.clone(), job));
-    let read = read_echo(&mut reader, &pattern, &state, &recorder).await;
+    let writing = ringstream::spawn(write_chunks(
+        writer,
+        pattern.clone(),
+        state.clone(),
+        job,
+        watch.clone(),
+    ));
+    let read = read_echo(&mut reader, &pattern, &state, &recorder, &watch).await;
     if read.is_err() {
         writing.abort();
     }
@@ -194,10 +227,11 @@ async fn write_chunks(
     pattern: Rc<StreamPattern>,
     state: Rc<StreamState>,
     job: Job,
+    watch: Rc<Watch>,
 ) -> StreamWriter {
     let mut offset = 0u64;
     let mut error = None;
-    while Instant::now() < job.deadline {
+    while !job.deadline.passed(Instant::now()) {
         if let Err(e) = writer.write_bytes(pattern.chunk(offset, job.size)) {
             error = Some(format!("sending the chunk at stream offset {offset}: {e}"));
             break;
@@ -208,8 +242,8 @@ async fn write_chunks(
             .borrow_mut()
             .push_back((offset, Instant::now()));
         state.sent.set(offset);
-        if let Err(e) = with_timeout("waiting for the write buffer to drain", writer.drain()).await
-        {
+        watch.sent();
+        if let Err(e) = drain(&writer, &watch).await {
             error = Some(e);
             break;
         }
@@ -225,6 +259,7 @@ async fn read_echo(
     pattern: &StreamPattern,
     state: &StreamState,
     recorder: &Recorder,
+    watch: &Watch,
 ) -> Result<(), String> {
     let mut received = 0u64;
     loop {
@@ -244,17 +279,17 @@ async fn read_echo(
             *state.reader.borrow_mut() = Some(cx.waker().clone());
             Poll::Pending
         });
-        let data = match timeout(ECHO_TIMEOUT, next).await {
-            Ok(Some(Ok(data))) => data,
-            Ok(None) => return Ok(()),
-            Ok(Some(Err(e))) => {
+        let waiting = || {
+            format!(
+                "waiting for the echo at stream offset {received} (sent {})",
+                state.sent.get()
+            )
+        };
+        let data = match watch.wait(waiting, next).await? {
+            Some(Ok(data)) => data,
+            None => return Ok(()),
+            Some(Err(e)) => {
                 return Err(format!("reading the echo at stream offset {received}: {e}"))
-            }
-            Err(_) => {
-                return Err(format!(
-                    "no echo for {ECHO_TIMEOUT:?} at stream offset {received} (sent {})",
-                    state.sent.get()
-                ))
             }
         };
         if data.is_empty() {
@@ -273,6 +308,9 @@ async fn read_echo(
         }
         recorder.bytes(data.len());
         let now = Instant::now();
+        watch.echoed(now, received < state.sent.get(), || {
+            format!("at stream offset {}", received - data.len() as u64)
+        });
         let mut chunks = state.chunks.borrow_mut();
         while let Some(&(end, queued)) = chunks.front() {
             if end > received {
@@ -296,16 +334,4 @@ async fn finish(reader: StreamReader, writer: StreamWriter) -> Result<(), String
         ));
     }
     Ok(())
-}
-
-/// `future`, bounded by [`ECHO_TIMEOUT`]; errors say what was being waited for.
-async fn with_timeout<T>(
-    what: &str,
-    future: impl Future<Output = std::io::Result<T>>,
-) -> Result<T, String> {
-    match timeout(ECHO_TIMEOUT, future).await {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(e)) => Err(format!("{what}: {e}")),
-        Err(_) => Err(format!("{what}: no progress for {ECHO_TIMEOUT:?}")),
-    }
 }

@@ -1,7 +1,7 @@
 //! Counting and reporting: live counters for the progress line, a latency histogram per
 //! load thread, and the final report (summary table and `RESULT` line).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -43,6 +43,8 @@ pub struct Recorder {
     counters: Arc<Counters>,
     latencies: RefCell<Histogram<u64>>,
     errors: RefCell<Vec<String>>,
+    stalls: Cell<u64>,
+    max_gap: Cell<Duration>,
 }
 
 impl Recorder {
@@ -52,6 +54,8 @@ impl Recorder {
             counters,
             latencies: RefCell::new(new_histogram()),
             errors: RefCell::new(Vec::new()),
+            stalls: Cell::new(0),
+            max_gap: Cell::new(Duration::ZERO),
         }
     }
 
@@ -76,6 +80,17 @@ impl Recorder {
         }
     }
 
+    /// A connection stalled (its failure is reported through [`error`](Recorder::error)
+    /// too).
+    pub fn stall(&self) {
+        self.stalls.set(self.stalls.get() + 1);
+    }
+
+    /// A connection's longest gap without an echo while bytes were outstanding.
+    pub fn gap(&self, gap: Duration) {
+        self.max_gap.set(self.max_gap.get().max(gap));
+    }
+
     /// This thread's results.
     pub fn finish(&self) -> ThreadStats {
         ThreadStats {
@@ -84,6 +99,8 @@ impl Recorder {
             bytes: self.counters.bytes.load(Ordering::Relaxed),
             errors: self.counters.errors.load(Ordering::Relaxed),
             failures: self.errors.borrow().clone(),
+            stalls: self.stalls.get(),
+            max_gap: self.max_gap.get(),
         }
     }
 }
@@ -101,6 +118,10 @@ pub struct ThreadStats {
     pub errors: u64,
     /// The first few failures' messages.
     pub failures: Vec<String>,
+    /// Connections that stalled (counted in `errors` too).
+    pub stalls: u64,
+    /// The longest time any connection waited for an echo while bytes were outstanding.
+    pub max_gap: Duration,
 }
 
 impl ThreadStats {
@@ -112,6 +133,8 @@ impl ThreadStats {
             bytes: 0,
             errors: 0,
             failures: Vec::new(),
+            stalls: 0,
+            max_gap: Duration::ZERO,
         }
     }
 
@@ -122,6 +145,8 @@ impl ThreadStats {
         self.msgs += other.msgs;
         self.bytes += other.bytes;
         self.errors += other.errors;
+        self.stalls += other.stalls;
+        self.max_gap = self.max_gap.max(other.max_gap);
         for m in other.failures {
             if self.failures.len() < KEPT_ERRORS {
                 self.failures.push(m);
@@ -147,6 +172,8 @@ pub struct Report {
     pub elapsed: Duration,
     /// Everything the threads counted.
     pub stats: ThreadStats,
+    /// A signal ended the run before its duration.
+    pub interrupted: bool,
 }
 
 impl Report {
@@ -171,6 +198,11 @@ impl Report {
     /// The highest latency in microseconds.
     pub fn max_us(&self) -> f64 {
         self.stats.latencies.max() as f64 / 1e3
+    }
+
+    /// The longest gap without an echo, in whole milliseconds.
+    pub fn max_gap_ms(&self) -> u128 {
+        self.stats.max_gap.as_millis()
     }
 
     /// The human summary: one line saying what ran, one table, and the failures.
@@ -198,16 +230,23 @@ impl Report {
             format!("{:.1}", self.latency_us(0.999)),
             format!("{:.1}", self.max_us()),
             self.stats.errors.to_string(),
+            self.stats.stalls.to_string(),
+            self.max_gap_ms().to_string(),
         ];
         let unit = match self.mode {
             Mode::PingPong => "msgs/s",
             Mode::Stream => "chunks/s",
         };
         let mut out = format!(
-            "{what}; {:.2} s on {} load thread{}\n\n",
+            "{what}; {:.2} s on {} load thread{}{}\n\n",
             self.elapsed.as_secs_f64(),
             self.threads,
-            plural(self.threads)
+            plural(self.threads),
+            if self.interrupted {
+                " (stopped early by a signal)"
+            } else {
+                ""
+            }
         );
         out.push_str(&render(
             &[
@@ -218,6 +257,8 @@ impl Report {
                 "p99.9 µs",
                 "max µs",
                 "errors",
+                "stalls",
+                "max gap ms",
             ],
             &[row],
             0,
@@ -238,7 +279,7 @@ impl Report {
     pub fn result_line(&self) -> String {
         format!(
             "RESULT mode={} conns={} size={} msgs_per_s={:.1} mb_per_s={:.3} p50_us={:.1} \
-             p99_us={:.1} p999_us={:.1} errors={}",
+             p99_us={:.1} p999_us={:.1} errors={} stalls={} max_gap_ms={}",
             self.mode,
             self.conns,
             self.size,
@@ -247,7 +288,9 @@ impl Report {
             self.latency_us(0.5),
             self.latency_us(0.99),
             self.latency_us(0.999),
-            self.stats.errors
+            self.stats.errors,
+            self.stats.stalls,
+            self.max_gap_ms()
         )
     }
 }
@@ -325,6 +368,10 @@ mod tests {
     use super::*;
 
     fn report(latencies_us: &[u64], errors: u64) -> Report {
+        report_with_stalls(latencies_us, errors, 0)
+    }
+
+    fn report_with_stalls(latencies_us: &[u64], errors: u64, stalls: u64) -> Report {
         let recorder = Recorder::new(Arc::default());
         for &us in latencies_us {
             recorder.message(Duration::from_micros(us));
@@ -333,6 +380,10 @@ mod tests {
         for i in 0..errors {
             recorder.error(format!("connection {i}: broke"));
         }
+        for _ in 0..stalls {
+            recorder.stall();
+        }
+        recorder.gap(Duration::from_millis(1234));
         let mut stats = ThreadStats::empty();
         stats.merge(recorder.finish());
         Report {
@@ -343,6 +394,7 @@ mod tests {
             threads: 1,
             elapsed: Duration::from_secs(2),
             stats,
+            interrupted: false,
         }
     }
 
@@ -352,8 +404,20 @@ mod tests {
         assert_eq!(
             r.result_line(),
             "RESULT mode=pingpong conns=2 size=64 msgs_per_s=2.0 mb_per_s=0.000 \
-             p50_us=20.0 p99_us=40.0 p999_us=40.0 errors=0"
+             p50_us=20.0 p99_us=40.0 p999_us=40.0 errors=0 stalls=0 max_gap_ms=1234"
         );
+    }
+
+    #[test]
+    fn stalls_and_the_longest_gap_are_reported() {
+        let r = report_with_stalls(&[10], 3, 2);
+        assert!(r
+            .result_line()
+            .ends_with("errors=3 stalls=2 max_gap_ms=1234"));
+        let text = r.summary();
+        assert!(text.contains("max gap ms"), "{text}");
+        let row = text.lines().nth(3).expect("the table's row");
+        assert!(row.trim_end().ends_with("3       2        1234"), "{text}");
     }
 
     #[test]
@@ -363,7 +427,7 @@ mod tests {
         assert!(text.contains("p99.9 µs"), "{text}");
         assert!(text.contains("error: connection 0: broke"), "{text}");
         assert!(text.contains("2 more failed connections"), "{text}");
-        assert!(r.result_line().ends_with("errors=7"));
+        assert!(r.result_line().contains(" errors=7 "));
     }
 
     #[test]

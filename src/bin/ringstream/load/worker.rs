@@ -5,12 +5,13 @@
 use std::rc::Rc;
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ringstream::time::timeout;
 use ringstream::{Stream, StreamOptions};
 
 use super::conn::{self, Job};
+use super::deadline::Deadline;
 use super::pattern::pattern_table;
 use super::stats::{Counters, Recorder, ThreadStats};
 use super::{Mode, Target};
@@ -29,6 +30,10 @@ pub struct Plan {
     pub size: usize,
     /// Messages in flight per connection (ping-pong).
     pub pipeline: usize,
+    /// When to stop sending (set when the gate opens).
+    pub deadline: Arc<Deadline>,
+    /// No echo for this long while bytes are outstanding is a stall.
+    pub stall_timeout: Duration,
 }
 
 /// A thread's report after opening its connections.
@@ -40,31 +45,31 @@ pub struct Ready {
     pub first_error: Option<String>,
 }
 
-/// The start signal: the deadline, or `None` to give up (another thread could not open
-/// its connections). Set once, waited for by every thread.
+/// The start signal: go (the plan's deadline is set), or give up (another thread could
+/// not open its connections). Set once, waited for by every thread.
 #[derive(Debug, Default)]
 pub struct Gate {
-    state: Mutex<Option<Option<Instant>>>,
+    state: Mutex<Option<bool>>,
     opened: Condvar,
 }
 
 impl Gate {
-    /// Releases the waiting threads with `deadline` (`None`: stop). Only the first call
+    /// Releases the waiting threads: to run if `go`, else to stop. Only the first call
     /// counts.
-    pub fn open(&self, deadline: Option<Instant>) {
+    pub fn open(&self, go: bool) {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if state.is_none() {
-            *state = Some(deadline);
+            *state = Some(go);
             self.opened.notify_all();
         }
     }
 
-    /// Blocks until [`open`](Gate::open); the deadline, or `None` to stop.
-    fn wait(&self) -> Option<Instant> {
+    /// Blocks until [`open`](Gate::open); whether to run.
+    fn wait(&self) -> bool {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         loop {
-            if let Some(deadline) = *state {
-                return deadline;
+            if let Some(go) = *state {
+                return go;
             }
             state = self.opened.wait(state).unwrap_or_else(|e| e.into_inner());
         }
@@ -98,14 +103,15 @@ impl Worker {
             first_error,
         });
         // Blocking is fine here: this runtime has nothing else to run until the start.
-        let Some(deadline) = self.gate.wait() else {
+        if !self.gate.wait() {
             return;
-        };
+        }
         let job = Job {
             mode: self.plan.mode,
             size: self.plan.size,
             pipeline: self.plan.pipeline,
-            deadline,
+            deadline: self.plan.deadline.clone(),
+            stall_timeout: self.plan.stall_timeout,
         };
         let recorder = Rc::new(Recorder::new(self.counters.clone()));
         let table = pattern_table(conn::table_window(&job));
@@ -115,7 +121,7 @@ impl Worker {
             .zip(opened)
             .filter_map(|(&id, stream)| stream.ok().map(|s| (id, s)))
             .map(|(id, stream)| {
-                let run = conn::run(id, stream, job, table.clone(), recorder.clone());
+                let run = conn::run(id, stream, job.clone(), table.clone(), recorder.clone());
                 ringstream::spawn(run)
             })
             .collect();
