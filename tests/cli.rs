@@ -512,6 +512,51 @@ fn h_load_counts_connections_that_never_get_an_echo_as_stalled() {
     }
 }
 
+/// `--window` bounds what a stream connection sends ahead of its echo: against a server
+/// that reads everything and echoes nothing, a 64 KiB window lets exactly four 16 KiB
+/// chunks out (unbounded, the kernel would take megabytes).
+#[test]
+fn load_stream_sends_at_most_its_window_ahead_of_the_echo() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let Ok((mut socket, _)) = listener.accept() else {
+            return;
+        };
+        let _ = socket.set_read_timeout(Some(Duration::from_secs(10)));
+        let mut total = 0usize;
+        let mut buf = vec![0u8; 64 * 1024];
+        while let Ok(n) = socket.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            total += n;
+        }
+        let _ = tx.send(total);
+    });
+    let out = load(
+        &addr,
+        &[
+            "--mode",
+            "stream",
+            "--size",
+            "16KiB",
+            "--window",
+            "64KiB",
+            "--duration",
+            "1s",
+            "--stall-timeout",
+            "500ms",
+        ],
+    );
+    assert_eq!(out.field("stalls"), "1", "{}", out.dump());
+    let received = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the server saw the connection end");
+    assert_eq!(received, 64 * 1024, "{}", out.dump());
+}
+
 #[test]
 fn h_load_counts_a_stall_the_echo_recovers_from() {
     let addr = scripted_echo(

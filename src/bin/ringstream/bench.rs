@@ -13,7 +13,9 @@ use ringstream::runtime::PerCore;
 
 use crate::cpu::{current_thread_id, thread_cpu_time};
 use crate::echo::echo_connection;
-use crate::load::{run_load, LoadConfig, Mode, Placement, Report, Target, DEFAULT_STALL_TIMEOUT};
+use crate::load::{
+    run_load, LoadConfig, Mode, Placement, Report, Target, DEFAULT_STALL_TIMEOUT, DEFAULT_WINDOW,
+};
 use crate::output::{err, errln, out, outln};
 use crate::table::{format_rate, render};
 use crate::units::{format_size, parse_duration};
@@ -167,6 +169,7 @@ pub fn run(args: &BenchArgs) -> io::Result<bool> {
             pipeline: 1,
             duration,
             stall_timeout: DEFAULT_STALL_TIMEOUT,
+            window: DEFAULT_WINDOW,
             placement: load_placement.clone(),
             progress: false,
         }

@@ -138,10 +138,33 @@ pub struct LoadArgs {
     /// No echo for this long while bytes are outstanding is a stall (an error): 2s, 500ms.
     #[arg(long, value_name = "D", default_value = "2s", value_parser = parse_duration)]
     pub stall_timeout: Duration,
+
+    /// Stream mode: most bytes a connection may have sent and not yet seen echoed; the
+    /// writer waits for the echo beyond it (at least one chunk; 0: no bound) [default: 256KiB].
+    #[arg(long, value_name = "S", default_value = "256KiB", value_parser = parse_window)]
+    pub window: usize,
 }
 
 /// `--stall-timeout`'s default, for runs not started from the command line.
 pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// `--window`'s default: a stream connection keeps at most this much unechoed.
+///
+/// Why a bound at all: with none, a streaming client writes as long as the kernel takes
+/// bytes, and loopback TCP buffers autotune to megabytes per socket (`tcp_wmem` up to 4 MB,
+/// `tcp_rmem` up to 32 MB here). 256 connections then held ~9 MB in flight each, 2.3 GB in
+/// all, past the kernel's `tcp_mem` pressure threshold (1.5 GB on this machine): the kernel
+/// dropped segments (`nstat`: TcpExtTCPMemoryPressures, TCPRcvQDrop, TCPTimeouts by the
+/// thousand) and retransmit back-off stalled connections for 5–13 s, whatever the server.
+/// 256 KiB x 2,000 connections is 512 MB, well clear of it, and still 4 chunks of 64 KiB.
+pub const DEFAULT_WINDOW: usize = 256 * 1024;
+
+fn parse_window(text: &str) -> Result<usize, String> {
+    if text.trim() == "0" {
+        return Ok(0);
+    }
+    parse_size(text)
+}
 
 /// Where the load threads run.
 #[derive(Debug, Clone)]
@@ -179,6 +202,8 @@ pub struct LoadConfig {
     pub duration: Duration,
     /// No echo for this long while bytes are outstanding is a stall.
     pub stall_timeout: Duration,
+    /// Stream mode: most unechoed bytes per connection (0: no bound).
+    pub window: usize,
     /// The load threads.
     pub placement: Placement,
     /// Print a progress line every second (to stdout).
@@ -210,6 +235,7 @@ impl LoadConfig {
             pipeline: args.pipeline.unwrap_or(1) as usize,
             duration: args.duration,
             stall_timeout: args.stall_timeout,
+            window: args.window,
             placement: Placement::Threads(usize::from(args.cores)),
             progress: io::stdout().is_terminal(),
         })
@@ -275,6 +301,7 @@ pub fn run_load_until(config: &LoadConfig, deadline: &Arc<Deadline>) -> io::Resu
         pipeline: config.pipeline,
         deadline: deadline.clone(),
         stall_timeout: config.stall_timeout,
+        window: config.window,
     });
     let gate = Arc::new(Gate::default());
     // However this function returns, no thread is left waiting for the start.

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 
-use crate::load::{run_load, LoadConfig, Placement, Report, Target};
+use crate::load::{run_load, LoadConfig, Placement, Report, Target, DEFAULT_WINDOW};
 use crate::output::{err, errln, outln};
 use crate::table::{format_rate, render};
 use crate::units::{format_size, parse_duration};
@@ -27,7 +27,8 @@ use phase::{parse_phase, Phase, DEFAULT_PHASES};
 use proc_stats::{open_file_limit, sample, Sample, Sampler};
 
 /// Longest wait after a phase for the server's descriptors to come back to its idle
-/// count.
+/// count and its resident memory to within `MAX_RSS_GROWTH` of idle (the server gives
+/// memory back a second after its last connection closed).
 const SETTLE_LIMIT: Duration = Duration::from_secs(5);
 
 /// How often the settling server is read.
@@ -45,9 +46,10 @@ const AFTER_HELP: &str = "\
 The server is `ringstream echo --addr 127.0.0.1:0 --cores N` started from this same
 executable. Its resident memory (VmRSS) and open descriptors (/proc/PID/fd) are read at
 idle, then every 100 ms during each phase; after each phase the soak waits up to 5 s for
-the descriptors to come back to the idle count. Each phase is `ringstream load` for
---phase-duration (one load thread): every echoed byte is checked and a connection with no
-echo for --stall-timeout while bytes are outstanding is a stall.
+the descriptors to come back to the idle count and the memory to within 2x of idle. Each
+phase is `ringstream load` for --phase-duration (one load thread): every echoed byte is
+checked and a connection with no echo for --stall-timeout while bytes are outstanding is a
+stall.
 
 One table row per phase, then the last line
 
@@ -211,6 +213,7 @@ fn run_phase(
         pipeline: 1,
         duration: args.phase_duration,
         stall_timeout: args.stall_timeout,
+        window: DEFAULT_WINDOW,
         placement: Placement::Threads(1),
         progress: false,
     })
@@ -219,7 +222,9 @@ fn run_phase(
     // The load has closed its connections; the server closes its ends once it sees that.
     let settle_until = Instant::now() + SETTLE_LIMIT;
     let mut after = sample(server.pid()).unwrap_or_default();
-    while after.fds > idle.fds && Instant::now() < settle_until && server.running() {
+    let settled =
+        |s: &Sample| s.fds <= idle.fds && s.rss_kib as f64 <= idle.rss_kib as f64 * MAX_RSS_GROWTH;
+    while !settled(&after) && Instant::now() < settle_until && server.running() {
         thread::sleep(SETTLE_POLL);
         after = sample(server.pid()).unwrap_or_default();
     }

@@ -43,6 +43,8 @@ pub struct Job {
     pub deadline: Arc<Deadline>,
     /// No echo for this long while bytes are outstanding is a stall.
     pub stall_timeout: Duration,
+    /// Stream mode: most unechoed bytes (0: no bound; never less than one chunk).
+    pub window: usize,
 }
 
 /// The [`pattern_table`](super::pattern::pattern_table) window a job needs.
@@ -162,6 +164,10 @@ fn send(writer: &StreamWriter, message: &[u8], seq: u64) -> Result<(), String> {
 struct StreamState {
     /// Bytes queued so far.
     sent: Cell<u64>,
+    /// Bytes echoed back so far.
+    received: Cell<u64>,
+    /// The writer, waiting for the echo to catch up with the window.
+    writer: RefCell<Option<Waker>>,
     /// The writer has stopped (deadline or error); `sent` is final.
     done: Cell<bool>,
     /// Why the writer stopped early.
@@ -231,7 +237,25 @@ async fn write_chunks(
 ) -> StreamWriter {
     let mut offset = 0u64;
     let mut error = None;
+    let window = match job.window {
+        0 => u64::MAX,
+        w => w.max(job.size) as u64,
+    };
     while !job.deadline.passed(Instant::now()) {
+        // Ends with the run's deadline too: the reader wakes this at every echo.
+        poll_fn(|cx| {
+            if offset + job.size as u64 - state.received.get() <= window
+                || job.deadline.passed(Instant::now())
+            {
+                return Poll::Ready(());
+            }
+            *state.writer.borrow_mut() = Some(cx.waker().clone());
+            Poll::Pending
+        })
+        .await;
+        if job.deadline.passed(Instant::now()) {
+            break;
+        }
         if let Err(e) = writer.write_bytes(pattern.chunk(offset, job.size)) {
             error = Some(format!("sending the chunk at stream offset {offset}: {e}"));
             break;
@@ -300,6 +324,10 @@ async fn read_echo(
         }
         pattern.check(received, &data)?;
         received += data.len() as u64;
+        state.received.set(received);
+        if let Some(w) = state.writer.borrow_mut().take() {
+            w.wake();
+        }
         if received > state.sent.get() {
             return Err(format!(
                 "the server echoed {received} bytes, more than the {} sent",

@@ -34,6 +34,8 @@ pub struct Plan {
     pub deadline: Arc<Deadline>,
     /// No echo for this long while bytes are outstanding is a stall.
     pub stall_timeout: Duration,
+    /// Stream mode: most unechoed bytes per connection (0: no bound).
+    pub window: usize,
 }
 
 /// A thread's report after opening its connections.
@@ -112,6 +114,7 @@ impl Worker {
             pipeline: self.plan.pipeline,
             deadline: self.plan.deadline.clone(),
             stall_timeout: self.plan.stall_timeout,
+            window: self.plan.window,
         };
         let recorder = Rc::new(Recorder::new(self.counters.clone()));
         let table = pattern_table(conn::table_window(&job));
