@@ -844,3 +844,41 @@ fn a_short_soak_passes_against_the_real_server() {
         out.dump()
     );
 }
+
+/// `echo --idle-timeout` closes a client that sends nothing; `--reuse-port` is needed to
+/// start a second server on a port one already listens on (2 cores each, so the shards
+/// themselves share with SO_REUSEPORT).
+#[test]
+fn echo_protections_idle_timeout_and_a_busy_port() {
+    let echo = Echo::start(&[
+        "--addr",
+        "127.0.0.1:0",
+        "--cores",
+        "2",
+        "--idle-timeout",
+        "300ms",
+    ]);
+    let mut idle = TcpStream::connect(&echo.addr).expect("connect");
+    idle.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let started = Instant::now();
+    let mut byte = [0u8; 1];
+    let n = idle
+        .read(&mut byte)
+        .expect("the server closes, not the read timeout");
+    assert_eq!(n, 0, "EOF from the server");
+    assert!(
+        started.elapsed() >= Duration::from_millis(250),
+        "closed after {:?}, before the idle timeout",
+        started.elapsed()
+    );
+
+    let second = ringstream(&["echo", "--addr", &echo.addr, "--cores", "2"]);
+    assert!(!second.status.success(), "{}", second.dump());
+    assert!(
+        second.stderr.contains("in use") && second.stderr.contains("--reuse-port"),
+        "the error names the way to share the port:\n{}",
+        second.dump()
+    );
+    echo.terminate();
+}

@@ -37,7 +37,8 @@ handlers) go to stderr; RUST_LOG=off|error|warn|info|debug|trace sets the level 
 Examples:
   ringstream echo                               # 127.0.0.1:7878 on every core
   ringstream echo --addr 0.0.0.0:9000 --cores 2
-  ringstream echo --unix /tmp/echo.sock --grace 500ms";
+  ringstream echo --unix /tmp/echo.sock --grace 500ms
+  ringstream echo --idle-timeout 60s --read-timeout 10s --max-conns 10000";
 
 /// `ringstream echo` options.
 #[derive(Debug, Args)]
@@ -61,6 +62,26 @@ pub struct EchoArgs {
     /// aborted: 5s, 500ms, 1m.
     #[arg(long, value_name = "DURATION", default_value = DEFAULT_GRACE, value_parser = parse_duration)]
     pub grace: Duration,
+
+    /// Close a connection that has received and sent nothing for this long (nginx's
+    /// keepalive_timeout): 30s, 2m [default: never].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub idle_timeout: Option<Duration>,
+
+    /// Close a connection whose handler has waited this long for its next bytes (nginx's
+    /// client_body_timeout: slow or stalled senders) [default: never].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub read_timeout: Option<Duration>,
+
+    /// Most connections open at once (shared evenly between the cores); beyond it new
+    /// clients wait in the kernel's backlog and a warning is logged [default: no cap].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_conns: Option<u64>,
+
+    /// Share the address with other servers that also ask for it (SO_REUSEPORT); without
+    /// it, an address another socket listens on is an error.
+    #[arg(long)]
+    pub reuse_port: bool,
 }
 
 /// How the server stopped.
@@ -137,7 +158,23 @@ pub fn run(args: &EchoArgs) -> io::Result<Stopped> {
     if let Some(n) = args.cores {
         builder = builder.cores(usize::from(n));
     }
-    let server = builder.serve(echo_connection)?;
+    if let Some(timeout) = args.idle_timeout {
+        builder = builder.idle_timeout(timeout);
+    }
+    if let Some(timeout) = args.read_timeout {
+        builder = builder.read_timeout(timeout);
+    }
+    if let Some(max) = args.max_conns {
+        builder = builder.max_connections(usize::try_from(max).unwrap_or(usize::MAX));
+    }
+    builder = builder.reuse_port(args.reuse_port);
+    let server = builder.serve(echo_connection).map_err(|e| {
+        if e.kind() == io::ErrorKind::AddrInUse {
+            io::Error::new(e.kind(), format!("{e} (for this command: --reuse-port)"))
+        } else {
+            e
+        }
+    })?;
     let cpus: Vec<String> = server.stats().iter().map(|c| c.cpu.to_string()).collect();
     outln!("listening on {}", server.local_addr());
     outln!(
