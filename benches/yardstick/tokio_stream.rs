@@ -44,6 +44,15 @@ impl Phase {
     }
 }
 
+/// Ends the phase when dropped: on return and on every early error.
+struct DoneOnDrop<'a>(&'a Phase);
+
+impl Drop for DoneOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.set(Stage::Done);
+    }
+}
+
 /// What a streaming run measured: bytes echoed back during the measured phase, and its
 /// length.
 #[derive(Debug, Clone, Copy)]
@@ -54,7 +63,8 @@ pub struct Streamed {
 
 /// Streams over `conns` connections to `addr` on a new tokio `current_thread` runtime:
 /// `warmup`, then the measured phase between two calls of `mark`, then every writer sends
-/// its FIN and every reader reads to EOF. `phase` moves through the stages as it goes.
+/// its FIN and every reader reads to EOF. `phase` moves through the stages as it goes and
+/// is `Done` when this returns, however it ends (so whatever else follows it stops too).
 pub fn stream(
     addr: SocketAddr,
     conns: usize,
@@ -64,6 +74,7 @@ pub fn stream(
     measure: Duration,
     mark: &mut dyn FnMut(),
 ) -> io::Result<Streamed> {
+    let _done = DoneOnDrop(phase);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
