@@ -9,8 +9,21 @@
 //!   (the serving thread's schedstat run time over the measured window). On two cores the
 //!   load generator saturates first, so CPU per message is the deciding figure.
 //! - `pp64x4k`: the same with 4 KiB messages.
+//! - `pp2000`: 2,000 connections, 64 B ping-pong (the same figures at a scale where per
+//!   connection state and wake-ups count).
 //! - `st16`: 16 connections streaming 64 KiB chunks: MB/s (echoed, one way) and server
 //!   CPU per MB.
+//! - `st16-tokio-client`: `st16` driven by a tokio `current_thread` client instead of the
+//!   ringstream one (`yardstick/tokio_stream.rs`), so no server is measured against its
+//!   own library's client.
+//! - `st2000x4k`: 2,000 connections streaming 4 KiB chunks.
+//!
+//! Every scenario also reports the **busy time of both CPUs** (server's and load
+//! generator's) per message or per MB, from `/proc/stat` (`yardstick/cpu_busy.rs`): on
+//! loopback the kernel charges TCP work to whichever side triggers it, so the server
+//! thread's CPU alone flatters servers whose client does the work; the sum of both cores
+//! does not. The 2,000-connection rows need about 6,300 open descriptors (RLIMIT_NOFILE
+//! is checked before anything runs).
 //!
 //! Every scenario runs `--rounds` times (default 5), the servers in turn within a round;
 //! the table gives medians with the spread (min–max) and ratios against tokio and the
@@ -22,14 +35,20 @@
 //! in the README). It needs tokio in the run; without it nothing is written.
 //!
 //! ```text
-//! cargo bench --bench yardstick                       # everything, ~3 minutes
+//! cargo bench --bench yardstick                       # everything, ~8 minutes
 //! cargo bench --bench yardstick -- --rounds 3 --secs 2 --only pp64
+//! cargo bench --bench yardstick -- --rounds 5 --secs 3 --only st16-tokio-client
 //! cargo bench --bench yardstick -- --rounds 5 --secs 2 --svg benches/yardstick/cpu-per-message.svg
 //! ```
 //!
 //! The load generator is ringstream for every server (one client for all, so the servers
-//! are what differs); its echo checks make a broken server fail the run.
+//! are what differs) except in `st16-tokio-client`; its echo checks make a broken server
+//! fail the run.
 
+#[path = "yardstick/cpu_busy.rs"]
+mod cpu_busy;
+#[path = "yardstick/fd_limit.rs"]
+mod fd_limit;
 #[path = "yardstick/load.rs"]
 mod load;
 #[path = "yardstick/plot.rs"]
@@ -38,49 +57,93 @@ mod plot;
 mod raw_ring;
 #[path = "yardstick/servers.rs"]
 mod servers;
+#[path = "yardstick/stats.rs"]
+mod stats;
+#[path = "yardstick/tokio_stream.rs"]
+mod tokio_stream;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
-use servers::{Peer, Server};
-
-/// The load generator's CPU (the server's is `servers::SERVER_CPU`).
-const LOAD_CPU: usize = 1;
+use servers::{Peer, Server, LOAD_CPU, SERVER_CPU};
 
 #[derive(Debug, Clone, Copy)]
 struct Scenario {
     name: &'static str,
     conns: usize,
     size: usize,
-    streaming: bool,
+    load: Load,
 }
 
-const SCENARIOS: [Scenario; 4] = [
+/// What the load generator does, and with which library.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Load {
+    /// ringstream client, one message in flight per connection.
+    PingPong,
+    /// ringstream client, writing back to back while reading the echo.
+    Stream,
+    /// The same streaming from a tokio `current_thread` client.
+    TokioStream,
+}
+
+impl Scenario {
+    /// Whether figures are per MB (streaming) rather than per message.
+    fn streaming(&self) -> bool {
+        self.load != Load::PingPong
+    }
+}
+
+const SCENARIOS: [Scenario; 7] = [
     Scenario {
         name: "pp1",
         conns: 1,
         size: 64,
-        streaming: false,
+        load: Load::PingPong,
     },
     Scenario {
         name: "pp64",
         conns: 64,
         size: 64,
-        streaming: false,
+        load: Load::PingPong,
     },
     Scenario {
         name: "pp64x4k",
         conns: 64,
         size: 4096,
-        streaming: false,
+        load: Load::PingPong,
+    },
+    Scenario {
+        name: "pp2000",
+        conns: 2000,
+        size: 64,
+        load: Load::PingPong,
     },
     Scenario {
         name: "st16",
         conns: 16,
         size: 64 * 1024,
-        streaming: true,
+        load: Load::Stream,
+    },
+    Scenario {
+        name: "st16-tokio-client",
+        conns: 16,
+        size: 64 * 1024,
+        load: Load::TokioStream,
+    },
+    Scenario {
+        name: "st2000x4k",
+        conns: 2000,
+        size: 4096,
+        load: Load::Stream,
     },
 ];
+
+/// Open descriptors a scenario may hold at once: the client's ends, the server's, and the
+/// server ends of the previous run that may still be closing, plus the listeners and rings.
+fn descriptors_needed(scenario: &Scenario) -> usize {
+    3 * scenario.conns + 256
+}
 
 /// One round's figures for one (scenario, server).
 #[derive(Debug, Clone, Copy)]
@@ -89,6 +152,8 @@ struct Sample {
     mb_per_s: f64,
     /// Server CPU per message (ping-pong) or per MB (streaming), in microseconds.
     cpu_us: f64,
+    /// Busy time of both CPUs (server's and load's) per message or per MB, in microseconds.
+    cores_us: f64,
     p50_us: f64,
     p99_us: f64,
     p999_us: f64,
@@ -133,6 +198,17 @@ fn options() -> Options {
 
 fn main() {
     let opts = options();
+    let selected = || {
+        SCENARIOS
+            .into_iter()
+            .filter(|s| opts.only.as_deref().is_none_or(|o| o == s.name))
+    };
+    for scenario in selected() {
+        if let Err(e) = fd_limit::check(descriptors_needed(&scenario), scenario.name) {
+            eprintln!("yardstick: {e}");
+            std::process::exit(1);
+        }
+    }
     // Servers first: pinning this thread narrows the CPU set new threads may choose from.
     let servers: Vec<Server> = Peer::ALL
         .iter()
@@ -145,21 +221,19 @@ fn main() {
     let measure = Duration::from_secs_f64(opts.secs);
     let warmup = Duration::from_millis(300);
     let mut samples: BTreeMap<(&str, &str), Vec<Sample>> = BTreeMap::new();
-    for scenario in SCENARIOS {
-        if opts.only.as_deref().is_some_and(|o| o != scenario.name) {
-            continue;
-        }
+    for scenario in selected() {
         for round in 0..opts.rounds {
             for server in &servers {
                 let sample = run(scenario, server, warmup, measure);
                 eprintln!(
-                    "{} round {} {:>10}: {:>9.0} msgs/s {:>8.1} MB/s cpu {:>6.2} us p50 {:>6.1} p99 {:>6.1}",
+                    "{} round {} {:>10}: {:>9.0} msgs/s {:>8.1} MB/s cpu {:>6.2} us cores {:>6.2} us p50 {:>6.1} p99 {:>6.1}",
                     scenario.name,
                     round + 1,
                     server.peer.name(),
                     sample.msgs_per_s,
                     sample.mb_per_s,
                     sample.cpu_us,
+                    sample.cores_us,
                     sample.p50_us,
                     sample.p99_us
                 );
@@ -176,30 +250,38 @@ fn main() {
     }
 }
 
+/// CPU counters read at the start and the end of the measured phase.
+struct Mark {
+    /// The serving thread's run time.
+    server_ns: Option<u64>,
+    /// Busy time of the server's and the load generator's CPUs.
+    cores_ns: Option<u64>,
+}
+
 fn run(scenario: Scenario, server: &Server, warmup: Duration, measure: Duration) -> Sample {
     let mut marks = Vec::with_capacity(2);
-    let mut mark = || marks.push(server.cpu_ns());
-    type Load = fn(
-        std::net::SocketAddr,
-        usize,
-        usize,
-        Duration,
-        Duration,
-        &mut dyn FnMut(),
-    ) -> std::io::Result<load::LoadResult>;
-    let load: Load = if scenario.streaming {
-        load::stream
-    } else {
-        load::ping_pong
+    let mut mark = || {
+        marks.push(Mark {
+            server_ns: server.cpu_ns(),
+            cores_ns: cpu_busy::busy_ns(&[SERVER_CPU, LOAD_CPU]),
+        })
     };
-    let result = load(
-        server.addr,
-        scenario.conns,
-        scenario.size,
-        warmup,
-        measure,
-        &mut mark,
-    );
+    let (addr, conns, size) = (server.addr, scenario.conns, scenario.size);
+    let result = match scenario.load {
+        Load::PingPong => load::ping_pong(addr, conns, size, warmup, measure, &mut mark),
+        Load::Stream => load::stream(addr, conns, size, warmup, measure, &mut mark),
+        Load::TokioStream => {
+            let phase = Arc::new(tokio_stream::Phase::default());
+            tokio_stream::stream(addr, conns, size, &phase, warmup, measure, &mut mark).map(|r| {
+                load::LoadResult {
+                    messages: r.bytes / size as u64,
+                    bytes: r.bytes,
+                    elapsed: r.elapsed,
+                    rtts: Vec::new(),
+                }
+            })
+        }
+    };
     let result = result.unwrap_or_else(|e| {
         panic!(
             "{} against {} failed: {e}",
@@ -207,29 +289,29 @@ fn run(scenario: Scenario, server: &Server, warmup: Duration, measure: Duration)
             server.peer.name()
         )
     });
-    let cpu_ns = match (marks.first(), marks.get(1)) {
-        (Some(Some(a)), Some(Some(b))) => b.saturating_sub(*a) as f64,
-        _ => f64::NAN,
+    let spent = |pick: fn(&Mark) -> Option<u64>| -> f64 {
+        match (marks.first().and_then(pick), marks.get(1).and_then(pick)) {
+            (Some(a), Some(b)) => b.saturating_sub(a) as f64,
+            _ => f64::NAN,
+        }
     };
+    let cpu_ns = spent(|m| m.server_ns);
+    let cores_ns = spent(|m| m.cores_ns);
     let secs = result.elapsed.as_secs_f64();
     let mb = result.bytes as f64 / 1e6;
     let mut rtts = result.rtts;
     rtts.sort_unstable();
-    let pct = |q: f64| -> f64 {
-        if rtts.is_empty() {
-            return f64::NAN;
-        }
-        let i = ((rtts.len() as f64 - 1.0) * q).round() as usize;
-        rtts[i] as f64 / 1000.0
+    let pct = |q: f64| stats::percentile(&rtts, q) / 1000.0;
+    let per_unit = if scenario.streaming() {
+        mb
+    } else {
+        result.messages as f64
     };
     Sample {
         msgs_per_s: result.messages as f64 / secs,
         mb_per_s: mb / secs,
-        cpu_us: if scenario.streaming {
-            cpu_ns / 1000.0 / mb
-        } else {
-            cpu_ns / 1000.0 / result.messages as f64
-        },
+        cpu_us: cpu_ns / 1000.0 / per_unit,
+        cores_us: cores_ns / 1000.0 / per_unit,
         p50_us: pct(0.50),
         p99_us: pct(0.99),
         p999_us: pct(0.999),
@@ -238,29 +320,24 @@ fn run(scenario: Scenario, server: &Server, warmup: Duration, measure: Duration)
 
 /// Median and (min, max) of one field.
 fn stats(samples: &[Sample], field: impl Fn(&Sample) -> f64) -> (f64, f64, f64) {
-    let mut v: Vec<f64> = samples
-        .iter()
-        .map(field)
-        .filter(|x| x.is_finite())
-        .collect();
-    if v.is_empty() {
-        return (f64::NAN, f64::NAN, f64::NAN);
-    }
-    v.sort_by(|a, b| a.total_cmp(b));
-    (v[v.len() / 2], v[0], v[v.len() - 1])
+    stats::median_spread(samples.iter().map(field))
 }
 
+// On loopback the kernel's TCP work is charged to the side that triggers it: a server that
+// sends from its own thread pays for the receiver's protocol processing too, and which side
+// ends up busier depends on the client as much as on the server. "server CPU" is the
+// serving thread alone; "both CPUs" (server's and load's, /proc/stat) is the whole cost,
+// whoever it was charged to, and is the figure to compare across clients.
 fn print_table(samples: &BTreeMap<(&str, &str), Vec<Sample>>, opts: &Options) {
     println!(
-        "\nyardstick: {} rounds x {} s per (scenario, server); medians [min-max]; server on CPU {}, load on CPU {LOAD_CPU}",
+        "\nyardstick: {} rounds x {} s per (scenario, server); medians [min-max]; server on CPU {SERVER_CPU}, load on CPU {LOAD_CPU}",
         opts.rounds,
         opts.secs,
-        servers::SERVER_CPU
     );
     println!(
-        "| scenario | server | msgs/s | MB/s | server CPU | p50 us | p99 us | p99.9 us | vs tokio | vs raw ring |"
+        "| scenario | server | msgs/s | MB/s | server CPU | both CPUs | p50 us | p99 us | p99.9 us | vs tokio | vs raw ring |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for scenario in SCENARIOS {
         let get = |peer: Peer| samples.get(&(scenario.name, peer.name()));
         let Some(tokio) = get(Peer::Tokio) else {
@@ -272,10 +349,11 @@ fn print_table(samples: &BTreeMap<(&str, &str), Vec<Sample>>, opts: &Options) {
             let (msgs, msgs_lo, msgs_hi) = stats(s, |x| x.msgs_per_s);
             let (mb, _, _) = stats(s, |x| x.mb_per_s);
             let (cpu, cpu_lo, cpu_hi) = stats(s, |x| x.cpu_us);
+            let (cores, cores_lo, cores_hi) = stats(s, |x| x.cores_us);
             let (p50, _, _) = stats(s, |x| x.p50_us);
             let (p99, _, _) = stats(s, |x| x.p99_us);
             let (p999, _, _) = stats(s, |x| x.p999_us);
-            let unit = if scenario.streaming {
+            let unit = if scenario.streaming() {
                 "us/MB"
             } else {
                 "us/msg"
@@ -289,11 +367,17 @@ fn print_table(samples: &BTreeMap<(&str, &str), Vec<Sample>>, opts: &Options) {
                 } else {
                     let (om, _, _) = stats(other, |x| x.msgs_per_s);
                     let (oc, _, _) = stats(other, |x| x.cpu_us);
-                    format!("thr {:.2}x, cpu {:.2}x", msgs / om, cpu / oc)
+                    let (ocores, _, _) = stats(other, |x| x.cores_us);
+                    format!(
+                        "thr {:.2}x, cpu {:.2}x, both {:.2}x",
+                        msgs / om,
+                        cpu / oc,
+                        cores / ocores
+                    )
                 }
             };
             println!(
-                "| {} | {} | {:.0} [{:.0}-{:.0}] | {:.1} | {:.2} {unit} [{:.2}-{:.2}] | {:.1} | {:.1} | {:.1} | {} | {} |",
+                "| {} | {} | {:.0} [{:.0}-{:.0}] | {:.1} | {:.2} {unit} [{:.2}-{:.2}] | {:.2} {unit} [{:.2}-{:.2}] | {:.1} | {:.1} | {:.1} | {} | {} |",
                 scenario.name,
                 peer.name(),
                 msgs,
@@ -303,6 +387,9 @@ fn print_table(samples: &BTreeMap<(&str, &str), Vec<Sample>>, opts: &Options) {
                 cpu,
                 cpu_lo,
                 cpu_hi,
+                cores,
+                cores_lo,
+                cores_hi,
                 p50,
                 p99,
                 p999,
@@ -346,7 +433,7 @@ fn write_svg(samples: &BTreeMap<(&str, &str), Vec<Sample>>, opts: &Options, path
             .iter()
             .map(|&p| median_cpu(scenario.name, p).map(|c| c / tokio))
             .collect();
-        per_mb |= scenario.streaming;
+        per_mb |= scenario.streaming();
         groups.push((scenario.name, values));
     }
     if groups.is_empty() {

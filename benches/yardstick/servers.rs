@@ -14,6 +14,9 @@ use super::raw_ring;
 /// Server CPU: every server runs here; the load generator runs on another CPU.
 pub const SERVER_CPU: usize = 0;
 
+/// The load generator's CPU.
+pub const LOAD_CPU: usize = 1;
+
 /// The busy-poll window of the `ringstream-spin` server.
 pub const BUSY_POLL: Duration = Duration::from_micros(50);
 
