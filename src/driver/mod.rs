@@ -131,7 +131,7 @@ pub(crate) struct DriverStats {
     pub enters: u64,
     pub sq_full_flushes: u64,
     pub cq_overflow_flushes: u64,
-    /// Receivers queued for a receive buffer (after ENOBUFS, or behind those waiting).
+    /// Receivers that found no receive buffer (ENOBUFS) and waited for one in turn.
     pub recv_buffer_waits: u64,
 }
 
@@ -145,9 +145,10 @@ pub(crate) struct Driver {
     backlog: RefCell<Vec<(u64, Completion)>>,
     scratch: RefCell<Vec<(u64, Completion)>>,
     recv_buffers: RefCell<Option<BufRing>>,
-    /// Receivers waiting for a receive buffer, served in order (see `buf_ring::waiters`).
+    /// Receivers to arm before the next submission, starved ones first (see
+    /// `buf_ring::waiters`).
     recv_waiters: RefCell<RecvWaiters>,
-    /// The waiters called back this turn (kept to reuse its allocation).
+    /// The receivers armed this turn (kept to reuse its allocation).
     recv_waiters_scratch: RefCell<Vec<Weak<dyn RecvWaiter>>>,
     #[allow(
         dead_code,
@@ -276,35 +277,34 @@ impl Driver {
         self.recv_buffers.borrow_mut().as_mut().map(f)
     }
 
-    /// Whether receivers wait for a receive buffer: a receiver about to arm a recv must
-    /// then [queue](Driver::wait_for_recv_buffer) behind them instead, so that buffers go
-    /// to the longest waiting first.
-    pub(crate) fn recv_buffers_contended(&self) -> bool {
-        !self.recv_waiters.borrow().is_empty()
+    /// Arms `receiver`'s recv in this turn's submission, after the connections that got
+    /// `ENOBUFS` before it (see `buf_ring::waiters`): [`RecvWaiter::buffers_ready`] is
+    /// called just before the submission.
+    pub(crate) fn recv_when_ready(&self, receiver: Weak<dyn RecvWaiter>) {
+        self.recv_waiters.borrow_mut().push_fresh(receiver);
     }
 
-    /// Queues `waiter` for a receive buffer; it is called back, in turn, once the ring has
-    /// a buffer for it (see `buf_ring::waiters`).
-    pub(crate) fn wait_for_recv_buffer(&self, waiter: Weak<dyn RecvWaiter>) {
+    /// `receiver`'s recv found no receive buffer (`ENOBUFS`): it is armed again, in turn,
+    /// once the ring has a buffer for it (see `buf_ring::waiters`).
+    pub(crate) fn wait_for_recv_buffer(&self, receiver: Weak<dyn RecvWaiter>) {
         self.bump(|s| s.recv_buffer_waits += 1);
-        self.recv_waiters.borrow_mut().push(waiter);
+        self.recv_waiters.borrow_mut().push_starved(receiver);
     }
 
-    /// Calls back as many waiting receivers as the ring has buffers in the kernel's hands,
-    /// oldest first. Runs once per loop turn, before the submission, so their recvs go out
-    /// (and, with data waiting, run) ahead of anything else that turn.
-    fn serve_recv_waiters(&self) {
+    /// Arms this turn's recvs: as many starved receivers as the ring has buffers in the
+    /// kernel's hands, oldest first, then every fresh one. Runs once per loop turn just
+    /// before the submission, so the starved recvs go out (and, with data waiting, run)
+    /// ahead of every other.
+    fn arm_recvs(&self) {
         if self.recv_waiters.borrow().is_empty() {
             return;
         }
-        let Some(free) = self.with_recv_buffers(|ring| ring.available()) else {
-            return;
-        };
+        let free = self.with_recv_buffers(|ring| ring.available()).unwrap_or(0);
         let mut turn = std::mem::take(&mut *self.recv_waiters_scratch.borrow_mut());
-        self.recv_waiters.borrow_mut().take(free, &mut turn);
-        for waiter in turn.drain(..) {
-            if let Some(waiter) = waiter.upgrade() {
-                waiter.buffers_ready();
+        self.recv_waiters.borrow_mut().take_turn(free, &mut turn);
+        for receiver in turn.drain(..) {
+            if let Some(receiver) = receiver.upgrade() {
+                receiver.buffers_ready();
             }
         }
         *self.recv_waiters_scratch.borrow_mut() = turn;
@@ -484,7 +484,7 @@ impl Driver {
                 buffers.reclaim();
             }
         }
-        self.serve_recv_waiters();
+        self.arm_recvs();
         if self.failure.get().is_none() {
             let mut ring = self.ring.borrow_mut();
             // Completions already posted make a wait pointless: just submit.

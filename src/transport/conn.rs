@@ -85,8 +85,8 @@ pub(crate) struct Conn {
     pub(crate) outbound: RefCell<Outbound>,
     /// Key of the recv in flight.
     recv: Cell<Option<usize>>,
-    /// Queued for a receive buffer (see `driver::buf_ring::waiters`): the recv is armed
-    /// when the driver calls back, not before.
+    /// Waiting for the driver to arm the recv (this turn, or when a receive buffer is free
+    /// after ENOBUFS; see `driver::buf_ring::waiters`).
     recv_queued: Cell<bool>,
     /// Inbound flow control asked us to stop receiving.
     reading_paused: Cell<bool>,
@@ -192,18 +192,15 @@ impl Conn {
 
     // ---- receive -------------------------------------------------------------------
 
-    /// Arms a recv, or queues for a receive buffer behind the connections already waiting
-    /// for one: when buffers are short they go in arrival order (see
-    /// `driver::buf_ring::waiters`).
+    /// Asks for a recv in this turn's submission, behind the connections that found no
+    /// receive buffer before (see `driver::buf_ring::waiters`).
     fn arm_recv(&self) {
         if self.recv_queued.get() || !self.wants_recv() {
             return;
         }
-        if self.driver.recv_buffers_contended() {
-            self.queue_for_buffer();
-            return;
-        }
-        self.submit_recv();
+        self.recv_queued.set(true);
+        let receiver: Weak<dyn RecvWaiter> = self.weak_self.clone();
+        self.driver.recv_when_ready(receiver);
     }
 
     fn wants_recv(&self) -> bool {
@@ -215,8 +212,8 @@ impl Conn {
 
     fn queue_for_buffer(&self) {
         self.recv_queued.set(true);
-        let waiter: Weak<dyn RecvWaiter> = self.weak_self.clone();
-        self.driver.wait_for_recv_buffer(waiter);
+        let receiver: Weak<dyn RecvWaiter> = self.weak_self.clone();
+        self.driver.wait_for_recv_buffer(receiver);
     }
 
     fn submit_recv(&self) {
@@ -282,7 +279,8 @@ impl Conn {
                 self.inbound.borrow_mut().feed_eof();
             }
             // The buffer ring ran dry: the data is still in the socket. Wait for a buffer
-            // in turn instead of re-arming (which would spin and let the luckiest recv win).
+            // in turn instead of re-arming (which would spin and let the recv that comes
+            // first in the submission win every time).
             e if e == -libc::ENOBUFS => {
                 if !c.more() && self.wants_recv() {
                     self.queue_for_buffer();
@@ -599,7 +597,7 @@ impl ReadControl for Conn {
     }
 }
 
-/// A connection starved of receive buffers arms its recv when its turn comes.
+/// The driver arms a connection's recv when its turn comes.
 impl RecvWaiter for Conn {
     fn buffers_ready(&self) {
         self.recv_queued.set(false);
@@ -754,6 +752,8 @@ mod tests {
             let mut reader = crate::read_pipe(r).expect("read_pipe");
             let writer = crate::write_pipe(w).expect("write_pipe");
             let producer = crate::spawn(async move {
+                // The reader's first read goes out on an empty pipe, so it meets EAGAIN.
+                crate::time::sleep(std::time::Duration::from_millis(20)).await;
                 writer.write(&data).expect("write");
                 writer.close();
                 writer.wait_closed().await.expect("closed");
