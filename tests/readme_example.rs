@@ -4,7 +4,7 @@ use ringstream::net::StreamServer;
 
 #[test]
 fn readme_line_echo_server_and_client() -> std::io::Result<()> {
-    // One SO_REUSEPORT listener, pinned thread and ring per core.
+    // A listener, pinned thread and ring per core.
     let server = StreamServer::bind("127.0.0.1:0")
         .cores(1)
         .serve(|stream| async move {

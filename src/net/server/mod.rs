@@ -1,11 +1,13 @@
-//! [`StreamServer`]: one `SO_REUSEPORT` listener, pinned thread and ring per core, a
-//! handler task per connection on the core that accepted it.
+//! [`StreamServer`]: a listener, pinned thread and ring per core (sharing the port with
+//! `SO_REUSEPORT` when there are several), a handler task per connection on the core that
+//! accepted it.
 //!
 //! - `control`: what the handle and the shards share (commands, counters, waiting).
 //! - `shard`: one core's accept loop, EMFILE back-off, handler tasks.
 //! - `clients`: one core's open connections (close / abort them all, wait for them).
 //! - `deferred`: bound sockets that listen only once serving starts.
 //! - `watchdog`: the idle and read timeouts, checked a few times per timeout.
+//! - `memory`: giving the allocator's free memory back after a burst.
 //! - `failure`: how a failed handler is reported; `catch_unwind`: panics into values.
 
 mod builder;
