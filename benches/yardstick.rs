@@ -318,6 +318,16 @@ fn run(scenario: Scenario, server: &Server, warmup: Duration, measure: Duration)
     }
 }
 
+/// A latency cell of the table: "—" where the scenario has none (the stream rows time
+/// no round trips).
+fn latency(us: f64) -> String {
+    if us.is_nan() {
+        "—".to_owned()
+    } else {
+        format!("{us:.1}")
+    }
+}
+
 /// Median and (min, max) of one field.
 fn stats(samples: &[Sample], field: impl Fn(&Sample) -> f64) -> (f64, f64, f64) {
     stats::median_spread(samples.iter().map(field))
@@ -377,7 +387,7 @@ fn print_table(samples: &BTreeMap<(&str, &str), Vec<Sample>>, opts: &Options) {
                 }
             };
             println!(
-                "| {} | {} | {:.0} [{:.0}-{:.0}] | {:.1} | {:.2} {unit} [{:.2}-{:.2}] | {:.2} {unit} [{:.2}-{:.2}] | {:.1} | {:.1} | {:.1} | {} | {} |",
+                "| {} | {} | {:.0} [{:.0}-{:.0}] | {:.1} | {:.2} {unit} [{:.2}-{:.2}] | {:.2} {unit} [{:.2}-{:.2}] | {} | {} | {} | {} | {} |",
                 scenario.name,
                 peer.name(),
                 msgs,
@@ -390,9 +400,9 @@ fn print_table(samples: &BTreeMap<(&str, &str), Vec<Sample>>, opts: &Options) {
                 cores,
                 cores_lo,
                 cores_hi,
-                p50,
-                p99,
-                p999,
+                latency(p50),
+                latency(p99),
+                latency(p999),
                 ratio(tokio),
                 raw.map(|r| ratio(r)).unwrap_or_default()
             );
