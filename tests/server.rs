@@ -11,18 +11,9 @@ use std::time::{Duration, Instant};
 use ringstream::net::{FailureCause, StreamServer};
 use ringstream::Stream;
 
-/// The echo handler every test serves: whatever arrives goes back.
-async fn echo(stream: Stream) -> io::Result<()> {
-    let (mut reader, writer) = stream.split();
-    loop {
-        let data = reader.read(64 * 1024).await?;
-        if data.is_empty() {
-            return Ok(());
-        }
-        writer.write_bytes(data)?;
-        writer.drain().await?;
-    }
-}
+#[path = "support/echo.rs"]
+mod echo_support;
+use echo_support::echo;
 
 fn port_of(server: &StreamServer) -> u16 {
     match server.local_addr() {

@@ -10,18 +10,9 @@ use std::time::{Duration, Instant};
 use ringstream::net::StreamServer;
 use ringstream::Stream;
 
-/// Whatever arrives goes back.
-async fn echo(stream: Stream) -> io::Result<()> {
-    let (mut reader, writer) = stream.split();
-    loop {
-        let data = reader.read(64 * 1024).await?;
-        if data.is_empty() {
-            return Ok(());
-        }
-        writer.write_bytes(data)?;
-        writer.drain().await?;
-    }
-}
+#[path = "support/echo.rs"]
+mod echo_support;
+use echo_support::echo;
 
 /// Echoes whole lines.
 async fn echo_lines(stream: Stream) -> io::Result<()> {
