@@ -29,7 +29,8 @@ first line printed is `listening on <address>` (with the real port when --addr a
 port 0). Ctrl-C or SIGTERM stops accepting, gives open connections the --grace period to
 finish, aborts the rest, prints a one-line summary and exits 0. A second Ctrl-C or SIGTERM
 during the grace period aborts the open connections at once, prints the summary and exits
-with 128 + the signal's number (130 for Ctrl-C, 143 for SIGTERM).
+with 128 + the signal's number (130 for Ctrl-C, 143 for SIGTERM). If every core stops on
+its own (its io_uring failed, e.g. refused by a seccomp filter), echo prints why and exits 1.
 
 Warnings of the server (accepts paused for lack of file descriptors, failed connection
 handlers) go to stderr; RUST_LOG=off|error|warn|info|debug|trace sets the level (warn).
@@ -184,14 +185,34 @@ pub fn run(args: &EchoArgs) -> io::Result<Stopped> {
         cpus.join(", ")
     );
 
-    let signal = signals.forever().next();
+    let closer = signals.handle();
+    // Every core stopping on its own (its ring failed) ends the wait for a signal too: the
+    // command then reports why and exits, instead of listening on with no core to serve.
+    let watcher = {
+        let server = server.clone();
+        let closer = closer.clone();
+        thread::spawn(move || {
+            let ended = server.serve_forever();
+            closer.close();
+            ended
+        })
+    };
+    let Some(signal) = signals.forever().next() else {
+        let ended = watcher
+            .join()
+            .map_err(|_| io::Error::other("the server watch thread panicked"))?;
+        outln!("{}", summary(&server.stats(), 0));
+        return Err(ended.err().unwrap_or_else(|| {
+            io::Error::other("every server core stopped without a shutdown signal")
+        }));
+    };
+    let signal = Some(signal);
     errln!(
         "{}: shutting down (open connections get {:?}; a second Ctrl-C or SIGTERM aborts \
          them now)",
         signal_name(signal),
         args.grace
     );
-    let closer = signals.handle();
     let (report, forced) = thread::scope(|scope| {
         let second = scope.spawn(|| {
             let signal = signals.forever().next()?;
@@ -218,6 +239,10 @@ pub fn run(args: &EchoArgs) -> io::Result<Stopped> {
             "some connection handlers did not end after being aborted",
         ));
     }
+    // Every core has ended: the watch ends too, and may be the one that saw a core fail.
+    watcher
+        .join()
+        .map_err(|_| io::Error::other("the server watch thread panicked"))??;
     Ok(match forced {
         Some((signal, _)) => Stopped::Forced(signal),
         None => Stopped::Gracefully,
