@@ -882,3 +882,54 @@ fn echo_protections_idle_timeout_and_a_busy_port() {
     );
     echo.terminate();
 }
+
+/// `load --mode reset` ends every connection with a reset while its echo is still on the
+/// way (a server's fault path at scale); `--mode stream` ends with a graceful close.
+#[test]
+fn load_reset_mode_ends_connections_with_a_reset() {
+    for (mode, want_reset) in [("reset", true), ("stream", false)] {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr").to_string();
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            let Ok((mut socket, _)) = listener.accept() else {
+                return;
+            };
+            let _ = socket.set_read_timeout(Some(Duration::from_secs(10)));
+            let mut buf = vec![0u8; 64 * 1024];
+            let ended = loop {
+                match socket.read(&mut buf) {
+                    Ok(0) => break "eof",
+                    Ok(n) => {
+                        if let Err(e) = socket.write_all(&buf[..n]) {
+                            break if e.kind() == std::io::ErrorKind::ConnectionReset
+                                || e.kind() == std::io::ErrorKind::BrokenPipe
+                            {
+                                "reset"
+                            } else {
+                                "other"
+                            };
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break "reset",
+                    Err(_) => break "other",
+                }
+            };
+            let _ = tx.send(ended);
+        });
+        let out = load(
+            &addr,
+            &["--mode", mode, "--size", "16KiB", "--duration", "1s"],
+        );
+        assert!(out.status.success(), "{mode}\n{}", out.dump());
+        let ended = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the server saw the connection end");
+        assert_eq!(
+            ended == "reset",
+            want_reset,
+            "{mode}: {ended}\n{}",
+            out.dump()
+        );
+    }
+}

@@ -236,7 +236,7 @@ fn table(rows: &[Row]) -> String {
             let (mode, conns, size) = row.scenario.shape();
             let what = match mode {
                 Mode::PingPong => format!("{conns} x {} ping-pong", format_size(size)),
-                Mode::Stream => format!("{conns} x {} stream", format_size(size)),
+                Mode::Stream | Mode::Reset => format!("{conns} x {} stream", format_size(size)),
             };
             let secs = r.elapsed.as_secs_f64();
             let cpu_per_msg = if r.stats.msgs > 0 {

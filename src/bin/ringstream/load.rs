@@ -47,6 +47,17 @@ pub enum Mode {
     PingPong,
     /// Write chunks continuously while reading the echo concurrently.
     Stream,
+    /// As stream, but at the end every connection resets (RST) with its echo still on the
+    /// way instead of collecting it and closing: a server's fault path at scale (the
+    /// server must release every such connection).
+    Reset,
+}
+
+impl Mode {
+    /// Stream or reset: chunks written back to back, echo read concurrently.
+    pub fn streams(self) -> bool {
+        self != Mode::PingPong
+    }
 }
 
 /// Where the echo server is.
@@ -216,7 +227,7 @@ impl LoadConfig {
     /// # Errors
     /// `--pipeline` in stream mode.
     pub fn from_args(args: &LoadArgs) -> Result<LoadConfig, String> {
-        if args.mode == Mode::Stream && args.pipeline.is_some() {
+        if args.mode.streams() && args.pipeline.is_some() {
             return Err(
                 "--pipeline applies to --mode pingpong only (a stream has no messages to \
                  keep in flight)"

@@ -74,7 +74,7 @@ pub struct SoakArgs {
           value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub cores: u16,
 
-    /// A phase, MODE:CONNS:SIZE (stream or pingpong; SIZE is the chunk or message size);
+    /// A phase, MODE:CONNS:SIZE (stream, pingpong or reset; SIZE is the chunk or message size);
     /// repeat for several, run in order [default: stream:256:16KiB pingpong:256:64
     /// stream:2000:4KiB pingpong:2000:64].
     #[arg(long = "phase", value_name = "MODE:CONNS:SIZE", value_parser = parse_phase)]

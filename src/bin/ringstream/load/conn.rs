@@ -51,7 +51,7 @@ pub struct Job {
 pub fn table_window(job: &Job) -> usize {
     match job.mode {
         Mode::PingPong => job.size,
-        Mode::Stream => job.size.max(STREAM_READ),
+        Mode::Stream | Mode::Reset => job.size.max(STREAM_READ),
     }
 }
 
@@ -71,7 +71,9 @@ pub async fn run(
     let watch = Rc::new(Watch::new(job.stall_timeout, job.deadline.clone()));
     let result = match job.mode {
         Mode::PingPong => ping_pong(id, stream, &job, table, &recorder, &watch).await,
-        Mode::Stream => streaming(id, stream, job, table, recorder.clone(), watch.clone()).await,
+        Mode::Stream | Mode::Reset => {
+            streaming(id, stream, job, table, recorder.clone(), watch.clone()).await
+        }
     };
     let (max_gap, stall) = watch.outcome();
     recorder.gap(max_gap);
@@ -168,6 +170,8 @@ struct StreamState {
     received: Cell<u64>,
     /// The writer, waiting for the echo to catch up with the window.
     writer: RefCell<Option<Waker>>,
+    /// Reset mode: once the writer stops, stop reading and reset the connection.
+    reset: bool,
     /// The writer has stopped (deadline or error); `sent` is final.
     done: Cell<bool>,
     /// Why the writer stopped early.
@@ -203,7 +207,10 @@ async fn streaming(
 ) -> Result<(), String> {
     let (mut reader, writer) = stream.split();
     let pattern = Rc::new(StreamPattern::new(id, table));
-    let state = Rc::new(StreamState::default());
+    let state = Rc::new(StreamState {
+        reset: job.mode == Mode::Reset,
+        ..StreamState::default()
+    });
     let writing = ringstream::spawn(write_chunks(
         writer,
         pattern.clone(),
@@ -222,6 +229,11 @@ async fn streaming(
         return Err(e);
     }
     match writer {
+        // The echo still on the way is dropped with the connection (RST).
+        Some(writer) if state.reset => {
+            writer.abort();
+            Ok(())
+        }
         Some(writer) => finish(reader, writer).await,
         None => Err("the writing task ended without its writer".to_owned()),
     }
@@ -287,8 +299,10 @@ async fn read_echo(
 ) -> Result<(), String> {
     let mut received = 0u64;
     loop {
-        let finished =
-            || state.done.get() && (received == state.sent.get() || state.error.borrow().is_some());
+        let finished = || {
+            state.done.get()
+                && (state.reset || received == state.sent.get() || state.error.borrow().is_some())
+        };
         if finished() {
             return Ok(());
         }

@@ -215,8 +215,9 @@ impl Report {
                 format_size(self.size),
                 self.pipeline
             ),
-            Mode::Stream => format!(
-                "stream, {} connection{} writing {} chunks",
+            Mode::Stream | Mode::Reset => format!(
+                "{}, {} connection{} writing {} chunks",
+                self.mode,
                 self.conns,
                 plural(self.conns),
                 format_size(self.size)
@@ -235,7 +236,7 @@ impl Report {
         ];
         let unit = match self.mode {
             Mode::PingPong => "msgs/s",
-            Mode::Stream => "chunks/s",
+            Mode::Stream | Mode::Reset => "chunks/s",
         };
         let mut out = format!(
             "{what}; {:.2} s on {} load thread{}{}\n\n",
@@ -359,6 +360,7 @@ impl fmt::Display for Mode {
         f.write_str(match self {
             Mode::PingPong => "pingpong",
             Mode::Stream => "stream",
+            Mode::Reset => "reset",
         })
     }
 }

@@ -159,7 +159,7 @@ impl Worker {
 /// Opens one connection with options that suit the mode.
 async fn open(plan: Arc<Plan>) -> Result<Stream, String> {
     let mut options = StreamOptions::default();
-    if plan.mode == Mode::Stream {
+    if plan.mode.streams() {
         // Room for a few chunks in the write buffer, so the writer is not stopped by the
         // watermark after every chunk.
         options.high = Some((4 * plan.size).max(256 * 1024));

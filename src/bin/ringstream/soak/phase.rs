@@ -54,9 +54,10 @@ pub fn parse_phase(text: &str) -> Result<Phase, String> {
     let mode = match mode {
         "stream" => Mode::Stream,
         "pingpong" => Mode::PingPong,
+        "reset" => Mode::Reset,
         _ => {
             return Err(format!(
-                "invalid phase {text:?}: the mode is stream or pingpong ({form})"
+                "invalid phase {text:?}: the mode is stream, pingpong or reset ({form})"
             ))
         }
     };
