@@ -7,6 +7,8 @@
 //! the buffer returns to the ring when the last `Bytes` over it drops); other completions
 //! are copied into the reader's buffer and the ring buffer is given straight back. Lending
 //! stops while half the ring is out, so readers that hold on to data cannot starve receives.
+//! The driver arms the recv, in the loop turn's submission: connections that met an empty
+//! ring (ENOBUFS) first, oldest first, so none starves (`driver::buf_ring::waiters`).
 //!
 //! Why not multishot recv (as DESIGN.md planned): measured, it does not pay. Unbounded, one
 //! multishot recv may post up to 32 completions per kernel pass (MULTISHOT_MAX_RETRY)
