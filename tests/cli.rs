@@ -41,10 +41,16 @@ impl Output {
 
     /// The fields of the `RESULT` line, which must be the last line of stdout.
     fn result(&self) -> Vec<(String, String)> {
+        self.last_line_fields("RESULT")
+    }
+
+    /// The `key=value` fields of the last line of stdout, which must start with `word`.
+    fn last_line_fields(&self, word: &str) -> Vec<(String, String)> {
         let last = self.stdout.lines().last().unwrap_or_default();
         let fields = last
-            .strip_prefix("RESULT ")
-            .unwrap_or_else(|| panic!("the last line is not a RESULT line:\n{}", self.dump()));
+            .strip_prefix(word)
+            .and_then(|rest| rest.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("the last line is not a {word} line:\n{}", self.dump()));
         fields
             .split(' ')
             .map(|kv| {
@@ -829,15 +835,17 @@ fn a_short_soak_passes_against_the_real_server() {
         );
     }
     // The server was read: its descriptors grew with the 8 connections and came back.
+    let fields = out.last_line_fields("SOAK");
     let field = |key: &str| -> u64 {
-        last.split(' ')
-            .find_map(|kv| kv.strip_prefix(key))
-            .and_then(|v| v.parse().ok())
+        fields
+            .iter()
+            .find(|(k, _)| k == key)
+            .and_then(|(_, v)| v.parse().ok())
             .unwrap_or_else(|| panic!("no {key} in {last}"))
     };
-    assert!(field("fds_peak=") >= field("fds_before=") + 8, "{last}");
-    assert_eq!(field("fds_after="), field("fds_before="), "{last}");
-    assert!(field("rss_before_kib=") > 0, "{last}");
+    assert!(field("fds_peak") >= field("fds_before") + 8, "{last}");
+    assert_eq!(field("fds_after"), field("fds_before"), "{last}");
+    assert!(field("rss_before_kib") > 0, "{last}");
     assert!(
         out.stdout.contains("served 16 connections"),
         "{}",

@@ -4,6 +4,7 @@
 use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
+use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
@@ -313,34 +314,31 @@ impl Core {
     /// If the ring fails, the loop goes on without it: every op ends with the failure, so
     /// the future's own error path runs; timers and wakes from other threads still work.
     pub(crate) fn block_on<F: Future>(&self, future: F) -> F::Output {
-        let main = self.main_handle();
-        let main_waker = Waker::from(main.clone());
-        let mut cx = Context::from_waker(&main_waker);
-        let mut future = std::pin::pin!(future);
-        main.scheduled.store(true, Ordering::Relaxed);
-        loop {
-            if main.scheduled.swap(false, Ordering::AcqRel) {
-                if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
-                    return out;
-                }
-            }
-            self.turn(&main);
+        match self.drive(future, || None::<Infallible>) {
+            Ok(out) => out,
+            Err(never) => match never {},
         }
     }
 
     /// Like [`block_on`](Core::block_on), but stops at a ring failure and returns it (the
     /// future is dropped, inside the runtime).
     pub(crate) fn try_block_on<F: Future>(&self, future: F) -> io::Result<F::Output> {
+        // Checked before each poll: a future that saw its op fail would return that bare
+        // errno, where the ring's failure names the cause and the fix.
+        self.drive(future, || self.driver.failure())
+    }
+
+    /// The loop of `block_on` and `try_block_on`: polls `future` whenever it was woken and
+    /// turns the loop in between, until it is ready or `stop` says why not.
+    fn drive<F: Future, E>(&self, future: F, stop: impl Fn() -> Option<E>) -> Result<F::Output, E> {
         let main = self.main_handle();
         let main_waker = Waker::from(main.clone());
         let mut cx = Context::from_waker(&main_waker);
         let mut future = std::pin::pin!(future);
         main.scheduled.store(true, Ordering::Relaxed);
         loop {
-            // Before the poll: a future that saw its op fail would return that bare errno,
-            // where the ring's failure names the cause and the fix.
-            if let Some(failure) = self.driver.failure() {
-                return Err(failure);
+            if let Some(reason) = stop() {
+                return Err(reason);
             }
             if main.scheduled.swap(false, Ordering::AcqRel) {
                 if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {

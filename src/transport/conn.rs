@@ -201,8 +201,7 @@ impl Conn {
             return;
         }
         self.recv_queued.set(true);
-        let receiver: Weak<dyn RecvWaiter> = self.weak_self.clone();
-        self.driver.recv_when_ready(receiver);
+        self.driver.recv_when_ready(self.as_receiver());
     }
 
     fn wants_recv(&self) -> bool {
@@ -214,8 +213,12 @@ impl Conn {
 
     fn queue_for_buffer(&self) {
         self.recv_queued.set(true);
-        let receiver: Weak<dyn RecvWaiter> = self.weak_self.clone();
-        self.driver.wait_for_recv_buffer(receiver);
+        self.driver.wait_for_recv_buffer(self.as_receiver());
+    }
+
+    /// This connection as the driver calls it back to arm its recv.
+    fn as_receiver(&self) -> Weak<dyn RecvWaiter> {
+        self.weak_self.clone()
     }
 
     fn submit_recv(&self) {
