@@ -132,6 +132,16 @@ impl From<StreamError> for io::Error {
     }
 }
 
+/// The error of a call that needs a ringstream runtime on this thread and found none.
+pub(crate) fn outside_runtime(what: &str) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        format!(
+            "{what} must run inside a ringstream runtime (Runtime::block_on or ringstream::run)"
+        ),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

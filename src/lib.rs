@@ -16,6 +16,7 @@ mod error;
 pub mod net;
 pub mod runtime;
 pub mod stream;
+mod sys;
 pub(crate) mod transport;
 
 pub use error::StreamError;

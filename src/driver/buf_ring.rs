@@ -16,7 +16,7 @@ use io_uring::types::BufRingEntry;
 use io_uring::IoUring;
 
 use super::region::Region;
-use super::sys::errno_name;
+use crate::sys::errno_name;
 use lend::Memory;
 
 /// One registered buffer group.
@@ -158,14 +158,13 @@ mod tests {
     use std::os::fd::AsRawFd;
     use std::os::unix::net::UnixStream;
 
-    use io_uring::{opcode, squeue, types};
-
-    use crate::driver::op::MultiOp;
+    use crate::driver::op::Op;
+    use crate::driver::ops::Recv;
     use crate::runtime::current_core;
     use crate::Builder;
 
     #[test]
-    fn multishot_recv_fills_provided_buffers_that_are_recycled() {
+    fn receives_fill_provided_buffers_that_are_recycled() {
         let mut builder = Builder::new();
         builder.recv_buffers(4, 8);
         let rt = builder.build().expect("runtime");
@@ -175,10 +174,6 @@ mod tests {
             let group = driver
                 .with_recv_buffers(|r| r.group())
                 .expect("buffer ring");
-            let sqe = opcode::RecvMulti::new(types::Fd(a.as_raw_fd()), group)
-                .build()
-                .flags(squeue::Flags::BUFFER_SELECT);
-            let mut recv = MultiOp::submit(driver.clone(), sqe, ());
             // 4 buffers of 8 bytes: 100 bytes need every buffer many times over, so this
             // only completes if each buffer is given back after use.
             let payload: Vec<u8> = (0..100u8).collect();
@@ -187,7 +182,7 @@ mod tests {
                 b.write_all(chunk).expect("write");
                 let target = got.len() + chunk.len();
                 while got.len() < target {
-                    let c = recv.next().await.expect("recv stays armed");
+                    let (c, _) = Op::submit(driver.clone(), Recv::new(a.as_raw_fd(), group)).await;
                     let n = c.into_result().expect("recv ok") as usize;
                     let bid = c.buffer_id().expect("a provided buffer");
                     driver.with_recv_buffers(|r| {
@@ -197,8 +192,6 @@ mod tests {
                 }
             }
             assert_eq!(got, payload);
-            recv.cancel();
-            while recv.next().await.is_some() {}
         });
         assert_eq!(rt.stats().ops_in_flight, 0);
     }

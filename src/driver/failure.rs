@@ -7,7 +7,7 @@
 use std::fmt;
 use std::io;
 
-use super::sys::errno_name;
+use crate::sys::errno_name;
 
 /// Which `io_uring_enter` failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,5 +1,6 @@
-//! The driver: one io_uring, the submission of SQEs, the dispatch of CQEs by `user_data`,
-//! the op lifecycle, and the two buffer services (provided-buffer ring, fixed-buffer pool).
+//! The driver: one io_uring, the submission of ops (every SQE is built in [`ops`], under
+//! its [`OpCode`](ops::OpCode) contract), the dispatch of CQEs by `user_data`, the op
+//! lifecycle, and the provided-buffer ring receives pick their buffers from.
 //!
 //! It knows nothing about tasks or streams: an op is completed by waking a [`Waker`] or by
 //! calling a [`CompletionHandler`].
@@ -7,11 +8,11 @@
 //! # Op lifecycle
 //!
 //! Every op has a slot in a slab; its `user_data` is the slot key plus a generation. A slot
-//! is `Waiting` (submitted, a future waits), `Done` (result parked, waker woken), `Stream`
-//! (multishot, completions queued), `Handler` (completions go straight to a callback) or
-//! `Orphaned` (its owner was dropped before the last CQE: the slot keeps every resource the
-//! kernel may touch and frees them when the last CQE arrives). Multishot slots live until a
-//! CQE without `IORING_CQE_F_MORE`.
+//! is `Waiting` (submitted, a future waits), `Done` (result parked, waker woken), `Handler`
+//! (completions go straight to a callback; the slot holds the op until its last completion
+//! and gives it back with it) or `Orphaned` (its future was dropped before the last CQE:
+//! the slot keeps the op, and so every resource the kernel may touch, and frees it when the
+//! last CQE arrives). Multishot ops live until a CQE without `IORING_CQE_F_MORE`.
 //!
 //! # Ring failure
 //!
@@ -29,33 +30,30 @@
 
 mod buf_ring;
 pub(crate) mod failure;
-#[allow(
-    dead_code,
-    reason = "registered at startup (issue 2); measured, sends from it lose or are refused on Linux 6.18 (see Conn::submit_send), so no op uses it yet"
-)]
-mod fixed;
 pub(crate) mod op;
+pub(crate) mod ops;
 mod region;
 mod setup;
-pub(crate) mod sys;
+mod slot;
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::io;
 use std::rc::{Rc, Weak};
-use std::task::Waker;
 use std::time::{Duration, Instant};
 
-use io_uring::{cqueue, opcode, squeue, types, IoUring};
+use io_uring::{cqueue, squeue, types, IoUring};
 use slab::Slab;
+
+use ops::{Cancel, CancelAll, HandlerOp, OpCode};
+use slot::{decode, encode, Entry, Slot};
 
 pub(crate) use buf_ring::waiters::RecvWaiter;
 use buf_ring::waiters::RecvWaiters;
 use failure::{During, RingFailure};
 
 pub(crate) use buf_ring::BufRing;
-pub(crate) use fixed::FixedPool;
 pub use setup::RingMode;
 pub(crate) use setup::{build_ring, RingConfig};
 
@@ -94,33 +92,15 @@ impl Completion {
 ///
 /// The driver calls it with no internal borrow held, so the handler may submit new ops.
 pub(crate) trait CompletionHandler {
-    fn on_completion(&self, driver: &Driver, completion: Completion);
+    /// One completion of an op submitted with [`Driver::submit_handler`]. `op` is the op
+    /// itself, given back with its last completion (`None` before that: a multishot op's
+    /// other completions).
+    fn on_completion(&self, driver: &Driver, completion: Completion, op: Option<HandlerOp>);
 }
 
 /// Work to do just before the next submission (see [`Driver::before_submit`]).
 pub(crate) trait BeforeSubmit {
     fn before_submit(&self, driver: &Driver);
-}
-
-pub(crate) enum Slot {
-    Waiting(Option<Waker>),
-    Done(Completion),
-    #[allow(
-        dead_code,
-        reason = "multishot futures: used by tests now, by multishot accept in the server"
-    )]
-    Stream {
-        queue: VecDeque<Completion>,
-        waker: Option<Waker>,
-        finished: bool,
-    },
-    Handler(Rc<dyn CompletionHandler>),
-    Orphaned(#[allow(dead_code)] Option<Box<dyn Any>>),
-}
-
-struct Entry {
-    generation: u32,
-    slot: Slot,
 }
 
 /// Counters for tests and diagnostics.
@@ -150,11 +130,6 @@ pub(crate) struct Driver {
     recv_waiters: RefCell<RecvWaiters>,
     /// The receivers armed this turn (kept to reuse its allocation).
     recv_waiters_scratch: RefCell<Vec<Weak<dyn RecvWaiter>>>,
-    #[allow(
-        dead_code,
-        reason = "registered at startup (issue 2); measured, sends from it lose or are refused on Linux 6.18 (see Conn::submit_send), so no op uses it yet"
-    )]
-    fixed: Option<FixedPool>,
     stats: Cell<DriverStats>,
     /// Keys of the runtime's own long-lived ops (see `submit_internal_handler`).
     internal: RefCell<Vec<usize>>,
@@ -181,8 +156,6 @@ pub(crate) enum Wait {
 pub(crate) struct BufferConfig {
     /// Provided-buffer ring: (count, size); count 0 disables it.
     pub recv: (u16, u32),
-    /// Fixed-buffer pool: (count, size); count 0 disables it.
-    pub fixed: (u16, usize),
 }
 
 impl Driver {
@@ -190,15 +163,6 @@ impl Driver {
         let (ring, mode) = build_ring(&ring)?;
         let recv_buffers = if buffers.recv.0 > 0 {
             Some(BufRing::new(&ring, 0, buffers.recv.0, buffers.recv.1)?)
-        } else {
-            None
-        };
-        let fixed = if buffers.fixed.0 > 0 {
-            Some(FixedPool::register(
-                &ring,
-                buffers.fixed.0,
-                buffers.fixed.1,
-            )?)
         } else {
             None
         };
@@ -212,7 +176,6 @@ impl Driver {
             recv_buffers: RefCell::new(recv_buffers),
             recv_waiters: RefCell::new(RecvWaiters::default()),
             recv_waiters_scratch: RefCell::new(Vec::new()),
-            fixed,
             stats: Cell::new(DriverStats::default()),
             internal: RefCell::new(Vec::new()),
             before_submit: RefCell::new(Vec::new()),
@@ -263,15 +226,6 @@ impl Driver {
         ops.len() - internal
     }
 
-    /// The fixed-buffer pool, if one was configured.
-    #[allow(
-        dead_code,
-        reason = "registered at startup (issue 2); measured, sends from it lose or are refused on Linux 6.18 (see Conn::submit_send), so no op uses it yet"
-    )]
-    pub(crate) fn fixed_pool(&self) -> Option<&FixedPool> {
-        self.fixed.as_ref()
-    }
-
     /// Runs `f` on the provided-buffer ring, if one was configured.
     pub(crate) fn with_recv_buffers<R>(&self, f: impl FnOnce(&mut BufRing) -> R) -> Option<R> {
         self.recv_buffers.borrow_mut().as_mut().map(f)
@@ -318,36 +272,25 @@ impl Driver {
         (key, encode(key, generation))
     }
 
-    /// Submits an op whose completion a future will poll (see [`op::Op`]).
-    pub(crate) fn submit_waiting(&self, sqe: squeue::Entry) -> usize {
+    /// Submits `op` for a future to poll (see [`op::Op`], which keeps `op` until its last
+    /// completion).
+    pub(crate) fn submit_waiting(&self, op: &impl OpCode) -> usize {
         let (key, user_data) = self.insert(Slot::Waiting(None));
-        self.push(sqe.user_data(user_data));
+        self.push(op.sqe().user_data(user_data));
         key
     }
 
-    /// Submits a multishot op whose completions queue up in its slot.
-    #[allow(
-        dead_code,
-        reason = "multishot futures: used by tests now, by multishot accept in the server"
-    )]
-    pub(crate) fn submit_stream(&self, sqe: squeue::Entry) -> usize {
-        let (key, user_data) = self.insert(Slot::Stream {
-            queue: VecDeque::new(),
-            waker: None,
-            finished: false,
-        });
-        self.push(sqe.user_data(user_data));
-        key
-    }
-
-    /// Submits an op whose completions go straight to `handler` (single or multishot).
-    /// Returns the slot key, which [`Driver::cancel`] takes.
+    /// Submits `op` (single or multishot); its completions go straight to `handler`, and
+    /// its slot keeps it until the last one, which gives it back. Returns the slot key,
+    /// which [`Driver::cancel`] takes.
     pub(crate) fn submit_handler(
         &self,
-        sqe: squeue::Entry,
+        op: impl Into<HandlerOp>,
         handler: Rc<dyn CompletionHandler>,
     ) -> usize {
-        let (key, user_data) = self.insert(Slot::Handler(handler));
+        let op = op.into();
+        let sqe = op.sqe();
+        let (key, user_data) = self.insert(Slot::Handler { handler, op });
         self.push(sqe.user_data(user_data));
         key
     }
@@ -356,10 +299,10 @@ impl Driver {
     /// counted by [`Driver::ops_in_flight`] while armed.
     pub(crate) fn submit_internal_handler(
         &self,
-        sqe: squeue::Entry,
+        op: impl Into<HandlerOp>,
         handler: Rc<dyn CompletionHandler>,
     ) {
-        let key = self.submit_handler(sqe, handler);
+        let key = self.submit_handler(op, handler);
         self.internal.borrow_mut().push(key);
     }
 
@@ -370,17 +313,14 @@ impl Driver {
             Some(entry) => encode(key, entry.generation),
             None => return,
         };
-        self.push(
-            opcode::AsyncCancel::new(user_data)
-                .build()
-                .user_data(IGNORED),
-        );
+        self.push(Cancel::new(user_data).sqe().user_data(IGNORED));
     }
 
-    /// Queues one SQE. A full SQ is flushed to the kernel and the push retried: an SQE is
-    /// never dropped. Once the ring has failed nothing reaches it: the op ends with the
-    /// failure on the next reap instead.
-    pub(crate) fn push(&self, sqe: squeue::Entry) {
+    /// Queues one SQE, built by an [`OpCode`] whose value the op's slot (or its future)
+    /// keeps until the last completion. A full SQ is flushed to the kernel and the push
+    /// retried: an SQE is never dropped. Once the ring has failed nothing reaches it: the
+    /// op ends with the failure on the next reap instead.
+    fn push(&self, sqe: squeue::Entry) {
         let mut ring = self.ring.borrow_mut();
         loop {
             if self.failure.get().is_some() {
@@ -390,9 +330,10 @@ impl Driver {
                 }
                 return;
             }
-            // SAFETY: every buffer, iovec or sockaddr the SQE points to is owned by the op's
-            // slot (or by a handler the slot holds) until the op's final CQE, so the kernel
-            // never touches freed memory.
+            // SAFETY: the SQE comes from an `OpCode`, so it points only at memory its op value
+            // owns, and that value stays in the op's slot or future until the op's final
+            // CQE (or is leaked if the ring fails first): the kernel never touches freed or
+            // changed memory.
             if unsafe { ring.submission().push(&sqe) }.is_ok() {
                 self.bump(|s| s.submitted += 1);
                 return;
@@ -438,8 +379,7 @@ impl Driver {
         for (key, entry) in ops.iter() {
             let pending = match &entry.slot {
                 Slot::Done(_) => false,
-                Slot::Stream { finished, .. } => !finished,
-                Slot::Waiting(_) | Slot::Handler(_) | Slot::Orphaned(_) => true,
+                Slot::Waiting(_) | Slot::Handler { .. } | Slot::Orphaned(_) => true,
             };
             if pending {
                 failed.push_back((encode(key, entry.generation), true));
@@ -614,8 +554,10 @@ impl Driver {
             let Some(entry) = ops.get_mut(key).filter(|e| e.generation == generation) else {
                 continue; // a real last completion ended it first
             };
-            match &entry.slot {
-                Slot::Done(_) | Slot::Stream { finished: true, .. } => continue,
+            match &mut entry.slot {
+                Slot::Done(_) => continue,
+                // The handler gets its op back, but not memory the kernel may still use.
+                Slot::Handler { op, .. } if kernel_may_hold => op.leak_memory(),
                 Slot::Orphaned(_) if kernel_may_hold => {
                     // Nobody waits, and the kernel may still use what the slot holds: keep
                     // it for good rather than free memory the kernel can touch.
@@ -657,27 +599,19 @@ impl Driver {
                     w.wake();
                 }
             }
-            Slot::Stream {
-                queue,
-                waker,
-                finished,
-            } => {
-                queue.push_back(c);
-                *finished = !c.more();
-                let waker = waker.take();
-                drop(ops);
-                if let Some(w) = waker {
-                    w.wake();
-                }
-            }
-            Slot::Handler(handler) => {
+            Slot::Handler { handler, .. } => {
                 let handler = handler.clone();
-                if !c.more() {
-                    ops.remove(key);
+                let op = if c.more() {
+                    None
+                } else {
                     self.internal.borrow_mut().retain(|&k| k != key);
-                }
+                    match ops.remove(key).slot {
+                        Slot::Handler { op, .. } => Some(op),
+                        _ => None,
+                    }
+                };
                 drop(ops);
-                handler.on_completion(self, c);
+                handler.on_completion(self, c, op);
             }
             Slot::Orphaned(_) => {
                 let last = !c.more();
@@ -732,45 +666,6 @@ impl Driver {
         }
     }
 
-    /// Polls a `Stream` slot for its next completion; `None` after the last one.
-    #[allow(
-        dead_code,
-        reason = "multishot futures: used by tests now, by multishot accept in the server"
-    )]
-    pub(crate) fn poll_stream(
-        &self,
-        key: usize,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Completion>> {
-        let mut ops = self.ops.borrow_mut();
-        let Some(entry) = ops.get_mut(key) else {
-            return std::task::Poll::Ready(None);
-        };
-        let Slot::Stream {
-            queue,
-            waker,
-            finished,
-        } = &mut entry.slot
-        else {
-            unreachable!("poll_stream on a slot that is not a multishot op");
-        };
-        if let Some(c) = queue.pop_front() {
-            if queue.is_empty() && *finished {
-                ops.remove(key);
-            }
-            return std::task::Poll::Ready(Some(c));
-        }
-        if *finished {
-            ops.remove(key);
-            return std::task::Poll::Ready(None);
-        }
-        match waker {
-            Some(w) if w.will_wake(cx.waker()) => {}
-            _ => *waker = Some(cx.waker().clone()),
-        }
-        std::task::Poll::Pending
-    }
-
     /// The owner of op `key` is gone. If the op is finished its slot is freed now (with
     /// `resources`); otherwise the slot keeps `resources` until the last CQE and the op is
     /// cancelled.
@@ -779,26 +674,22 @@ impl Driver {
         let Some(entry) = ops.get_mut(key) else {
             return;
         };
-        let (finished, queued) = match &mut entry.slot {
-            Slot::Done(_) => (true, VecDeque::new()),
-            Slot::Stream {
-                queue, finished, ..
-            } => (*finished, std::mem::take(queue)),
-            Slot::Waiting(_) => (false, VecDeque::new()),
-            Slot::Handler(_) | Slot::Orphaned(_) => return,
+        let finished = match &mut entry.slot {
+            Slot::Done(_) => true,
+            Slot::Waiting(_) => false,
+            Slot::Handler { .. } | Slot::Orphaned(_) => return,
         };
         if finished {
-            let entry = ops.remove(key);
-            drop(ops);
-            drop(entry);
+            // A receive that completed unseen gives its buffer back.
+            if let Slot::Done(c) = ops.remove(key).slot {
+                drop(ops);
+                self.recycle_buffer_of(c);
+            }
             drop(resources);
         } else {
             entry.slot = Slot::Orphaned(resources);
             drop(ops);
             self.cancel(key);
-        }
-        for c in queued {
-            self.recycle_buffer_of(c);
         }
     }
 
@@ -820,10 +711,7 @@ impl Driver {
             }
             // Again every round: a completion handler may have started a new op (a
             // connection flushing as it closes).
-            let cancel_all = opcode::AsyncCancel2::new(types::CancelBuilder::any())
-                .build()
-                .user_data(IGNORED);
-            self.push(cancel_all);
+            self.push(CancelAll.sqe().user_data(IGNORED));
             self.run_before_submit();
             self.enter(Wait::Until(Some(deadline)));
         }
@@ -857,9 +745,6 @@ impl Drop for Driver {
             if let Some(ring) = self.recv_buffers.borrow_mut().take() {
                 std::mem::forget(ring);
             }
-            if let Some(pool) = self.fixed.take() {
-                std::mem::forget(pool);
-            }
         }
     }
 }
@@ -883,12 +768,4 @@ fn timespec(d: Duration) -> types::Timespec {
     types::Timespec::new()
         .sec(d.as_secs())
         .nsec(d.subsec_nanos())
-}
-
-fn encode(key: usize, generation: u32) -> u64 {
-    (u64::from(generation) << 32) | (key as u64 & 0xffff_ffff)
-}
-
-fn decode(user_data: u64) -> (usize, u32) {
-    ((user_data & 0xffff_ffff) as usize, (user_data >> 32) as u32)
 }

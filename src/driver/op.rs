@@ -1,8 +1,8 @@
-//! Futures over driver slots: [`Op`] for single-shot ops and [`MultiOp`] for multishot ops.
+//! [`Op`]: a future over one single-shot op's slot.
 //!
-//! Both own the resources the kernel may touch (buffers, iovecs, sockaddrs). Dropping one
-//! before its last completion hands the resources to the slot, which frees them when the
-//! last CQE arrives, and asks the kernel to cancel the op.
+//! It owns the op (and so every resource the kernel may touch). Dropping it before the
+//! completion hands the op to the slot, which frees it when the last CQE arrives, and asks
+//! the kernel to cancel the op.
 
 use std::any::Any;
 use std::future::Future;
@@ -10,35 +10,33 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
-use io_uring::squeue;
-
+use super::ops::OpCode;
 use super::{Completion, Driver};
 
-/// A submitted single-shot op. Resolves to its completion and gives the resources back.
-pub(crate) struct Op<T: 'static> {
+/// A submitted single-shot op. Resolves to its completion and gives the op back.
+pub(crate) struct Op<T: OpCode> {
     driver: Rc<Driver>,
     key: usize,
-    resources: Option<T>,
+    op: Option<T>,
     done: bool,
 }
 
-impl<T: 'static> Op<T> {
-    /// Queues `sqe` (submitted on the next ring entry). `resources` must own everything
-    /// the SQE points to.
-    pub(crate) fn submit(driver: Rc<Driver>, sqe: squeue::Entry, resources: T) -> Op<T> {
-        let key = driver.submit_waiting(sqe);
+impl<T: OpCode> Op<T> {
+    /// Queues `op` (submitted on the next ring entry).
+    pub(crate) fn submit(driver: Rc<Driver>, op: T) -> Op<T> {
+        let key = driver.submit_waiting(&op);
         Op {
             driver,
             key,
-            resources: Some(resources),
+            op: Some(op),
             done: false,
         }
     }
 }
 
-impl<T: 'static> Unpin for Op<T> {}
+impl<T: OpCode> Unpin for Op<T> {}
 
-impl<T: 'static> Future for Op<T> {
+impl<T: OpCode> Future for Op<T> {
     type Output = (Completion, T);
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -49,9 +47,9 @@ impl<T: 'static> Future for Op<T> {
         match self.driver.poll_op(self.key, cx) {
             Poll::Ready(c) => {
                 self.done = true;
-                match self.resources.take() {
+                match self.op.take() {
                     Some(r) => Poll::Ready((c, r)),
-                    None => unreachable!("op resources are taken only on completion"),
+                    None => unreachable!("the op is taken only on completion"),
                 }
             }
             Poll::Pending => Poll::Pending,
@@ -59,81 +57,10 @@ impl<T: 'static> Future for Op<T> {
     }
 }
 
-impl<T: 'static> Drop for Op<T> {
+impl<T: OpCode> Drop for Op<T> {
     fn drop(&mut self) {
         if !self.done {
-            let resources = self.resources.take().map(|r| Box::new(r) as Box<dyn Any>);
-            self.driver.orphan(self.key, resources);
-        }
-    }
-}
-
-/// A submitted multishot op: a stream of completions ending after one without
-/// `IORING_CQE_F_MORE`.
-#[allow(
-    dead_code,
-    reason = "multishot futures: used by tests now, by multishot accept in the server"
-)]
-pub(crate) struct MultiOp<T: 'static> {
-    driver: Rc<Driver>,
-    key: usize,
-    resources: Option<T>,
-    finished: bool,
-}
-
-#[allow(
-    dead_code,
-    reason = "multishot futures: used by tests now, by multishot accept in the server"
-)]
-impl<T: 'static> MultiOp<T> {
-    pub(crate) fn submit(driver: Rc<Driver>, sqe: squeue::Entry, resources: T) -> MultiOp<T> {
-        let key = driver.submit_stream(sqe);
-        MultiOp {
-            driver,
-            key,
-            resources: Some(resources),
-            finished: false,
-        }
-    }
-
-    /// The next completion, or `None` once the op has ended.
-    pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Completion>> {
-        if self.finished {
-            return Poll::Ready(None);
-        }
-        let next = self.driver.poll_stream(self.key, cx);
-        match next {
-            Poll::Ready(Some(c)) if !c.more() => {
-                self.finished = true;
-                Poll::Ready(Some(c))
-            }
-            Poll::Ready(None) => {
-                self.finished = true;
-                Poll::Ready(None)
-            }
-            other => other,
-        }
-    }
-
-    /// Waits for the next completion.
-    pub(crate) async fn next(&mut self) -> Option<Completion> {
-        std::future::poll_fn(|cx| self.poll_next(cx)).await
-    }
-
-    /// Asks the kernel to stop the op; the stream ends with its final completion.
-    pub(crate) fn cancel(&self) {
-        if !self.finished {
-            self.driver.cancel(self.key);
-        }
-    }
-}
-
-impl<T: 'static> Drop for MultiOp<T> {
-    fn drop(&mut self) {
-        let resources = self.resources.take().map(|r| Box::new(r) as Box<dyn Any>);
-        if self.finished {
-            drop(resources);
-        } else {
+            let resources = self.op.take().map(|r| Box::new(r) as Box<dyn Any>);
             self.driver.orphan(self.key, resources);
         }
     }
@@ -141,14 +68,15 @@ impl<T: 'static> Drop for MultiOp<T> {
 
 #[cfg(test)]
 mod tests {
+    use std::cell::RefCell;
     use std::io::Write;
     use std::os::fd::AsRawFd;
     use std::os::unix::net::UnixStream;
     use std::time::{Duration, Instant};
 
-    use io_uring::{opcode, types};
-
     use super::*;
+    use crate::driver::ops::{HandlerOp, Nop, Poll as PollOp, Recv};
+    use crate::driver::CompletionHandler;
     use crate::runtime::current_core;
     use crate::{yield_now, Builder, Runtime};
 
@@ -169,16 +97,15 @@ mod tests {
     }
 
     #[test]
-    fn dropped_recv_futures_keep_their_buffer_until_the_last_cqe() {
+    fn dropped_recv_futures_are_freed_at_the_last_cqe_and_give_their_buffer_back() {
         let rt = Runtime::new().expect("runtime");
         rt.block_on(async {
             let (a, mut b) = UnixStream::pair().expect("socketpair");
             let driver = driver();
+            let group = driver.with_recv_buffers(|r| r.group()).expect("ring");
             let baseline = driver.ops_in_flight();
-            for i in 0..10_000u32 {
-                let mut buf = vec![0u8; 64];
-                let sqe = opcode::Recv::new(types::Fd(a.as_raw_fd()), buf.as_mut_ptr(), 64).build();
-                let mut op = Op::submit(driver.clone(), sqe, buf);
+            for i in 0..2_000u32 {
+                let mut op = Op::submit(driver.clone(), Recv::new(a.as_raw_fd(), group));
                 assert!(poll_once(&mut op).is_pending(), "nobody wrote yet");
                 if i % 2 == 0 {
                     // Half the time the SQE reaches the kernel before the drop.
@@ -193,6 +120,10 @@ mod tests {
                 baseline,
                 "every orphaned recv was freed at its last completion"
             );
+            let (available, count) = driver
+                .with_recv_buffers(|r| (r.available(), r.count()))
+                .expect("ring");
+            assert_eq!(available, count, "a receive buffer was not given back");
         });
     }
 
@@ -204,15 +135,13 @@ mod tests {
         let stats = rt.block_on(async {
             let driver = driver();
             // 400 NOPs queued in one go: 100 SQ flushes, 50 CQs' worth of completions.
-            let mut ops: Vec<_> = (0..400)
-                .map(|_| Op::submit(driver.clone(), opcode::Nop::new().build(), ()))
-                .collect();
+            let mut ops: Vec<_> = (0..400).map(|_| Op::submit(driver.clone(), Nop)).collect();
             let mut done = vec![0u32; ops.len()];
             let deadline = Instant::now() + Duration::from_secs(10);
             while done.contains(&0) && Instant::now() < deadline {
                 for (i, op) in ops.iter_mut().enumerate() {
                     if done[i] == 0 {
-                        if let Poll::Ready((c, ())) = poll_once(op) {
+                        if let Poll::Ready((c, Nop)) = poll_once(op) {
                             assert_eq!(c.result, 0);
                             done[i] += 1;
                         }
@@ -234,41 +163,52 @@ mod tests {
         assert_eq!(rt.stats().ops_in_flight, 0);
     }
 
-    #[test]
-    fn a_multishot_op_delivers_every_completion_then_ends() {
-        let rt = Runtime::new().expect("runtime");
-        rt.block_on(async {
-            let ts = Box::new(types::Timespec::new().nsec(1_000_000));
-            let sqe = opcode::Timeout::new(&*ts as *const _)
-                .count(3)
-                .flags(types::TimeoutFlags::MULTISHOT)
-                .build();
-            let mut op = MultiOp::submit(driver(), sqe, ts);
-            let mut seen = Vec::new();
-            while let Some(c) = op.next().await {
-                seen.push((c.result, c.more()));
-                assert!(seen.len() <= 3, "at most 3 expirations: {seen:?}");
-            }
-            let etime = -libc::ETIME;
-            assert_eq!(seen, vec![(etime, true), (etime, true), (etime, false)]);
-        });
-        assert_eq!(rt.stats().ops_in_flight, 0);
+    /// Records what a handler op delivers: (result, more, whether the op came back).
+    #[derive(Default)]
+    struct Recorder(RefCell<Vec<(i32, bool, Option<i16>)>>);
+
+    impl CompletionHandler for Recorder {
+        fn on_completion(&self, _driver: &Driver, c: Completion, op: Option<HandlerOp>) {
+            let events = match op {
+                Some(HandlerOp::Poll(poll)) => Some(poll.events()),
+                Some(other) => panic!("another op came back: {other:?}"),
+                None => None,
+            };
+            self.0.borrow_mut().push((c.result, c.more(), events));
+        }
     }
 
     #[test]
-    fn dropping_a_running_multishot_op_cancels_it_and_frees_the_slot() {
+    fn a_handler_op_stays_armed_and_comes_back_with_its_last_completion() {
         let rt = Runtime::new().expect("runtime");
         rt.block_on(async {
             let driver = driver();
-            let ts = Box::new(types::Timespec::new().nsec(1_000_000));
-            // count 0: fires forever until cancelled.
-            let sqe = opcode::Timeout::new(&*ts as *const _)
-                .flags(types::TimeoutFlags::MULTISHOT)
-                .build();
-            let mut op = MultiOp::submit(driver.clone(), sqe, ts);
-            assert!(op.next().await.expect("first expiry").more());
-            drop(op);
+            let (a, mut b) = UnixStream::pair().expect("socketpair");
+            let recorder = Rc::new(Recorder::default());
+            let key = driver.submit_handler(
+                PollOp::multishot(a.as_raw_fd(), libc::POLLIN),
+                recorder.clone(),
+            );
+            b.write_all(b"x").expect("write");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while recorder.0.borrow().is_empty() && Instant::now() < deadline {
+                yield_now().await;
+            }
+            driver.cancel(key);
             wait_for_ops(&driver, 0).await;
+            let seen = recorder.0.borrow().clone();
+            assert!(seen.len() >= 2, "a readiness and the end: {seen:?}");
+            assert!(
+                seen[..seen.len() - 1]
+                    .iter()
+                    .all(|&(res, more, op)| res > 0 && more && op.is_none()),
+                "armed completions keep the op: {seen:?}"
+            );
+            assert_eq!(
+                seen.last().copied(),
+                Some((-libc::ECANCELED, false, Some(libc::POLLIN))),
+                "the last completion gives the op back"
+            );
             assert_eq!(driver.ops_in_flight(), 0);
         });
     }

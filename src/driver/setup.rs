@@ -6,7 +6,7 @@ use std::io;
 
 use io_uring::IoUring;
 
-use super::sys::errno_name;
+use crate::sys::errno_name;
 
 /// How the ring was set up; [`crate::Runtime::ring_mode`] reports it.
 ///

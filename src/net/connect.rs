@@ -12,7 +12,7 @@ use socket2::{Domain, Protocol, SockAddr, Type};
 
 use super::connect_op;
 use crate::stream::{Stream, StreamOptions, StreamReader, StreamWriter};
-use crate::transport::socket::Socket;
+use crate::transport::endpoint::Endpoint;
 
 use super::offload::offload;
 
@@ -60,7 +60,7 @@ pub async fn connect_with(addr: &str, options: StreamOptions) -> io::Result<Stre
     );
     for target in addrs {
         match connect_tcp(target, &options).await {
-            Ok(socket) => return Stream::from_socket(Socket::Tcp(socket.into()), options),
+            Ok(socket) => return Stream::from_endpoint(Endpoint::Tcp(socket.into()), options),
             Err(e) => last = e,
         }
     }
@@ -163,7 +163,7 @@ pub async fn connect_unix_with(
     let addr = unix_sockaddr(path).map_err(failed)?;
     let socket = socket2::Socket::new(Domain::UNIX, Type::STREAM, None).map_err(failed)?;
     let socket = connect_op::connect(socket, addr).await.map_err(failed)?;
-    Stream::from_socket(Socket::Unix(socket.into()), options)
+    Stream::from_endpoint(Endpoint::Unix(socket.into()), options)
 }
 
 /// A filesystem path, or a Linux abstract name written `@name`.

@@ -1,12 +1,10 @@
 //! `IORING_OP_CONNECT`: connecting a socket through the ring.
 
-use std::io;
-use std::os::fd::AsRawFd;
-
-use io_uring::{opcode, types};
 use socket2::SockAddr;
+use std::io;
 
 use crate::driver::op::Op;
+use crate::driver::ops::Connect;
 use crate::runtime::current_core;
 
 /// Connects `socket` to `addr` on the current runtime's ring and gives the socket back.
@@ -17,18 +15,8 @@ pub(crate) async fn connect(
     addr: SockAddr,
 ) -> io::Result<socket2::Socket> {
     let Some(core) = current_core() else {
-        return Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "connecting must happen inside a ringstream runtime (Runtime::block_on or ringstream::run)",
-        ));
+        return Err(crate::error::outside_runtime("connecting"));
     };
-    let addr = Box::new(addr);
-    let sqe = opcode::Connect::new(
-        types::Fd(socket.as_raw_fd()),
-        addr.as_ptr().cast::<libc::sockaddr>(),
-        addr.len(),
-    )
-    .build();
-    let (completion, (_addr, socket)) = Op::submit(core.driver.clone(), sqe, (addr, socket)).await;
-    completion.into_result().map(|_| socket)
+    let (completion, op) = Op::submit(core.driver.clone(), Connect::new(socket, addr)).await;
+    completion.into_result().map(|_| op.into_socket())
 }

@@ -18,12 +18,11 @@ use std::path::{Path, PathBuf};
 use std::rc::{Rc, Weak};
 use std::task::{Context, Poll, Waker};
 
-use io_uring::{opcode, types};
-
-use crate::driver::{sys, Completion, CompletionHandler, Driver};
+use crate::driver::ops::{AcceptMulti, HandlerOp};
+use crate::driver::{Completion, CompletionHandler, Driver};
 use crate::runtime::current_core;
 use crate::stream::{Stream, StreamOptions};
-use crate::transport::socket::Socket;
+use crate::transport::endpoint::Endpoint;
 use crate::transport::Addr;
 
 use super::bind;
@@ -247,32 +246,26 @@ impl Listener {
                 if self.options.stream.nodelay {
                     s.set_nodelay(true)?;
                 }
-                Socket::Tcp(s)
+                Endpoint::Tcp(s)
             }
-            Inner::Unix(..) => Socket::Unix(UnixStream::from(fd)),
+            Inner::Unix(..) => Endpoint::Unix(UnixStream::from(fd)),
         };
-        Stream::from_socket(socket, self.options.stream)
+        Stream::from_endpoint(socket, self.options.stream)
     }
 
     fn arm(&self) -> io::Result<()> {
         let Some(core) = current_core() else {
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "Listener::accept must run inside a ringstream runtime (Runtime::block_on or ringstream::run)",
-            ));
+            return Err(crate::error::outside_runtime("Listener::accept"));
         };
         let fd = match &*self.inner {
             Inner::Tcp(l) => l.as_raw_fd(),
             Inner::Unix(l, _) => l.as_raw_fd(),
         };
-        let sqe = opcode::AcceptMulti::new(types::Fd(fd))
-            .flags(libc::SOCK_CLOEXEC)
-            .build();
         let handler = Rc::new(AcceptHandler {
             state: self.state.clone(),
             _socket: self.inner.clone(),
         });
-        let key = core.driver.submit_handler(sqe, handler);
+        let key = core.driver.submit_handler(AcceptMulti::new(fd), handler);
         let mut state = self.state.borrow_mut();
         state.armed = Some(key);
         state.driver = Some(Rc::downgrade(&core.driver));
@@ -311,12 +304,12 @@ struct AcceptHandler {
 }
 
 impl CompletionHandler for AcceptHandler {
-    fn on_completion(&self, driver: &Driver, c: Completion) {
+    fn on_completion(&self, driver: &Driver, c: Completion, _op: Option<HandlerOp>) {
         let mut state = self.state.borrow_mut();
-        if c.result >= 0 {
-            state.ready.push_back(sys::adopt_fd(c.result));
-        } else if c.result != -libc::ECANCELED {
-            state.error = Some(io::Error::from_raw_os_error(-c.result));
+        match AcceptMulti::accepted(c) {
+            Ok(fd) => state.ready.push_back(fd),
+            Err(e) if e.raw_os_error() == Some(libc::ECANCELED) => {}
+            Err(e) => state.error = Some(e),
         }
         if !c.more() {
             state.armed = None;

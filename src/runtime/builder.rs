@@ -13,7 +13,6 @@ use super::Runtime;
 /// let rt = ringstream::Runtime::builder()
 ///     .entries(512)
 ///     .recv_buffers(256, 16 * 1024)
-///     .fixed_buffers(16, 64 * 1024)
 ///     .build()
 ///     .expect("io_uring is available");
 /// assert_eq!(rt.block_on(async { 1 + 1 }), 2);
@@ -23,7 +22,6 @@ pub struct Builder {
     pub(crate) entries: u32,
     pub(crate) cq_entries: Option<u32>,
     pub(crate) recv_buffers: (u16, u32),
-    pub(crate) fixed_buffers: (u16, usize),
     pub(crate) sqpoll_idle_ms: Option<u32>,
     pub(crate) event_interval: usize,
     pub(crate) busy_poll: Duration,
@@ -45,7 +43,6 @@ impl Default for Builder {
             // receives were lent to readers (3 runs each, medians): st16 64x64K 420 us/MB,
             // 32x64K 509, 128x64K 503, 256x16K 805; pp64 6.2-6.4 us/msg for all four.
             recv_buffers: (64, 64 * 1024),
-            fixed_buffers: (32, 16 * 1024),
             sqpoll_idle_ms: None,
             // 16, 64 and 256 measured the same within the noise (yardstick, ringstream
             // server, 3 runs each, medians: pp64 7.9 / 9.7 / 9.2 us/msg, st16 558 / 639 /
@@ -59,7 +56,8 @@ impl Default for Builder {
 
 impl Builder {
     /// A builder with the defaults: 256 SQ entries (CQ twice that), 64 receive buffers of
-    /// 64 KiB, 32 fixed buffers of 16 KiB, no SQPOLL, 64 task polls between ring visits.
+    /// 64 KiB, no SQPOLL, 64 task polls between ring visits. Nothing is registered as
+    /// pinned memory, so a runtime starts under any `RLIMIT_MEMLOCK`.
     pub fn new() -> Builder {
         Builder::default()
     }
@@ -81,14 +79,6 @@ impl Builder {
     /// bytes. `count == 0` disables it.
     pub fn recv_buffers(&mut self, count: u16, size: u32) -> &mut Self {
         self.recv_buffers = (count, size);
-        self
-    }
-
-    /// The registered buffer pool for sends: `count` buffers of `size` bytes, pinned in
-    /// memory (charged to RLIMIT_MEMLOCK unless the process has CAP_IPC_LOCK).
-    /// `count == 0` disables it.
-    pub fn fixed_buffers(&mut self, count: u16, size: usize) -> &mut Self {
-        self.fixed_buffers = (count, size);
         self
     }
 
@@ -134,8 +124,8 @@ impl Builder {
     ///
     /// # Errors
     /// When io_uring cannot be set up (ENOSYS, EPERM from seccomp or
-    /// `kernel.io_uring_disabled`, ENOMEM from RLIMIT_MEMLOCK for the fixed-buffer pool, an
-    /// invalid size), with a message naming the cause and the fix.
+    /// `kernel.io_uring_disabled`, an invalid size, a kernel without provided-buffer rings),
+    /// with a message naming the cause and the fix.
     pub fn build(&self) -> io::Result<Runtime> {
         let driver = Driver::new(
             RingConfig {
@@ -145,7 +135,6 @@ impl Builder {
             },
             BufferConfig {
                 recv: self.recv_buffers,
-                fixed: self.fixed_buffers,
             },
         )?;
         Runtime::from_driver(driver, self.event_interval, self.busy_poll)

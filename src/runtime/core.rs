@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use slab::Slab;
 
-use crate::driver::{sys, Driver, Wait};
+use crate::driver::{Driver, Wait};
+use crate::sys;
 
 use super::task::{JoinHandle, Stage, Task};
 use super::time::Timers;
@@ -463,8 +464,6 @@ mod tests {
     use std::task::Poll;
     use std::time::{Duration, Instant};
 
-    use io_uring::opcode;
-
     use crate::driver::failure::inject;
     use crate::driver::op::Op;
     use crate::runtime::current_core;
@@ -584,7 +583,7 @@ mod tests {
             inject::fail_next_enter(libc::EINVAL);
             // More than the SQ holds: a push flushes it, and that enter fails.
             let ops: Vec<_> = (0..8)
-                .map(|_| Op::submit(driver.clone(), opcode::Nop::new().build(), ()))
+                .map(|_| Op::submit(driver.clone(), crate::driver::ops::Nop))
                 .collect();
             time::timeout(Duration::from_secs(5), async {
                 let mut results = Vec::new();

@@ -7,7 +7,7 @@ use std::io;
 use std::sync::mpsc;
 use std::thread;
 
-use crate::driver::sys;
+use crate::sys;
 
 use super::task::panic_text;
 use super::Builder;

@@ -5,9 +5,8 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use io_uring::opcode;
-
 use crate::driver::op::Op;
+use crate::driver::ops;
 
 /// Submits an `IORING_OP_NOP` and waits for its completion.
 ///
@@ -30,7 +29,7 @@ pub fn nop() -> Nop {
 /// Future returned by [`nop`].
 #[must_use = "futures do nothing unless awaited"]
 pub struct Nop {
-    op: Option<Op<()>>,
+    op: Option<Op<ops::Nop>>,
 }
 
 impl Future for Nop {
@@ -44,17 +43,13 @@ impl Future for Nop {
                     "ringstream::nop polled outside a ringstream runtime",
                 )));
             };
-            self.op = Some(Op::submit(
-                core.driver.clone(),
-                opcode::Nop::new().build(),
-                (),
-            ));
+            self.op = Some(Op::submit(core.driver.clone(), ops::Nop));
         }
         let Some(op) = self.op.as_mut() else {
             return Poll::Pending;
         };
         match Pin::new(op).poll(cx) {
-            Poll::Ready((c, ())) => {
+            Poll::Ready((c, _)) => {
                 self.op = None;
                 Poll::Ready(c.into_result().map(drop))
             }

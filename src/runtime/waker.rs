@@ -8,9 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Wake;
 
-use io_uring::{opcode, types};
-
-use crate::driver::{sys, Completion, CompletionHandler, Driver};
+use crate::driver::ops::{HandlerOp, Poll};
+use crate::driver::{Completion, CompletionHandler, Driver};
+use crate::sys;
 
 use super::context;
 
@@ -91,7 +91,7 @@ struct EventfdListener {
 }
 
 impl CompletionHandler for EventfdListener {
-    fn on_completion(&self, driver: &Driver, c: Completion) {
+    fn on_completion(&self, driver: &Driver, c: Completion, _op: Option<HandlerOp>) {
         sys::eventfd_drain(&self.shared.eventfd);
         // After a ring failure the loop waits on the eventfd itself (`Core::block_on`).
         if !c.more() && c.result != -libc::ECANCELED && !driver.has_failed() {
@@ -102,12 +102,9 @@ impl CompletionHandler for EventfdListener {
 
 /// Arms (or re-arms) the eventfd listener.
 pub(crate) fn arm_eventfd(driver: &Driver, shared: &Arc<Shared>) {
-    let fd = types::Fd(shared.eventfd.as_raw_fd());
-    let sqe = opcode::PollAdd::new(fd, libc::POLLIN as u32)
-        .multi(true)
-        .build();
+    let poll = Poll::multishot(shared.eventfd.as_raw_fd(), libc::POLLIN);
     let listener = Rc::new(EventfdListener {
         shared: shared.clone(),
     });
-    driver.submit_internal_handler(sqe, listener);
+    driver.submit_internal_handler(poll, listener);
 }

@@ -6,9 +6,8 @@ use std::io;
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::FileTypeExt;
 
-use crate::runtime::current_core;
 use crate::transport::conn::{Conn, Direction};
-use crate::transport::socket::Socket;
+use crate::transport::endpoint::Endpoint;
 
 use super::{StreamOptions, StreamReader, StreamWriter};
 
@@ -94,22 +93,10 @@ fn pipe_conn(
             ),
         ));
     }
-    let Some(core) = current_core() else {
-        return Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            format!("{what} must be called inside a ringstream runtime (Runtime::block_on or ringstream::run)"),
-        ));
-    };
-    let conn = Conn::new(
-        core.driver.clone(),
-        Socket::Pipe(file.into()),
-        options.limit,
+    Conn::open(
+        Endpoint::Pipe(file.into()),
+        options.limits(),
         direction,
-    )?;
-    if options.high.is_some() || options.low.is_some() {
-        conn.outbound
-            .borrow_mut()
-            .set_write_buffer_limits(options.high, options.low)?;
-    }
-    Ok(conn)
+        what,
+    )
 }

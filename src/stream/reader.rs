@@ -8,7 +8,7 @@ use std::rc::Rc;
 
 use bytes::Bytes;
 
-use super::read_future::ReadFuture;
+use super::read_future::{ReadFuture, Source};
 use super::{Lines, StreamError};
 use crate::transport::conn::Conn;
 use crate::transport::inbound::Inbound;
@@ -34,9 +34,8 @@ use crate::transport::inbound::Inbound;
 #[doc(alias = "asyncio.StreamReader")]
 #[derive(Debug)]
 pub struct StreamReader {
-    inbound: Rc<RefCell<Inbound>>,
-    /// The connection this reader reads from (keeps it alive); `None` for a fed reader.
-    conn: Option<Rc<Conn>>,
+    /// The connection this reader reads from (keeps it alive), or the fed buffer.
+    source: Source,
     /// The reader is the connection's only handle (a read pipe): dropping it closes.
     closes_on_drop: bool,
 }
@@ -76,8 +75,7 @@ impl StreamReader {
     /// A reader over a transport's inbound state.
     pub(crate) fn from_inbound(inbound: Rc<RefCell<Inbound>>) -> StreamReader {
         StreamReader {
-            inbound,
-            conn: None,
+            source: Source::Fed(inbound),
             closes_on_drop: false,
         }
     }
@@ -85,8 +83,7 @@ impl StreamReader {
     /// A reader over a connection's inbound buffer.
     pub(crate) fn from_conn(conn: Rc<Conn>) -> StreamReader {
         StreamReader {
-            inbound: conn.inbound.clone(),
-            conn: Some(conn),
+            source: Source::Conn(conn),
             closes_on_drop: false,
         }
     }
@@ -94,8 +91,7 @@ impl StreamReader {
     /// A reader that alone owns its connection (a read pipe) and closes it when dropped.
     pub(crate) fn owning(conn: Rc<Conn>) -> StreamReader {
         StreamReader {
-            inbound: conn.inbound.clone(),
-            conn: Some(conn),
+            source: Source::Conn(conn),
             closes_on_drop: true,
         }
     }
@@ -113,7 +109,7 @@ impl StreamReader {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn buffered_len(&self) -> usize {
-        self.inbound.borrow().buffered_len()
+        self.source.look(Inbound::buffered_len)
     }
 
     /// Reads up to `n` bytes: returns as soon as at least one byte is buffered, without
@@ -142,7 +138,7 @@ impl StreamReader {
     /// ```
     #[doc(alias = "StreamReader.read")]
     pub fn read(&mut self, n: usize) -> impl Future<Output = Result<Bytes, StreamError>> + '_ {
-        ReadFuture::new(&self.inbound, move |inbound: &mut Inbound, cx: &mut _| {
+        ReadFuture::new(&self.source, move |inbound: &mut Inbound, cx: &mut _| {
             inbound.poll_read(cx, n)
         })
     }
@@ -159,7 +155,7 @@ impl StreamReader {
     /// ```
     #[doc(alias = "read(-1)")]
     pub fn read_to_end(&mut self) -> impl Future<Output = Result<Bytes, StreamError>> + '_ {
-        ReadFuture::new(&self.inbound, |inbound: &mut Inbound, cx: &mut _| {
+        ReadFuture::new(&self.source, |inbound: &mut Inbound, cx: &mut _| {
             inbound.poll_read_to_end(cx)
         })
     }
@@ -181,7 +177,7 @@ impl StreamReader {
     /// ```
     #[doc(alias = "readline")]
     pub fn read_line(&mut self) -> impl Future<Output = Result<Bytes, StreamError>> + '_ {
-        ReadFuture::new(&self.inbound, |inbound: &mut Inbound, cx: &mut _| {
+        ReadFuture::new(&self.source, |inbound: &mut Inbound, cx: &mut _| {
             inbound.poll_read_line(cx)
         })
     }
@@ -204,7 +200,7 @@ impl StreamReader {
         &mut self,
         n: usize,
     ) -> impl Future<Output = Result<Bytes, StreamError>> + '_ {
-        ReadFuture::new(&self.inbound, move |inbound: &mut Inbound, cx: &mut _| {
+        ReadFuture::new(&self.source, move |inbound: &mut Inbound, cx: &mut _| {
             inbound.poll_read_exact(cx, n)
         })
     }
@@ -228,7 +224,7 @@ impl StreamReader {
         &'a mut self,
         separator: &'a [u8],
     ) -> impl Future<Output = Result<Bytes, StreamError>> + 'a {
-        ReadFuture::new(&self.inbound, move |inbound: &mut Inbound, cx: &mut _| {
+        ReadFuture::new(&self.source, move |inbound: &mut Inbound, cx: &mut _| {
             inbound.poll_read_until(cx, separator)
         })
     }
@@ -249,7 +245,7 @@ impl StreamReader {
         &'a mut self,
         separators: &'a [&'a [u8]],
     ) -> impl Future<Output = Result<Bytes, StreamError>> + 'a {
-        ReadFuture::new(&self.inbound, move |inbound: &mut Inbound, cx: &mut _| {
+        ReadFuture::new(&self.source, move |inbound: &mut Inbound, cx: &mut _| {
             inbound.poll_read_until_any(cx, separators)
         })
     }
@@ -267,7 +263,7 @@ impl StreamReader {
     /// ```
     #[doc(alias = "StreamReader.at_eof")]
     pub fn at_eof(&self) -> bool {
-        self.inbound.borrow().at_eof()
+        self.source.look(Inbound::at_eof)
     }
 
     /// The limit this reader was built with.
@@ -281,7 +277,7 @@ impl StreamReader {
     /// ```
     #[doc(alias = "_limit")]
     pub fn limit(&self) -> usize {
-        self.inbound.borrow().limit()
+        self.source.look(Inbound::limit)
     }
 
     /// Iterates over lines, as asyncio's `async for line in reader`: see [`Lines`].
@@ -308,7 +304,7 @@ impl StreamReader {
 impl Drop for StreamReader {
     fn drop(&mut self) {
         if self.closes_on_drop {
-            if let Some(conn) = &self.conn {
+            if let Source::Conn(conn) = &self.source {
                 conn.close();
             }
         }
@@ -402,7 +398,7 @@ mod tests {
     use std::task::Poll;
 
     use super::*;
-    use crate::transport::probe::{ready, Probe, Recorder};
+    use crate::transport::probe::{ready, Probe};
 
     fn reader(limit: usize) -> (StreamReader, ReaderFeeder) {
         StreamReader::with_feeder(limit).unwrap()
@@ -607,9 +603,8 @@ mod tests {
     #[test]
     fn e4_dropped_read_to_end_future_lets_reading_pause_again() {
         let p = Probe::new();
-        let control = Rc::new(Recorder::default());
         let mut inbound = Inbound::new(4).unwrap();
-        inbound.set_control(&control);
+        inbound.enable_flow_control();
         let inbound = Rc::new(RefCell::new(inbound));
         let mut reader = StreamReader::from_inbound(Rc::clone(&inbound));
         let feeder = ReaderFeeder { inbound };
@@ -617,9 +612,12 @@ mod tests {
             let mut read = pin!(reader.read_to_end());
             assert!(p.poll(read.as_mut()).is_pending());
             feeder.feed_data(&[b'x'; 20]).unwrap();
-            assert!(control.calls().is_empty(), "paused while read_to_end waits");
+            assert!(
+                feeder.inbound.borrow().wants_data(),
+                "paused while read_to_end waits"
+            );
         }
         feeder.feed_data(b"y").unwrap();
-        assert_eq!(control.calls(), ["pause"]);
+        assert!(!feeder.inbound.borrow().wants_data(), "did not pause");
     }
 }

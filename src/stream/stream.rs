@@ -4,11 +4,8 @@ use std::io;
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::net::UnixStream;
 
-use crate::runtime::current_core;
-use crate::transport::conn::{Conn, Direction};
-use crate::transport::inbound::Inbound;
-use crate::transport::outbound::Outbound;
-use crate::transport::socket::Socket;
+use crate::transport::conn::{Conn, Direction, Limits};
+use crate::transport::endpoint::Endpoint;
 
 use super::{StreamReader, StreamWriter};
 
@@ -55,8 +52,16 @@ impl StreamOptions {
     /// Rejects what a stream could not use (zero limit, high < low), before any socket
     /// exists.
     pub(crate) fn check(&self) -> io::Result<()> {
-        Inbound::new(self.limit)?;
-        Outbound::default().set_write_buffer_limits(self.high, self.low)
+        self.limits().check()
+    }
+
+    /// What the connection core is given.
+    pub(crate) fn limits(&self) -> Limits {
+        Limits {
+            read: self.limit,
+            write_high: self.high,
+            write_low: self.low,
+        }
     }
 }
 
@@ -81,20 +86,14 @@ pub struct Stream {
 }
 
 impl Stream {
-    pub(crate) fn from_socket(socket: Socket, options: StreamOptions) -> io::Result<Stream> {
+    pub(crate) fn from_endpoint(endpoint: Endpoint, options: StreamOptions) -> io::Result<Stream> {
         options.check()?;
-        let Some(core) = current_core() else {
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "streams must be created inside a ringstream runtime (Runtime::block_on or ringstream::run)",
-            ));
-        };
-        let conn = Conn::new(core.driver.clone(), socket, options.limit, Direction::Both)?;
-        if options.high.is_some() || options.low.is_some() {
-            conn.outbound
-                .borrow_mut()
-                .set_write_buffer_limits(options.high, options.low)?;
-        }
+        let conn = Conn::open(
+            endpoint,
+            options.limits(),
+            Direction::Both,
+            "creating a stream",
+        )?;
         Ok(Stream {
             reader: StreamReader::from_conn(conn.clone()),
             writer: StreamWriter::new(conn),
@@ -130,14 +129,14 @@ impl Stream {
         let socket = match socket.into() {
             StdSocket::Tcp(s) => {
                 s.set_nonblocking(true)?;
-                Socket::Tcp(s)
+                Endpoint::Tcp(s)
             }
             StdSocket::Unix(s) => {
                 s.set_nonblocking(true)?;
-                Socket::Unix(s)
+                Endpoint::Unix(s)
             }
         };
-        Stream::from_socket(socket, options)
+        Stream::from_endpoint(socket, options)
     }
 
     /// Splits into the two halves.

@@ -50,9 +50,7 @@ impl StreamWriter {
     /// once the connection was lost (its error).
     #[doc(alias = "StreamWriter.write")]
     pub fn write(&self, data: &[u8]) -> io::Result<()> {
-        self.conn.outbound.borrow_mut().write_slice(data)?;
-        self.conn.kick();
-        Ok(())
+        self.conn.write(data)
     }
 
     /// Queues `data` without copying it (large payloads go to the kernel as they are).
@@ -60,9 +58,7 @@ impl StreamWriter {
     /// # Errors
     /// As [`StreamWriter::write`].
     pub fn write_bytes(&self, data: Bytes) -> io::Result<()> {
-        self.conn.outbound.borrow_mut().write(data)?;
-        self.conn.kick();
-        Ok(())
+        self.conn.write_bytes(data)
     }
 
     /// Queues every buffer of `lines`, in order.
@@ -75,11 +71,7 @@ impl StreamWriter {
         I: IntoIterator<Item = B>,
         B: AsRef<[u8]>,
     {
-        let result = lines
-            .into_iter()
-            .try_for_each(|line| self.conn.outbound.borrow_mut().write_slice(line.as_ref()));
-        self.conn.kick();
-        result
+        self.conn.write_lines(lines)
     }
 
     /// `write(data)` then `drain().await`.
@@ -106,7 +98,7 @@ impl StreamWriter {
         let mut waiter = WaiterGuard::new(&self.conn, Kind::Drain);
         poll_fn(move |cx| {
             let (conn, waiter) = waiter.parts();
-            conn.outbound.borrow_mut().poll_drain(cx, waiter)
+            conn.poll_drain(cx, waiter)
         })
     }
 
@@ -121,22 +113,19 @@ impl StreamWriter {
         high: Option<usize>,
         low: Option<usize>,
     ) -> io::Result<()> {
-        self.conn
-            .outbound
-            .borrow_mut()
-            .set_write_buffer_limits(high, low)
+        self.conn.set_write_buffer_limits(high, low)
     }
 
     /// The `(low, high)` watermarks.
     #[doc(alias = "WriteTransport.get_write_buffer_limits")]
     pub fn write_buffer_limits(&self) -> (usize, usize) {
-        self.conn.outbound.borrow().write_buffer_limits()
+        self.conn.write_buffer_limits()
     }
 
     /// Bytes queued plus bytes handed to the kernel and not yet confirmed sent.
     #[doc(alias = "WriteTransport.get_write_buffer_size")]
     pub fn get_write_buffer_size(&self) -> usize {
-        self.conn.outbound.borrow().write_buffer_size()
+        self.conn.write_buffer_size()
     }
 
     /// Whether [`StreamWriter::write_eof`] is supported: true (on a pipe it closes the
@@ -150,8 +139,7 @@ impl StreamWriter {
     /// are errors.
     #[doc(alias = "StreamWriter.write_eof")]
     pub fn write_eof(&self) {
-        self.conn.outbound.borrow_mut().write_eof();
-        self.conn.kick();
+        self.conn.write_eof();
     }
 
     /// Closes: stops reading, sends what is queued, then closes the socket. Idempotent;
@@ -170,14 +158,14 @@ impl StreamWriter {
         let mut waiter = WaiterGuard::new(&self.conn, Kind::Closed);
         poll_fn(move |cx| {
             let (conn, waiter) = waiter.parts();
-            conn.outbound.borrow_mut().poll_closed(cx, waiter)
+            conn.poll_closed(cx, waiter)
         })
     }
 
     /// True from `close()`, `abort()` or a connection failure on.
     #[doc(alias = "StreamWriter.is_closing")]
     pub fn is_closing(&self) -> bool {
-        self.conn.outbound.borrow().is_closing()
+        self.conn.is_closing()
     }
 
     /// Drops whatever is queued and closes now (RST on TCP).
@@ -257,10 +245,9 @@ impl<'a> WaiterGuard<'a> {
 
 impl Drop for WaiterGuard<'_> {
     fn drop(&mut self) {
-        let mut outbound = self.conn.outbound.borrow_mut();
         match self.kind {
-            Kind::Drain => outbound.cancel_drain(&mut self.waiter),
-            Kind::Closed => outbound.cancel_closed(&mut self.waiter),
+            Kind::Drain => self.conn.cancel_drain(&mut self.waiter),
+            Kind::Closed => self.conn.cancel_closed(&mut self.waiter),
         }
     }
 }

@@ -8,20 +8,18 @@
 //! `read_line` and `read_until` have a fast path for the common case (no stored error, a
 //! separator within the limit is buffered): search, split off the record, done, without
 //! building a `Step` or matching on an error. Everything else (waiting, overrun, EOF, errors,
-//! invalid separators) goes through the general `Step` -> `settle` path, out of line.
-//! Before, every `read_line` went `read_line_step` -> `read_until_step` -> the general list
-//! search -> `settle`, re-matching `IncompleteRead`/`LimitOverrun` on the way (perf of
-//! `cargo bench --bench parse`: 11% self in `poll_read_line`, 6% in `settle`, 4.5% in
-//! `read_until_step`). Fast paths plus the search shapes in `search`, medians of 3 runs
-//! interleaved with the old code, `rep movsb` off (the bench's module doc): read_line 64 B
-//! 87.7 -> 33.3 ns/line (tokio `read_until` 27.7 in the same runs), 1 KiB 108.9 -> 65.1 (tokio
-//! 84.3); read_until(b"\r\n") 64 B 106.7 -> 56.3, 1 KiB 143.2 -> 92.9. Instructions per line
-//! (callgrind, a loop polling the read by hand over the bench's input): read_line 64 B
-//! 514 -> 248, read_until(b"\r\n") 64 B 525 -> 294 (tokio: 167 and 169).
+//! invalid separators) goes through the general `Step` -> `settle` path, out of line (see
+//! `docs/decisions.md`, "reader fast paths").
+//!
+//! Flow control (E4) is pulled, like the outbound side's: a feed that takes the buffer over
+//! the threshold marks it paused, and the transport asks [`Inbound::wants_data`] before it
+//! arms a receive; a read that brings it back down marks it resumed, and the transport
+//! (its read door, `Conn::read_with`) takes that with [`Inbound::take_resumed`] and
+//! re-arms. A reader fed by hand (`ReaderFeeder`) has no flow control.
 
 use std::fmt;
 use std::io;
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 use bytes::{Bytes, BytesMut};
@@ -34,17 +32,6 @@ use search::{Match, SeparatorSearch};
 
 use super::stored_error::StoredError;
 use super::KEPT_CAPACITY;
-
-/// How the inbound buffer stops and restarts the transport's receives (E4).
-///
-/// Both methods run while the `Inbound` is mutably borrowed (inside a feed or a read): they
-/// may only change the transport's recv arming, never touch the reader.
-pub(crate) trait ReadControl {
-    /// Stop re-arming recv: the reader has more than enough buffered.
-    fn pause_reading(&self);
-    /// Re-arm recv.
-    fn resume_reading(&self);
-}
 
 /// The inbound half of one connection.
 ///
@@ -65,13 +52,16 @@ pub(crate) struct Inbound {
     search: SeparatorSearch,
     /// Waker of the pending read.
     reader: Option<Waker>,
-    /// The transport's recv arming. Weak: the transport owns this `Inbound`, and holding it
-    /// weakly lets the transport itself be the control, with no allocation of its own.
-    control: Option<Weak<dyn ReadControl>>,
-    /// Boxed: an error is rare, and this keeps 24 bytes out of every connection.
-    error: Option<Box<StoredError>>,
+    /// The connection's error (shared with its outbound state: one error per
+    /// connection), or the one a `ReaderFeeder` set.
+    error: Option<Rc<StoredError>>,
     eof: bool,
+    /// Flow control is on (a transport reads into this buffer, see the module doc).
+    flow_control: bool,
+    /// Over the threshold: the transport must not arm another receive.
     paused: bool,
+    /// A read brought a paused buffer back down; the transport re-arms when it takes this.
+    resumed: bool,
     /// `buf` grew past `KEPT_CAPACITY`: it is released when a read empties it. A flag, as
     /// the capacity an empty `BytesMut` reports leaves out what was read from it, which
     /// still belongs to its allocation.
@@ -104,20 +94,39 @@ impl Inbound {
             wanted: 0,
             search: SeparatorSearch::default(),
             reader: None,
-            control: None,
             error: None,
             eof: false,
+            flow_control: false,
             paused: false,
+            resumed: false,
             grown: false,
         })
     }
 
-    /// Plugs in the transport's recv arming, held weakly (the caller keeps it alive); pauses
-    /// at once if already over the threshold.
-    pub(crate) fn set_control<C: ReadControl + 'static>(&mut self, control: &Rc<C>) {
-        let control: Weak<C> = Rc::downgrade(control);
-        self.control = Some(control);
+    /// A transport reads into this buffer: pause above the threshold (E4).
+    pub(crate) fn enable_flow_control(&mut self) {
+        self.flow_control = true;
         self.maybe_pause();
+    }
+
+    /// Whether the transport should receive: not paused, and neither EOF nor an error
+    /// ended the stream.
+    #[inline]
+    pub(crate) fn wants_data(&self) -> bool {
+        !self.paused && !self.is_over()
+    }
+
+    /// EOF was fed or an error set: nothing more is received.
+    #[inline]
+    pub(crate) fn is_over(&self) -> bool {
+        self.eof || self.error.is_some()
+    }
+
+    /// Whether a read resumed a paused buffer since the last call (the transport then
+    /// re-arms its receive).
+    #[inline(always)]
+    pub(crate) fn take_resumed(&mut self) -> bool {
+        std::mem::take(&mut self.resumed)
     }
 
     pub(crate) fn limit(&self) -> usize {
@@ -223,7 +232,12 @@ impl Inbound {
 
     /// Stores `error`: every later read returns it (A6). Wakes the reader (E3).
     pub(crate) fn set_exception(&mut self, error: io::Error) {
-        self.error = Some(Box::new(StoredError::new(&error)));
+        self.fail(Rc::new(StoredError::new(&error)));
+    }
+
+    /// The connection failed with `error` (the one its outbound state keeps too).
+    pub(crate) fn fail(&mut self, error: Rc<StoredError>) {
+        self.error = Some(error);
         self.wake();
     }
 
@@ -572,22 +586,15 @@ impl Inbound {
 
     fn maybe_pause(&mut self) {
         let threshold = self.limit.saturating_mul(2).max(self.wanted);
-        if self.paused || self.buffered_len() <= threshold {
-            return;
-        }
-        if let Some(control) = self.control.as_ref().and_then(Weak::upgrade) {
+        if self.flow_control && !self.paused && self.buffered_len() > threshold {
             self.paused = true;
-            control.pause_reading();
         }
     }
 
     fn resume(&mut self) {
-        if !self.paused {
-            return;
-        }
-        self.paused = false;
-        if let Some(control) = self.control.as_ref().and_then(Weak::upgrade) {
-            control.resume_reading();
+        if self.paused {
+            self.paused = false;
+            self.resumed = true;
         }
     }
 }
@@ -611,7 +618,7 @@ impl fmt::Debug for Inbound {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transport::probe::{ready, Probe, Recorder};
+    use crate::transport::probe::{ready, Probe};
 
     fn inbound(limit: usize) -> Inbound {
         Inbound::new(limit).unwrap()
@@ -623,11 +630,32 @@ mod tests {
         inbound
     }
 
-    fn controlled(limit: usize) -> (Inbound, Rc<Recorder>) {
+    fn controlled(limit: usize) -> (Inbound, Flow) {
         let mut inbound = inbound(limit);
-        let recorder = Rc::new(Recorder::default());
-        inbound.set_control(&recorder);
-        (inbound, recorder)
+        inbound.enable_flow_control();
+        (inbound, Flow::default())
+    }
+
+    /// What the transport sees of flow control, looked at after each step: "pause" when
+    /// the buffer turned paused, "resume" when a read resumed it.
+    #[derive(Default)]
+    struct Flow {
+        paused: std::cell::Cell<bool>,
+        calls: std::cell::RefCell<Vec<&'static str>>,
+    }
+
+    impl Flow {
+        fn calls(&self, inbound: &mut Inbound) -> Vec<&'static str> {
+            let mut calls = self.calls.borrow_mut();
+            if inbound.take_resumed() {
+                calls.push("resume");
+            }
+            if inbound.paused && !self.paused.get() {
+                calls.push("pause");
+            }
+            self.paused.set(inbound.paused);
+            calls.clone()
+        }
     }
 
     fn reset() -> io::Error {
@@ -730,11 +758,15 @@ mod tests {
         inbound
             .feed_lent(Bytes::from_static(b"0123456789"))
             .unwrap();
-        assert_eq!(control.calls(), ["pause"]);
+        assert_eq!(control.calls(&mut inbound), ["pause"]);
         ready(inbound.poll_read(&mut p.cx(), 5)).unwrap();
-        assert_eq!(control.calls(), ["pause"], "resumed above the limit");
+        assert_eq!(
+            control.calls(&mut inbound),
+            ["pause"],
+            "resumed above the limit"
+        );
         ready(inbound.poll_read(&mut p.cx(), 1)).unwrap();
-        assert_eq!(control.calls(), ["pause", "resume"]);
+        assert_eq!(control.calls(&mut inbound), ["pause", "resume"]);
     }
 
     #[test]
@@ -981,7 +1013,10 @@ mod tests {
         for _ in 0..5 {
             inbound.feed_data(b"0123").unwrap();
         }
-        assert!(control.calls().is_empty(), "paused while read_exact waits");
+        assert!(
+            control.calls(&mut inbound).is_empty(),
+            "paused while read_exact waits"
+        );
         assert_eq!(
             ready(inbound.poll_read_exact(&mut p.cx(), 20))
                 .unwrap()
@@ -995,11 +1030,11 @@ mod tests {
         let p = Probe::new();
         let (mut inbound, control) = controlled(4);
         inbound.feed_data(b"0123456789").unwrap();
-        assert_eq!(control.calls(), ["pause"]);
+        assert_eq!(control.calls(&mut inbound), ["pause"]);
         assert!(inbound.poll_read_exact(&mut p.cx(), 30).is_pending());
-        assert_eq!(control.calls(), ["pause", "resume"]);
+        assert_eq!(control.calls(&mut inbound), ["pause", "resume"]);
         inbound.feed_data(&[b'x'; 20]).unwrap();
-        assert_eq!(control.calls(), ["pause", "resume"]);
+        assert_eq!(control.calls(&mut inbound), ["pause", "resume"]);
         assert_eq!(
             ready(inbound.poll_read_exact(&mut p.cx(), 30))
                 .unwrap()
@@ -1235,10 +1270,13 @@ mod tests {
     fn e4_pauses_once_above_twice_limit() {
         let (mut inbound, control) = controlled(4);
         inbound.feed_data(b"01234567").unwrap();
-        assert!(control.calls().is_empty(), "paused at exactly 2 x limit");
+        assert!(
+            control.calls(&mut inbound).is_empty(),
+            "paused at exactly 2 x limit"
+        );
         inbound.feed_data(b"8").unwrap();
         inbound.feed_data(b"9").unwrap();
-        assert_eq!(control.calls(), ["pause"]);
+        assert_eq!(control.calls(&mut inbound), ["pause"]);
     }
 
     #[test]
@@ -1247,11 +1285,15 @@ mod tests {
         let (mut inbound, control) = controlled(4);
         inbound.feed_data(b"0123456789").unwrap();
         ready(inbound.poll_read(&mut p.cx(), 5)).unwrap();
-        assert_eq!(control.calls(), ["pause"], "resumed above the limit");
+        assert_eq!(
+            control.calls(&mut inbound),
+            ["pause"],
+            "resumed above the limit"
+        );
         ready(inbound.poll_read(&mut p.cx(), 1)).unwrap();
-        assert_eq!(control.calls(), ["pause", "resume"]);
+        assert_eq!(control.calls(&mut inbound), ["pause", "resume"]);
         ready(inbound.poll_read(&mut p.cx(), 1)).unwrap();
-        assert_eq!(control.calls(), ["pause", "resume"]);
+        assert_eq!(control.calls(&mut inbound), ["pause", "resume"]);
     }
 
     #[test]
@@ -1260,10 +1302,10 @@ mod tests {
         let (mut inbound, control) = controlled(4);
         assert!(inbound.poll_read_to_end(&mut p.cx()).is_pending());
         inbound.feed_data(&[b'x'; 20]).unwrap();
-        assert!(control.calls().is_empty());
+        assert!(control.calls(&mut inbound).is_empty());
         inbound.cancel_read();
         inbound.feed_data(b"y").unwrap();
-        assert_eq!(control.calls(), ["pause"]);
+        assert_eq!(control.calls(&mut inbound), ["pause"]);
     }
 
     #[test]
@@ -1272,12 +1314,12 @@ mod tests {
         let p = Probe::new();
         let (mut inbound, control) = controlled(2);
         inbound.feed_data(b"abcde").unwrap();
-        assert_eq!(control.calls(), ["pause"]);
+        assert_eq!(control.calls(&mut inbound), ["pause"]);
         let separator = b"--boundary--";
         assert!(inbound.poll_read_until(&mut p.cx(), separator).is_pending());
-        assert_eq!(control.calls(), ["pause", "resume"]);
+        assert_eq!(control.calls(&mut inbound), ["pause", "resume"]);
         inbound.feed_data(separator).unwrap();
-        assert_eq!(control.calls(), ["pause", "resume", "pause"]);
+        assert_eq!(control.calls(&mut inbound), ["pause", "resume", "pause"]);
         assert_overrun(ready(inbound.poll_read_until(&mut p.cx(), separator)), 5);
     }
 
@@ -1450,13 +1492,17 @@ mod tests {
         let (mut inbound, control) = controlled(4);
         assert!(inbound.poll_read_line(&mut p.cx()).is_pending());
         inbound.feed_data(b"ab\ncd\nefgh").unwrap();
-        assert_eq!((p.wakes(), control.calls()), (1, vec!["pause"]));
+        assert_eq!((p.wakes(), control.calls(&mut inbound)), (1, vec!["pause"]));
         let line = ready(inbound.poll_read_line(&mut p.cx())).unwrap();
         assert_eq!(&line[..], b"ab\n");
-        assert_eq!(control.calls(), ["pause"], "resumed above the limit");
+        assert_eq!(
+            control.calls(&mut inbound),
+            ["pause"],
+            "resumed above the limit"
+        );
         let line = ready(inbound.poll_read_line(&mut p.cx())).unwrap();
         assert_eq!(&line[..], b"cd\n");
-        assert_eq!(control.calls(), ["pause", "resume"]);
+        assert_eq!(control.calls(&mut inbound), ["pause", "resume"]);
         inbound.feed_data(b"\n").unwrap();
         assert_eq!(p.wakes(), 1, "a finished read was woken");
     }

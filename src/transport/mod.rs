@@ -2,15 +2,16 @@
 //! buffer (reader side), the outbound queue and watermarks (writer side), and the
 //! connection core that owns the socket and its recv/send ops.
 
+mod addr;
 pub(crate) mod conn;
+pub(crate) mod endpoint;
 pub(crate) mod inbound;
 pub(crate) mod outbound;
 #[cfg(test)]
 pub(crate) mod probe;
-pub(crate) mod socket;
 mod stored_error;
 
-pub use socket::Addr;
+pub use addr::Addr;
 
 /// The most buffer memory the reader's buffer and the writer's queue each keep once they are
 /// empty again; a bigger buffer, grown by a burst, is released then (and its memory is freed

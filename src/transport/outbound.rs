@@ -111,7 +111,7 @@ struct Rare {
     /// Pending `wait_closed()` calls (F7).
     closers: Waiters,
     /// The error that ended the connection (F5).
-    error: Option<StoredError>,
+    error: Option<Rc<StoredError>>,
     /// Why closing the socket failed, or that it closed with data unsent (F7).
     close_error: Option<StoredError>,
     /// The connection ended by `abort()`, a failure or a close that lost data: a drain
@@ -214,12 +214,26 @@ impl Outbound {
     /// drain and `wait_closed()`, drops the queue, releases every pending drain with the
     /// error and asks the transport to close. Only the first error counts; an error after
     /// `abort()` or `closed()` (say, the cancelled send's) is ignored.
+    #[cfg(test)]
     pub(crate) fn fail(&mut self, error: io::Error) {
+        self.fail_with(Rc::new(StoredError::new(&error)));
+    }
+
+    /// [`fail`](Self::fail) with the connection's stored error, which its inbound state
+    /// shares.
+    pub(crate) fn fail_with(&mut self, error: Rc<StoredError>) {
         if self.is_torn_down() {
             return;
         }
-        self.rare().error = Some(StoredError::new(&error));
+        self.rare().error = Some(error);
         self.tear_down(Phase::Aborted);
+    }
+
+    /// The send in flight will not come back (the ring failed with it in the kernel):
+    /// nothing of it counts as in flight any more.
+    pub(crate) fn abandon_send(&mut self) {
+        self.in_flight = 0;
+        self.maybe_resume();
     }
 
     /// Queued plus in-flight bytes (F2): asyncio's `get_write_buffer_size()`.
@@ -403,7 +417,7 @@ impl Outbound {
             return Poll::Ready(Ok(()));
         };
         rare.closers.remove(waiter);
-        match rare.error.as_ref().or(rare.close_error.as_ref()) {
+        match rare.error.as_deref().or(rare.close_error.as_ref()) {
             Some(error) => Poll::Ready(Err(error.to_io_error())),
             None => Poll::Ready(Ok(())),
         }
@@ -455,7 +469,7 @@ impl Outbound {
 
     /// The error that ended the connection, if any (F5).
     fn error(&self) -> Option<&StoredError> {
-        self.rare.as_ref()?.error.as_ref()
+        self.rare.as_ref()?.error.as_deref()
     }
 
     /// The F9 check shared by both writes.

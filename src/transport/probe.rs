@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
-use super::inbound::ReadControl;
 use super::outbound::WriteControl;
 
 /// A waker that counts how often it was woken.
@@ -66,7 +65,7 @@ pub(crate) fn ready<T>(poll: Poll<T>) -> T {
     }
 }
 
-/// A `ReadControl` / `WriteControl` that records "pause" / "resume" in call order.
+/// A `WriteControl` that records "pause" / "resume" in call order.
 #[derive(Default)]
 pub(crate) struct Recorder {
     /// The calls so far.
@@ -77,16 +76,6 @@ impl Recorder {
     /// The calls so far, in order.
     pub(crate) fn calls(&self) -> Vec<&'static str> {
         self.calls.borrow().clone()
-    }
-}
-
-impl ReadControl for Recorder {
-    fn pause_reading(&self) {
-        self.calls.borrow_mut().push("pause");
-    }
-
-    fn resume_reading(&self) {
-        self.calls.borrow_mut().push("resume");
     }
 }
 

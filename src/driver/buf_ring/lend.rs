@@ -174,10 +174,10 @@ mod tests {
     use std::sync::Arc;
 
     use bytes::Bytes;
-    use io_uring::{opcode, squeue, types};
 
-    use crate::driver::op::MultiOp;
-    use crate::driver::Driver;
+    use crate::driver::op::Op;
+    use crate::driver::ops::Recv;
+    use crate::driver::{Completion, Driver};
     use crate::runtime::current_core;
     use crate::{yield_now, Builder, Runtime};
 
@@ -192,27 +192,26 @@ mod tests {
         current_core().expect("runtime").driver.clone()
     }
 
-    /// Arms a multishot recv on `sock` that picks buffers from the ring.
-    fn recv_on(driver: &Rc<Driver>, sock: &UnixStream) -> MultiOp<()> {
+    /// One receive on `sock` into a buffer from the ring.
+    async fn recv_on(driver: &Rc<Driver>, sock: &UnixStream) -> Completion {
         let group = driver
             .with_recv_buffers(|r| r.group())
             .expect("buffer ring");
-        let sqe = opcode::RecvMulti::new(types::Fd(sock.as_raw_fd()), group)
-            .build()
-            .flags(squeue::Flags::BUFFER_SELECT);
-        MultiOp::submit(driver.clone(), sqe, ())
+        Op::submit(driver.clone(), Recv::new(sock.as_raw_fd(), group))
+            .await
+            .0
     }
 
     /// Sends `data` (one buffer's worth at most) from `peer`, waits for its receive and
     /// lends the buffer it landed in.
     async fn receive_and_lend(
-        driver: &Driver,
-        recv: &mut MultiOp<()>,
+        driver: &Rc<Driver>,
+        sock: &UnixStream,
         peer: &mut UnixStream,
         data: &[u8],
     ) -> (u16, Bytes) {
         peer.write_all(data).expect("write");
-        let c = recv.next().await.expect("recv stays armed");
+        let c = recv_on(driver, sock).await;
         let n = c.into_result().expect("recv ok") as usize;
         assert_eq!(n, data.len());
         let bid = c.buffer_id().expect("a provided buffer");
@@ -220,11 +219,6 @@ mod tests {
             .with_recv_buffers(|r| r.lend(bid, n))
             .expect("buffer ring");
         (bid, bytes)
-    }
-
-    async fn stop(mut recv: MultiOp<()>) {
-        recv.cancel();
-        while recv.next().await.is_some() {}
     }
 
     fn lent(driver: &Driver) -> usize {
@@ -237,11 +231,10 @@ mod tests {
         rt.block_on(async {
             let driver = driver();
             let (a, mut b) = UnixStream::pair().expect("socketpair");
-            let mut recv = recv_on(&driver, &a);
             let mut held = Vec::new();
             for i in 0..4u8 {
                 let data = [b'a' + i; 8];
-                let (bid, bytes) = receive_and_lend(&driver, &mut recv, &mut b, &data).await;
+                let (bid, bytes) = receive_and_lend(&driver, &a, &mut b, &data).await;
                 assert_eq!(bytes, data[..]);
                 let in_ring = driver
                     .with_recv_buffers(|r| r.slice(bid, 8).as_ptr())
@@ -255,9 +248,8 @@ mod tests {
             );
             // Every buffer is lent: the kernel has none for the next receive.
             b.write_all(b"EEEEEEEE").expect("write");
-            let c = recv.next().await.expect("a completion");
+            let c = recv_on(&driver, &a).await;
             assert_eq!(c.result, -libc::ENOBUFS);
-            assert!(!c.more(), "ENOBUFS ends the multishot recv");
             // Turns pass, nothing was dropped: nothing comes back, nothing was overwritten.
             yield_now().await;
             assert_eq!(lent(&driver), 4);
@@ -270,8 +262,7 @@ mod tests {
             drop(bytes);
             yield_now().await;
             assert_eq!(lent(&driver), 3);
-            let mut recv = recv_on(&driver, &a);
-            let c = recv.next().await.expect("recv stays armed");
+            let c = recv_on(&driver, &a).await;
             assert_eq!(c.into_result().expect("recv ok"), 8);
             assert_eq!(c.buffer_id(), Some(freed));
             driver.with_recv_buffers(|r| {
@@ -281,7 +272,6 @@ mod tests {
             drop(held);
             yield_now().await;
             assert_eq!(lent(&driver), 0);
-            stop(recv).await;
         });
         assert_eq!(rt.stats().ops_in_flight, 0);
     }
@@ -292,14 +282,13 @@ mod tests {
         rt.block_on(async {
             let driver = driver();
             let (a, mut b) = UnixStream::pair().expect("socketpair");
-            let mut recv = recv_on(&driver, &a);
             // Three rounds of all four buffers: a round completes only if every buffer
             // dropped on the other thread in the round before went back to the kernel.
             for round in 0..3u8 {
                 let mut batch = Vec::new();
                 for i in 0..4u8 {
                     let data = [round * 4 + i; 8];
-                    batch.push(receive_and_lend(&driver, &mut recv, &mut b, &data).await.1);
+                    batch.push(receive_and_lend(&driver, &a, &mut b, &data).await.1);
                 }
                 assert_eq!(lent(&driver), 4);
                 std::thread::spawn(move || {
@@ -316,7 +305,6 @@ mod tests {
                 yield_now().await;
                 assert_eq!(lent(&driver), 0);
             }
-            stop(recv).await;
         });
         assert_eq!(rt.stats().ops_in_flight, 0);
     }
@@ -327,8 +315,7 @@ mod tests {
         rt.block_on(async {
             let driver = driver();
             let (a, mut b) = UnixStream::pair().expect("socketpair");
-            let mut recv = recv_on(&driver, &a);
-            let (bid, bytes) = receive_and_lend(&driver, &mut recv, &mut b, b"01234567").await;
+            let (bid, bytes) = receive_and_lend(&driver, &a, &mut b, b"01234567").await;
             let clone = bytes.clone();
             let mut tail = bytes.slice(2..);
             let head = tail.split_to(3);
@@ -344,14 +331,9 @@ mod tests {
             // Back in the ring: four more receives use all four buffers, this one included.
             let mut again = Vec::new();
             for i in 0..4u8 {
-                again.push(
-                    receive_and_lend(&driver, &mut recv, &mut b, &[i; 8])
-                        .await
-                        .0,
-                );
+                again.push(receive_and_lend(&driver, &a, &mut b, &[i; 8]).await.0);
             }
             assert!(again.contains(&bid));
-            stop(recv).await;
         });
         assert_eq!(rt.stats().ops_in_flight, 0);
     }
@@ -362,9 +344,7 @@ mod tests {
         let (bytes, memory) = rt.block_on(async {
             let driver = driver();
             let (a, mut b) = UnixStream::pair().expect("socketpair");
-            let mut recv = recv_on(&driver, &a);
-            let (_, bytes) = receive_and_lend(&driver, &mut recv, &mut b, b"survives").await;
-            stop(recv).await;
+            let (_, bytes) = receive_and_lend(&driver, &a, &mut b, b"survives").await;
             let memory = driver
                 .with_recv_buffers(|r| Arc::downgrade(&r.memory))
                 .expect("buffer ring");

@@ -12,8 +12,8 @@ use std::future::poll_fn;
 use std::rc::Rc;
 use std::time::Duration;
 
-use crate::driver::sys;
 use crate::runtime::time::sleep;
+use crate::sys;
 
 use super::clients::Clients;
 

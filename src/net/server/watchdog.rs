@@ -130,7 +130,7 @@ impl Watch {
         // A waiting read finishes only when data, EOF or an error arrives (or when it is
         // dropped), so two looks that both see one waiting saw one wait unless bytes
         // arrived in between, which `last_received` covers.
-        let waiting = conn.inbound.borrow().read_pending();
+        let waiting = conn.read_pending();
         if waiting && !self.waiting {
             self.waiting_since = stamp;
         }
@@ -169,7 +169,7 @@ pub(crate) fn close(conn: Rc<Conn>) {
     conn.close();
     drop(crate::spawn(async move {
         sleep(CLOSE_GRACE).await;
-        if !conn.outbound.borrow().is_torn_down() {
+        if !conn.is_torn_down() {
             conn.abort();
         }
     }));

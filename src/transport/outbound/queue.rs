@@ -45,6 +45,7 @@ pub(crate) struct SendBatch {
 
 impl SendBatch {
     /// The pieces to send, in order: one iovec each.
+    #[cfg(test)]
     pub(crate) fn pieces(&self) -> &[Bytes] {
         &self.pieces
     }
@@ -52,6 +53,17 @@ impl SendBatch {
     /// The total number of bytes in the batch (never 0).
     pub(crate) fn len(&self) -> usize {
         self.len
+    }
+
+    /// The pieces, for the send op that carries them to the kernel.
+    pub(crate) fn into_pieces(self) -> Vec<Bytes> {
+        self.pieces
+    }
+
+    /// The batch again, from the pieces its send op gave back.
+    pub(crate) fn from_pieces(pieces: Vec<Bytes>) -> SendBatch {
+        let len = pieces.iter().map(Bytes::len).sum();
+        SendBatch { pieces, len }
     }
 }
 

@@ -1,8 +1,9 @@
-//! Thin, safe wrappers over the few raw Linux calls the engine needs besides io_uring
-//! itself: the wake-up eventfd, CPU affinity, and errno naming for error messages.
+//! The bottom floor: thin, safe wrappers over the few raw Linux calls the crate makes that
+//! have nothing to do with the ring: the wake-up eventfd, CPU affinity, giving freed heap
+//! memory back, and errno names for error messages.
 //!
-//! Every `unsafe` block of the crate lives in `src/driver/` (this file, the ring, and the
-//! buffer modules) so that the rest of the code base is safe Rust.
+//! `unsafe` lives here and in `src/driver/` only (the ring, its ops and its buffer memory),
+//! so the rest of the crate is safe Rust.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -118,38 +119,6 @@ pub(crate) fn current_cpu() -> Option<usize> {
     // SAFETY: sched_getcpu takes no arguments.
     let cpu = unsafe { libc::sched_getcpu() };
     usize::try_from(cpu).ok()
-}
-
-/// Sets `SO_LINGER` to {on, 0 s} so that closing the socket sends RST instead of FIN
-/// (`abort()`).
-pub(crate) fn set_linger_zero(fd: &impl AsRawFd) -> io::Result<()> {
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: setsockopt only reads `size_of::<linger>()` bytes from our stack value.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&linger as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-/// Takes ownership of a descriptor the kernel just returned in a completion (an accepted
-/// connection). Negative values are errors and must not reach here.
-pub(crate) fn adopt_fd(fd: i32) -> OwnedFd {
-    debug_assert!(fd >= 0, "adopt_fd({fd}) on an error result");
-    // SAFETY: `fd` is a new descriptor the kernel created for this completion (accept);
-    // nothing else in the process knows it, so this OwnedFd is its only owner.
-    unsafe { OwnedFd::from_raw_fd(fd) }
 }
 
 /// Gives the C allocator's free memory back to the kernel (glibc's `malloc_trim(0)`: free

@@ -1,0 +1,48 @@
+//! `IORING_OP_POLL_ADD`: wait until a descriptor is ready.
+
+use io_uring::{opcode, squeue, types};
+
+use super::OpCode;
+
+/// Waits for `events` (`POLLIN`, `POLLOUT`) on a descriptor: once, or on every readiness
+/// change while it stays armed (multishot).
+#[derive(Debug)]
+pub(crate) struct Poll {
+    fd: i32,
+    events: i16,
+    multishot: bool,
+}
+
+impl Poll {
+    /// One readiness completion.
+    pub(crate) fn once(fd: i32, events: i16) -> Poll {
+        Poll {
+            fd,
+            events,
+            multishot: false,
+        }
+    }
+
+    /// A completion per readiness, until cancelled.
+    pub(crate) fn multishot(fd: i32, events: i16) -> Poll {
+        Poll {
+            fd,
+            events,
+            multishot: true,
+        }
+    }
+
+    /// The events waited for.
+    pub(crate) fn events(&self) -> i16 {
+        self.events
+    }
+}
+
+// SAFETY: the SQE points at no memory.
+unsafe impl OpCode for Poll {
+    fn sqe(&self) -> squeue::Entry {
+        opcode::PollAdd::new(types::Fd(self.fd), self.events as u16 as u32)
+            .multi(self.multishot)
+            .build()
+    }
+}

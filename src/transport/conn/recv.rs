@@ -1,0 +1,191 @@
+//! The receive path: arming, completions, and the lend-or-copy choice.
+//!
+//! One recv at a time, with a buffer picked by the kernel from the runtime's
+//! provided-buffer ring, so a connection waiting for data holds no buffer. A completion of
+//! at least `LEND_MIN` bytes that finds the reader empty is lent to it as it is (zero copy;
+//! the buffer returns to the ring when the last `Bytes` over it drops); other completions
+//! are copied into the reader's buffer and the ring buffer is given straight back. Lending
+//! stops while half the ring is out, so readers that hold on to data cannot starve receives.
+//! The driver arms the recv, in the loop turn's submission: connections that met an empty
+//! ring (ENOBUFS) first, oldest first, so none starves (`driver::buf_ring::waiters`).
+//! Single recvs, not multishot: see `docs/decisions.md`, "single recv".
+//!
+//! A recv is not capped at the reader's limit: it takes whatever fits the ring buffer the
+//! kernel picks (64 KiB by default), as asyncio reads up to 256 KiB per call whatever the
+//! limit. Capped at a small limit, a line longer than the limit would reach a waiting
+//! `read_line` in limit-sized pieces: the piece that first goes over the limit without its
+//! newline would be discarded alone (B4), and the rest of the line read as a line of its
+//! own, where asyncio discards the whole line (B3). The buffer stays bounded by the pause
+//! threshold plus one recv: E4 pauses above `max(2 x limit, what the waiting read needs)`,
+//! and the recv in flight then brings at most one ring buffer more.
+//!
+//! Whether the receive side is over (EOF, an error, `close()`) and whether it is paused
+//! (E4) are the inbound state's facts; this file asks it before arming.
+
+use std::io;
+use std::rc::Weak;
+
+use crate::driver::ops::{Poll, Read, Recv};
+use crate::driver::{Completion, Driver, RecvWaiter};
+
+use super::{nowait, Conn, RECEIVED};
+
+/// Received bytes from which a receive buffer is lent to the reader (`read(n)` hands it on
+/// without a copy) rather than copied into the reader's buffer, when the reader holds
+/// nothing else and fewer than half the ring's buffers are out (so receives never starve).
+/// Lending costs a flat ~35-60 ns (an allocation and a reference count), a copy ~60-100 ns
+/// at 4 KiB, ~300 at 16 KiB, ~1,500 at 64 KiB (measured per buffer, release build); below
+/// 4 KiB copying wins, and it does not pin a whole 64 KiB buffer for a small message.
+const LEND_MIN: usize = 4096;
+
+/// Where the connection's receive is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum RecvState {
+    /// No recv, none asked for.
+    Idle,
+    /// Waiting for the driver to arm the recv (this turn, or when a receive buffer is free
+    /// after ENOBUFS).
+    Queued,
+    /// A recv (or a pipe read) is in flight: its slot key.
+    Armed(usize),
+    /// A pipe read met `EAGAIN`: a poll for `POLLIN` is in flight (its key).
+    AwaitingReadable(usize),
+}
+
+impl RecvState {
+    /// The key of the op in flight, if any.
+    pub(super) fn key(self) -> Option<usize> {
+        match self {
+            RecvState::Armed(key) | RecvState::AwaitingReadable(key) => Some(key),
+            RecvState::Idle | RecvState::Queued => None,
+        }
+    }
+}
+
+impl Conn {
+    /// Asks for a recv in this turn's submission, behind the connections that found no
+    /// receive buffer before (see `driver::buf_ring::waiters`).
+    pub(super) fn arm_recv(&self) {
+        if self.wants_recv() {
+            self.recv.set(RecvState::Queued);
+            self.driver.recv_when_ready(self.as_receiver());
+        }
+    }
+
+    fn wants_recv(&self) -> bool {
+        self.recv.get() == RecvState::Idle && self.inbound.borrow().wants_data() && self.is_open()
+    }
+
+    /// This connection as the driver calls it back to arm its recv.
+    fn as_receiver(&self) -> Weak<dyn RecvWaiter> {
+        self.weak_self.clone()
+    }
+
+    fn submit_recv(&self) {
+        let Some(conn) = self.strong() else { return };
+        let Some(group) = self.driver.with_recv_buffers(|ring| ring.group()) else {
+            self.fail(io::Error::other(
+                "the runtime has no receive buffer ring (Builder::recv_buffers(0, _)); \
+                 streams need one",
+            ));
+            return;
+        };
+        let fd = self.raw_fd();
+        let key = if self.is_pipe() {
+            let read = Read::new(fd, group, nowait::rw_flags());
+            self.driver.submit_handler(read, conn)
+        } else {
+            self.driver.submit_handler(Recv::new(fd, group), conn)
+        };
+        self.recv.set(RecvState::Armed(key));
+    }
+
+    pub(super) fn on_recv(&self, driver: &Driver, c: Completion) {
+        self.recv.set(RecvState::Idle);
+        match c.result {
+            n if n > 0 => {
+                self.note_activity(RECEIVED);
+                if let Some(bid) = c.buffer_id() {
+                    driver.with_recv_buffers(|ring| {
+                        let mut inbound = self.inbound.borrow_mut();
+                        // After close() or a failure nobody may read this any more.
+                        if inbound.is_over() {
+                            ring.recycle(bid);
+                            return;
+                        }
+                        let n = n as usize;
+                        if n >= LEND_MIN && inbound.is_empty() && ring.lent() < ring.count() / 2 {
+                            let _ = inbound.feed_lent(ring.lend(bid, n));
+                        } else {
+                            let _ = inbound.feed_data(ring.slice(bid, n));
+                            ring.recycle(bid);
+                        }
+                    });
+                }
+            }
+            0 => self.inbound.borrow_mut().feed_eof(),
+            // The buffer ring ran dry: the data is still in the socket. Wait for a buffer
+            // in turn instead of re-arming (which would spin and let the recv that comes
+            // first in the submission win every time).
+            e if e == -libc::ENOBUFS => {
+                if self.wants_recv() {
+                    self.recv.set(RecvState::Queued);
+                    self.driver.wait_for_recv_buffer(self.as_receiver());
+                }
+            }
+            // Cancelled by close or a failure.
+            e if e == -libc::ECANCELED => {}
+            // A pipe in O_NONBLOCK mode with nothing to read: wait for data, then read.
+            e if e == -libc::EAGAIN && self.is_pipe() => {
+                self.wait_readable();
+                return;
+            }
+            e => self.fail(io::Error::from_raw_os_error(-e)),
+        }
+        self.arm_recv();
+        self.close_if_idle();
+    }
+
+    /// Waits with a one-shot poll until the pipe has data, then reads again. The poll
+    /// takes the read's place, so close and failure cancel it.
+    fn wait_readable(&self) {
+        let Some(conn) = self.strong() else { return };
+        nowait::count_wait();
+        let poll = Poll::once(self.raw_fd(), libc::POLLIN);
+        let key = self.driver.submit_handler(poll, conn);
+        self.recv.set(RecvState::AwaitingReadable(key));
+    }
+
+    pub(super) fn on_readable(&self, c: Completion) {
+        self.recv.set(RecvState::Idle);
+        if c.result < 0 && c.result != -libc::ECANCELED {
+            self.fail(io::Error::from_raw_os_error(-c.result));
+        }
+        self.arm_recv();
+        self.close_if_idle();
+    }
+
+    /// `close()`, `abort()` or a failure: no more receives; reads after this see EOF
+    /// (after what is buffered) rather than waiting forever.
+    pub(super) fn stop_reading(&self) {
+        if let Some(key) = self.recv.get().key() {
+            self.driver.cancel(key);
+        }
+        let mut inbound = self.inbound.borrow_mut();
+        if !inbound.is_over() {
+            inbound.feed_eof();
+        }
+    }
+}
+
+/// The driver arms a connection's recv when its turn comes.
+impl RecvWaiter for Conn {
+    fn buffers_ready(&self) {
+        if self.recv.get() == RecvState::Queued {
+            self.recv.set(RecvState::Idle);
+        }
+        if self.wants_recv() {
+            self.submit_recv();
+        }
+    }
+}

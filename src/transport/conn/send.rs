@@ -1,0 +1,143 @@
+//! The send path: at most one send in flight; it takes up to `MAX_IOVECS` queued chunks
+//! (small writes are already coalesced by the outbound queue) in one vectored `sendmsg`, or
+//! a plain `send` when there is one chunk, from ordinary memory (see `docs/decisions.md`,
+//! "send memory").
+
+use std::io;
+
+use crate::driver::ops::{Poll, Send, SendBuffers, Writev};
+use crate::driver::Completion;
+use crate::transport::outbound::SendBatch;
+
+use super::{nowait, Conn, SENT};
+
+/// Chunks in one vectored send.
+const MAX_IOVECS: usize = 64;
+/// Piece-list and iovec capacity a connection keeps between sends: an idle connection
+/// should not keep a 64-piece list from a burst.
+const KEPT_PIECES: usize = 8;
+/// Bytes in one send; more stays queued for the next one.
+const MAX_SEND_BYTES: usize = 1 << 20;
+
+/// Where the connection's send is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum SendState {
+    /// No send in flight.
+    Idle,
+    /// A send (or a pipe write) is in flight: its slot key.
+    InFlight(usize),
+    /// A pipe write met `EAGAIN`: a poll for `POLLOUT` is in flight (its key); the batch
+    /// went back to the queue.
+    AwaitingWritable(usize),
+}
+
+impl SendState {
+    /// The key of the op in flight, if any.
+    pub(super) fn key(self) -> Option<usize> {
+        match self {
+            SendState::InFlight(key) | SendState::AwaitingWritable(key) => Some(key),
+            SendState::Idle => None,
+        }
+    }
+}
+
+impl Conn {
+    /// Starts a send if none is in flight and data is queued; then runs any half-close or
+    /// close that the outbound state is waiting for.
+    pub(super) fn flush(&self) {
+        if self.send.get() == SendState::Idle && self.is_open() {
+            let mut buffers = self.send_buffers.take().unwrap_or_default();
+            // The piece list of the last batch, reused (no allocation per send).
+            let mut spare = buffers.unload();
+            let batch = self.outbound.borrow_mut().next_send_reusing(
+                MAX_IOVECS,
+                MAX_SEND_BYTES,
+                &mut spare,
+            );
+            if let Some(batch) = batch {
+                buffers.load(batch.into_pieces());
+                self.submit_send(buffers);
+                return;
+            }
+            buffers.recycle(spare, KEPT_PIECES);
+            self.send_buffers.set(Some(buffers));
+        }
+        self.finish_pending_close();
+    }
+
+    /// Submits what `buffers` holds as one send; the op's slot keeps the buffers (what the
+    /// kernel reads) and the connection until the completion gives them back.
+    fn submit_send(&self, buffers: Box<SendBuffers>) {
+        let Some(conn) = self.strong() else { return };
+        let fd = self.raw_fd();
+        let key = if self.is_pipe() {
+            let op = Writev::new(fd, buffers, nowait::rw_flags());
+            self.driver.submit_handler(op, conn)
+        } else {
+            self.driver.submit_handler(Send::new(fd, buffers), conn)
+        };
+        self.send.set(SendState::InFlight(key));
+    }
+
+    /// A send ended. `buffers` is `None` only when the ring failed with the send in the
+    /// kernel (its memory is leaked, and the connection fails with the ring's error).
+    pub(super) fn on_send(&self, c: Completion, buffers: Option<Box<SendBuffers>>) {
+        self.send.set(SendState::Idle);
+        let Some(mut buffers) = buffers else {
+            self.outbound.borrow_mut().abandon_send();
+            self.fail(
+                c.into_result()
+                    .err()
+                    .unwrap_or_else(|| io::Error::other("send lost")),
+            );
+            return;
+        };
+        let batch = SendBatch::from_pieces(buffers.unload());
+        if c.result == -libc::EAGAIN && self.is_pipe() {
+            // A full O_NONBLOCK pipe: nothing was written; wait until it drains.
+            let spare = self.outbound.borrow_mut().complete_send(batch, 0);
+            buffers.recycle(spare, KEPT_PIECES);
+            self.send_buffers.set(Some(buffers));
+            self.wait_writable();
+            return;
+        }
+        let (sent, error) = match c.into_result() {
+            Ok(sent) => (sent as usize, None),
+            Err(e) => (0, Some(e)),
+        };
+        if sent > 0 {
+            self.note_activity(SENT);
+        }
+        let spare = self.outbound.borrow_mut().complete_send(batch, sent);
+        buffers.recycle(spare, KEPT_PIECES);
+        self.send_buffers.set(Some(buffers));
+        if let Some(e) = error {
+            self.fail(e);
+        }
+        self.schedule_flush();
+    }
+
+    /// Waits with a one-shot poll until the pipe has room, then sends again.
+    fn wait_writable(&self) {
+        let Some(conn) = self.strong() else { return };
+        nowait::count_wait();
+        let poll = Poll::once(self.raw_fd(), libc::POLLOUT);
+        let key = self.driver.submit_handler(poll, conn);
+        self.send.set(SendState::AwaitingWritable(key));
+    }
+
+    pub(super) fn on_writable(&self, c: Completion) {
+        self.send.set(SendState::Idle);
+        if c.result < 0 && c.result != -libc::ECANCELED {
+            self.fail(io::Error::from_raw_os_error(-c.result));
+        }
+        self.schedule_flush();
+    }
+
+    /// Abort and failure drop the queue, so a send waiting for the pipe to drain goes too.
+    pub(super) fn stop_waiting_to_send(&self) {
+        if let SendState::AwaitingWritable(key) = self.send.get() {
+            self.driver.cancel(key);
+        }
+    }
+}
