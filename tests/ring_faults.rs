@@ -241,8 +241,8 @@ mod command {
         }
     }
 
-    /// `echo` whose only core's ring fails reports the failure and exits 1 by itself (it
-    /// used to listen on until a signal came).
+    /// `echo` whose only core's ring fails reports the failure and exits 1 by itself, with
+    /// no signal.
     #[test]
     fn echo_exits_reporting_a_refused_io_uring_enter() {
         use std::process::Stdio;
