@@ -19,6 +19,12 @@ pub mod stream;
 mod sys;
 pub(crate) mod transport;
 
+/// Every Rust block in README.md, compiled and run by `cargo test --doc` from the README
+/// itself, so the example users copy cannot drift from the library.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 pub use error::StreamError;
 pub use net::{connect, connect_unix, connect_unix_with, connect_with, open_connection};
 pub use stream::{

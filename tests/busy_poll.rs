@@ -1,8 +1,9 @@
 //! The busy-poll window (`Builder::busy_poll`): the loop spins for work before blocking, so
 //! replies, cross-thread wakes and timers within the window are handled without parking.
 
+mod support;
+
 use std::future::Future;
-use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,27 +13,12 @@ use std::time::{Duration, Instant};
 
 use ringstream::{Runtime, Stream};
 
-/// A blocking echo on a std thread at the other end of a socketpair.
-fn echo_thread(mut peer: UnixStream) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        loop {
-            match peer.read(&mut buf) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => {
-                    if peer.write_all(&buf[..n]).is_err() {
-                        return;
-                    }
-                }
-            }
-        }
-    })
-}
+use support::echo::std_echo;
 
 /// 200 ping-pongs with a std echo thread; returns (parks, busy-poll hits) they took.
 fn ping_pongs(rt: &Runtime) -> (u64, u64) {
     let (ours, theirs) = UnixStream::pair().expect("socketpair");
-    let echo = echo_thread(theirs);
+    let echo = std_echo(theirs);
     let counts = rt.block_on(async move {
         let stream = Stream::from_std(ours).expect("stream");
         let (mut reader, writer) = stream.split();

@@ -3,11 +3,12 @@
 //! replaced, regular file refused, file removed on drop) and abstract names, a chosen
 //! local address, `TCP_NODELAY`, and what dropping a listener does.
 
+mod support;
+
 use std::cell::Cell;
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -18,17 +19,7 @@ use ringstream::stream::Addr;
 use ringstream::time::{sleep, timeout};
 use ringstream::{spawn, StreamOptions};
 
-fn loopback() -> SocketAddr {
-    "127.0.0.1:0".parse().expect("literal address")
-}
-
-/// Runs `body` on a fresh runtime, failing the test if it takes longer than `limit`.
-fn run_bounded<T>(limit: Duration, body: impl std::future::Future<Output = io::Result<T>>) -> T {
-    ringstream::run(timeout(limit, body))
-        .expect("runtime")
-        .unwrap_or_else(|_| panic!("the test did not finish within {limit:?}"))
-        .expect("no I/O error")
-}
+use support::{loopback, run_bounded};
 
 /// A socket path in the temp directory, unique to this process and `name`, not existing.
 fn temp_socket_path(name: &str) -> PathBuf {

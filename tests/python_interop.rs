@@ -6,14 +6,13 @@
 // The command exists only with the `cli` feature (on by default).
 #![cfg(feature = "cli")]
 
-#[path = "support/child.rs"]
-mod child;
+mod support;
 
 use std::process::{Command, Stdio};
 use std::thread;
 use std::time::Duration;
 
-use child::{collect, wait_for, Echo, Guard};
+use support::child::{output_within, Echo};
 
 /// The client. Reading the 1 MB echo while it is being written (write, then readexactly,
 /// then drain) keeps both sides' buffers moving: draining first could wait on a server
@@ -72,25 +71,12 @@ fn asyncio_client_against_ringstream_echo() {
     std::fs::create_dir_all(&dir).expect("temp dir");
     let script = dir.join("client.py");
     std::fs::write(&script, CLIENT).expect("write the client script");
-    let client = Command::new("python3")
-        .arg(&script)
-        .args([host, port])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start python3");
-    let mut client = Guard(client);
-    let client_stdout = collect(client.0.stdout.take().expect("stdout"));
-    let client_stderr = collect(client.0.stderr.take().expect("stderr"));
-    let status = wait_for(&mut client.0, Duration::from_secs(25))
-        .expect("the Python client finishes within 25 s");
-    let out = client_stdout
-        .recv_timeout(Duration::from_secs(5))
-        .unwrap_or_default();
-    let err = client_stderr
-        .recv_timeout(Duration::from_secs(5))
-        .unwrap_or_default();
+    let mut client = Command::new("python3");
+    client.arg(&script).args([host, port]);
+    let output = output_within(&mut client, Duration::from_secs(25)).expect("start python3");
+    let status = output.status;
+    let out = String::from_utf8_lossy(&output.stdout);
+    let err = String::from_utf8_lossy(&output.stderr);
     let _ = std::fs::remove_dir_all(&dir);
     assert!(
         status.success() && out.trim() == "OK",

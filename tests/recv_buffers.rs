@@ -17,9 +17,9 @@ const BUF: u32 = 1024;
 
 /// 40 connections with 64 KiB waiting each share a ring of 2 x 1 KiB buffers. With a
 /// fair hand-out every connection progresses at the same pace: when the first one has all
-/// its bytes, the slowest has most of its own. Before, the recvs early in the submission
-/// queue won every freed buffer (the slowest had next to nothing), and each starved recv
-/// was retried every loop turn (dozens of ENOBUFS completions per byte-carrying one).
+/// its bytes, the slowest has at least half of its own. A starved recv waits its turn
+/// instead of being retried every loop turn, so the completions stay under 4 per
+/// buffer's worth of data.
 #[test]
 fn starved_receivers_are_served_in_turn_without_spinning() {
     let mut builder = Builder::new();

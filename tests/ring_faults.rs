@@ -5,11 +5,15 @@
 //! which ci/install-deps.sh installs); without python3 or on an architecture the script
 //! has no filter for, the tests say so and skip.
 
+mod support;
+
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use ringstream::runtime::{CoreError, PerCore};
 use ringstream::{Runtime, Stream};
+
+use support::child::{output_within, this_test};
 
 const CHILD_ENV: &str = "RINGSTREAM_SECCOMP_CHILD";
 const SCRIPT: &str = concat!(
@@ -29,7 +33,7 @@ fn under_filter(call: &str, program: &str, args: &[&str], env: Option<&str>) -> 
     if let Some(var) = env {
         command.env(var, "1");
     }
-    let output = match run_bounded(command) {
+    let output = match output_within(&mut command, CHILD_LIMIT) {
         Ok(output) => output,
         Err(e) => {
             println!("skipped: python3 could not run ({e}); ci/install-deps.sh installs it");
@@ -44,30 +48,6 @@ fn under_filter(call: &str, program: &str, args: &[&str], env: Option<&str>) -> 
         return None;
     }
     Some(output)
-}
-
-/// Runs `command` to completion, killing it after `CHILD_LIMIT`.
-fn run_bounded(mut command: Command) -> std::io::Result<Output> {
-    use std::process::Stdio;
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let deadline = Instant::now() + CHILD_LIMIT;
-    while child.try_wait()?.is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let output = child.wait_with_output()?;
-            panic!(
-                "the child did not finish within {CHILD_LIMIT:?} (a hang)\nstdout: {}\nstderr: {}",
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output()
 }
 
 /// No panic, no abort: a clean exit code and no "panicked" anywhere.
@@ -164,14 +144,8 @@ fn seccomp_child() {
 }
 
 fn run_child(call: &str) -> Option<String> {
-    let exe = std::env::current_exe().expect("test binary path");
+    let (exe, args) = this_test("seccomp_child");
     let exe = exe.to_str().expect("a UTF-8 path");
-    let args = [
-        "--exact",
-        "seccomp_child",
-        "--nocapture",
-        "--test-threads=1",
-    ];
     let output = under_filter(call, exe, &args, Some(CHILD_ENV))?;
     assert_no_panic(&output, "the library under the filter");
     assert!(
@@ -229,7 +203,7 @@ fn refused_io_uring_setup_is_an_error_from_run_block_on_and_per_core() {
 mod command {
     use super::*;
 
-    const BIN: &str = env!("CARGO_BIN_EXE_ringstream");
+    use support::child::{collect, collected, first_line_then_rest, wait_for, Guard, BIN};
 
     fn assert_reports(output: &Output, what: &str, call: &str) {
         assert_no_panic(output, what);
@@ -267,14 +241,13 @@ mod command {
         }
     }
 
-    /// `echo` whose only core's ring fails reports the failure and exits 1 by itself (it
-    /// used to listen on until a signal came).
+    /// `echo` whose only core's ring fails reports the failure and exits 1 by itself, with
+    /// no signal.
     #[test]
     fn echo_exits_reporting_a_refused_io_uring_enter() {
-        use std::io::{BufRead, BufReader};
         use std::process::Stdio;
 
-        let mut child = match Command::new("python3")
+        let child = match Command::new("python3")
             .args([
                 SCRIPT,
                 "enter",
@@ -296,43 +269,30 @@ mod command {
                 return;
             }
         };
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout);
-            let mut first = String::new();
-            let _ = lines.read_line(&mut first);
-            let _ = tx.send(first);
-            // Keep reading: echo prints a summary as it exits.
-            let _ = std::io::copy(&mut lines, &mut std::io::sink());
-        });
-        let first = rx.recv_timeout(Duration::from_secs(10)).unwrap_or_default();
+        let mut child = Guard(child);
+        let (first, rest) = first_line_then_rest(child.0.stdout.take().expect("stdout"));
+        let stderr = collect(child.0.stderr.take().expect("stderr"));
+        let first = first
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap_or_default();
         if !first.starts_with("listening on") {
-            let _ = child.kill();
-            let output = child.wait_with_output().expect("wait");
-            if output.status.code() == Some(SKIP) {
-                println!(
-                    "skipped: {}",
-                    String::from_utf8_lossy(&output.stderr).trim()
-                );
+            let _ = child.0.kill();
+            let status = child.0.wait().expect("wait");
+            if status.code() == Some(SKIP) {
+                println!("skipped: {}", collected(stderr).trim());
                 return;
             }
-            panic!(
-                "echo did not start: {first:?} {}",
-                String::from_utf8_lossy(&output.stderr)
-            );
+            panic!("echo did not start: {first:?} {}", collected(stderr));
         }
         // The core enters its ring on its first turn and fails: echo reports it and exits
         // by itself, with no signal.
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while child.try_wait().expect("try_wait").is_none() {
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                panic!("echo did not exit within 20 s of its core's ring failing");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let output = child.wait_with_output().expect("wait");
+        let status = wait_for(&mut child.0, Duration::from_secs(20))
+            .expect("echo exits within 20 s of its core's ring failing");
+        let output = Output {
+            status,
+            stdout: collected(rest).into_bytes(),
+            stderr: collected(stderr).into_bytes(),
+        };
         assert_reports(&output, "echo", "io_uring_enter");
     }
 }

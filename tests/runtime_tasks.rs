@@ -1,6 +1,6 @@
 //! Executor behaviour: spawning, joining, aborting, yielding, cross-thread wake-ups.
 
-mod common;
+mod support;
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use common::DropFlag;
 use ringstream::{spawn, yield_now, Runtime};
+use support::DropFlag;
 
 #[test]
 fn hundred_thousand_tasks_yield_and_return_their_values() {

@@ -1,14 +1,14 @@
 //! Timers: sleep, timeout, interval.
 
-mod common;
+mod support;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use common::DropFlag;
 use ringstream::time::{interval, sleep, sleep_until, timeout};
 use ringstream::{spawn, Runtime};
+use support::DropFlag;
 
 #[test]
 fn timers_fire_in_deadline_order() {

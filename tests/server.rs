@@ -1,6 +1,8 @@
 //! StreamServer (SEMANTICS H): a shard per core on one port, graceful shutdown, abort,
 //! descriptor exhaustion, handler failures, Unix sockets, start_serving, busy ports.
 
+mod support;
+
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
@@ -11,52 +13,9 @@ use std::time::{Duration, Instant};
 use ringstream::net::{FailureCause, StreamServer};
 use ringstream::Stream;
 
-#[path = "support/echo.rs"]
-mod echo_support;
-use echo_support::echo;
-
-fn port_of(server: &StreamServer) -> u16 {
-    match server.local_addr() {
-        ringstream::stream::Addr::Tcp(a) => a.port(),
-        other => panic!("not a TCP address: {other}"),
-    }
-}
-
-fn connect(port: u16) -> TcpStream {
-    let s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    s
-}
-
-/// Waits (bounded) until `done` holds.
-fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-/// Listening TCP sockets on `port`, from /proc/net/tcp (state 0A = LISTEN).
-fn listeners_on(port: u16) -> usize {
-    let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
-    let wanted = format!(":{port:04X}");
-    table
-        .lines()
-        .skip(1)
-        .filter(|line| {
-            let cols: Vec<&str> = line.split_whitespace().collect();
-            cols.len() > 3 && cols[1].ends_with(&wanted) && cols[3] == "0A"
-        })
-        .count()
-}
-
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd")
-        .expect("/proc/self/fd")
-        .count()
-}
+use support::child::{this_test, tool, wait_for, Guard};
+use support::echo::echo;
+use support::{listeners_on, open_fds, port_of, tcp_client, wait_until};
 
 /// H: two cores are two listening sockets on one port, and both serve connections.
 #[test]
@@ -66,13 +25,17 @@ fn h1_two_cores_two_listeners_one_port_both_serve() {
         .serve(echo)
         .expect("serve");
     let port = port_of(&server);
-    assert_eq!(listeners_on(port), 2, "one SO_REUSEPORT listener per core");
+    assert_eq!(
+        listeners_on(port).len(),
+        2,
+        "one SO_REUSEPORT listener per core"
+    );
     assert!(server
         .local_addrs()
         .iter()
         .all(|a| a.to_string() == server.local_addr().to_string()));
     for i in 0..200u32 {
-        let mut s = connect(port);
+        let mut s = tcp_client(("127.0.0.1", port));
         let msg = format!("hello {i}\n");
         s.write_all(msg.as_bytes()).expect("write");
         let mut back = vec![0u8; msg.len()];
@@ -91,7 +54,7 @@ fn h1_two_cores_two_listeners_one_port_both_serve() {
     assert_ne!(stats[0].cpu, stats[1].cpu);
     let report = server.shutdown(Duration::from_secs(5)).expect("shutdown");
     assert_eq!(report.aborted, 0);
-    assert_eq!(listeners_on(port), 0, "close() closes every listener");
+    assert_eq!(listeners_on(port).len(), 0, "close() closes every listener");
 }
 
 /// Graceful shutdown: 100 connections mid-way through 1 MB of echo each; shutdown waits
@@ -168,7 +131,7 @@ fn h3_abort_clients_drops_connections_at_once() {
         .serve(echo)
         .expect("serve");
     let port = port_of(&server);
-    let mut clients: Vec<TcpStream> = (0..20).map(|_| connect(port)).collect();
+    let mut clients: Vec<TcpStream> = (0..20).map(|_| tcp_client(("127.0.0.1", port))).collect();
     for s in &mut clients {
         s.write_all(b"x").expect("write");
         let mut b = [0u8; 1];
@@ -204,14 +167,14 @@ fn h3_close_keeps_connections_and_wait_closed_waits_for_them() {
         .serve(echo)
         .expect("serve");
     let port = port_of(&server);
-    let mut open = connect(port);
+    let mut open = tcp_client(("127.0.0.1", port));
     open.write_all(b"before").expect("write");
     let mut b = [0u8; 6];
     open.read_exact(&mut b).expect("echo");
     server.close();
     assert!(!server.is_serving());
     wait_until("the listeners to close", Duration::from_secs(5), || {
-        listeners_on(port) == 0
+        listeners_on(port).is_empty()
     });
     assert!(
         TcpStream::connect(("127.0.0.1", port)).is_err(),
@@ -271,15 +234,15 @@ fn h4_handler_panic_or_error_closes_one_connection_and_is_reported() {
         })
         .expect("serve");
     let port = port_of(&server);
-    let mut bad = connect(port);
+    let mut bad = tcp_client(("127.0.0.1", port));
     bad.write_all(b"panic\n").expect("write");
-    let mut failing = connect(port);
+    let mut failing = tcp_client(("127.0.0.1", port));
     failing.write_all(b"fail\n").expect("write");
     let mut rest = Vec::new();
     assert_eq!(bad.read(&mut rest).expect("EOF after the panic"), 0);
     assert_eq!(failing.read(&mut rest).expect("EOF after the error"), 0);
     for i in 0..100 {
-        let mut s = connect(port);
+        let mut s = tcp_client(("127.0.0.1", port));
         let msg = format!("line {i}\n");
         s.write_all(msg.as_bytes()).expect("write");
         let mut back = String::new();
@@ -309,7 +272,7 @@ fn h4_vanished_peers_leave_no_descriptor_behind() {
     std::thread::sleep(Duration::from_millis(50));
     let before = open_fds();
     for _ in 0..50 {
-        let mut s = connect(port);
+        let mut s = tcp_client(("127.0.0.1", port));
         s.write_all(b"ping").expect("write");
         let mut b = [0u8; 4];
         s.read_exact(&mut b).expect("echo");
@@ -341,7 +304,7 @@ fn h2_bound_but_not_serving_until_start_serving() {
         assert!(!server.is_serving());
         let port = port_of(&server);
         assert_eq!(
-            listeners_on(port),
+            listeners_on(port).len(),
             0,
             "nothing listens before start_serving"
         );
@@ -359,8 +322,8 @@ fn h2_bound_but_not_serving_until_start_serving() {
         assert!(taken.is_err(), "the port is bound from serve() on");
         server.start_serving().expect("start_serving");
         assert!(server.is_serving());
-        assert_eq!(listeners_on(port), cores);
-        let mut s = connect(port);
+        assert_eq!(listeners_on(port).len(), cores);
+        let mut s = tcp_client(("127.0.0.1", port));
         s.write_all(b"later").expect("write");
         let mut b = [0u8; 5];
         s.read_exact(&mut b).expect("served after start_serving");
@@ -410,7 +373,7 @@ fn h1_busy_port_is_an_error_unless_both_share_it() {
         );
     }
     assert_eq!(
-        listeners_on(port_of(&first)),
+        listeners_on(port_of(&first)).len(),
         2,
         "the refused servers left nothing behind"
     );
@@ -467,9 +430,9 @@ fn h1_reuse_port_on_both_shares_the_address() {
         .reuse_port(true)
         .serve(echo)
         .expect("shared on purpose");
-    assert_eq!(listeners_on(port), 4);
+    assert_eq!(listeners_on(port).len(), 4);
     let round_trip = |i: u32| {
-        let mut s = connect(port);
+        let mut s = tcp_client(("127.0.0.1", port));
         let msg = format!("shared {i}\n");
         s.write_all(msg.as_bytes()).expect("write");
         let mut back = vec![0u8; msg.len()];
@@ -498,11 +461,11 @@ fn h1_port_zero_with_two_cores_one_port_both_accept() {
         .expect("serve");
     let port = port_of(&server);
     assert_ne!(port, 0);
-    assert_eq!(listeners_on(port), 2);
+    assert_eq!(listeners_on(port).len(), 2);
     let mut i = 0;
     while server.stats().iter().any(|c| c.accepted == 0) {
         assert!(i < 400, "a shard never accepted: {:?}", server.stats());
-        let mut s = connect(port);
+        let mut s = tcp_client(("127.0.0.1", port));
         s.write_all(b"x").expect("write");
         let mut b = [0u8; 1];
         s.read_exact(&mut b).expect("echo");
@@ -610,24 +573,23 @@ fn emfile_child() {
 /// the rest once descriptors free up.
 #[test]
 fn h5_emfile_backs_off_and_recovers() {
-    let Some(prlimit) = ["/usr/bin/prlimit", "/bin/prlimit"]
-        .iter()
-        .find(|p| std::path::Path::new(p).exists())
-    else {
+    let Some(prlimit) = tool("prlimit") else {
         println!("skipped: prlimit (util-linux) is not installed; ci/install-deps.sh installs it");
         return;
     };
-    let mut child = Command::new(prlimit)
+    let (exe, args) = this_test("emfile_child");
+    let child = Command::new(prlimit)
         .args(["--nofile=64:64", "--"])
-        .arg(std::env::current_exe().expect("test binary"))
-        .args(["--exact", "emfile_child", "--nocapture", "--test-threads=1"])
+        .arg(exe)
+        .args(args)
         .env(EMFILE_CHILD, "1")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
         .expect("start the child");
-    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut child = Guard(child);
+    let mut out = BufReader::new(child.0.stdout.take().expect("stdout"));
     let mut line = String::new();
     let port: u16 = loop {
         line.clear();
@@ -674,8 +636,8 @@ fn h5_emfile_backs_off_and_recovers() {
             }
         }
     }
-    drop(child.stdin.take());
-    let status = child.wait().expect("child exit");
+    drop(child.0.stdin.take());
+    let status = wait_for(&mut child.0, Duration::from_secs(10)).expect("the child exits");
     let mut rest = String::new();
     let _ = out.read_to_string(&mut rest);
     assert!(status.success(), "child failed: {rest}");

@@ -2,6 +2,8 @@
 //! idle and slow clients are closed, active ones are not, and a full server makes new
 //! clients wait in the backlog.
 
+mod support;
+
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::sync::{Mutex, OnceLock};
@@ -10,9 +12,8 @@ use std::time::{Duration, Instant};
 use ringstream::net::StreamServer;
 use ringstream::Stream;
 
-#[path = "support/echo.rs"]
-mod echo_support;
-use echo_support::echo;
+use support::echo::echo;
+use support::{listeners_on, port_of, tcp_client, wait_until};
 
 /// Echoes whole lines.
 async fn echo_lines(stream: Stream) -> io::Result<()> {
@@ -26,11 +27,9 @@ async fn echo_lines(stream: Stream) -> io::Result<()> {
     }
 }
 
+/// A std client of `server` (reads time out, see [`tcp_client`]).
 fn connect(server: &StreamServer) -> TcpStream {
-    let s = TcpStream::connect(server.local_addr().to_string()).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    s
+    tcp_client(server.local_addr().to_string())
 }
 
 /// True once the server has closed `s` (EOF or reset), false if it is still open after
@@ -65,14 +64,6 @@ fn round_trip(s: &mut TcpStream, msg: &[u8]) {
     let mut back = vec![0u8; msg.len()];
     s.read_exact(&mut back).expect("echo");
     assert_eq!(back, msg);
-}
-
-fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 /// An idle connection is closed after idle_timeout, not before; one that keeps talking
@@ -223,25 +214,6 @@ fn read_timeout_closes_500_slowloris_connections() {
     server.shutdown(Duration::from_secs(5)).expect("shutdown");
 }
 
-/// Connections waiting in the accept queue of the listener on `port` (/proc/net/tcp shows
-/// it as the rx_queue of a LISTEN socket).
-fn accept_queue(port: u16) -> usize {
-    let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
-    let wanted = format!(":{port:04X}");
-    table
-        .lines()
-        .skip(1)
-        .filter_map(|line| {
-            let cols: Vec<&str> = line.split_whitespace().collect();
-            let listening = cols.len() > 4 && cols[1].ends_with(&wanted) && cols[3] == "0A";
-            let rx = cols.get(4)?.split(':').nth(1)?;
-            listening
-                .then(|| usize::from_str_radix(rx, 16).ok())
-                .flatten()
-        })
-        .sum()
-}
-
 /// Log lines of this test binary, for the max_connections warning.
 fn captured() -> &'static Mutex<Vec<String>> {
     static LINES: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
@@ -295,14 +267,8 @@ fn max_connections_makes_the_next_client_wait_until_one_closes() {
     );
     assert_eq!(server.stats()[0].accepted, 2);
     assert_eq!(server.stats()[0].active, 2);
-    let port = server.local_addr().to_string();
-    let port: u16 = port
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .expect("port");
     assert_eq!(
-        accept_queue(port),
+        listeners_on(port_of(&server)).iter().sum::<usize>(),
         2,
         "the waiting clients stay in the kernel's backlog, not accepted and held"
     );

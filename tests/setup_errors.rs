@@ -1,9 +1,14 @@
 //! A runtime pins no memory: it starts, and moves data, under a tiny `RLIMIT_MEMLOCK`
 //! without `CAP_IPC_LOCK` (a non-root process's default limit is 8 MiB, sometimes 64 KiB).
 
+mod support;
+
 use std::process::Command;
+use std::time::Duration;
 
 use ringstream::Runtime;
+
+use support::child::{output_within, this_test, tool};
 
 const CHILD_ENV: &str = "RINGSTREAM_MEMLOCK_CHILD";
 
@@ -29,35 +34,23 @@ fn memlock_child() {
     }
 }
 
-fn tool(name: &str) -> Option<String> {
-    ["/usr/bin/", "/bin/", "/usr/sbin/", "/sbin/"]
-        .iter()
-        .map(|dir| format!("{dir}{name}"))
-        .find(|p| std::path::Path::new(p).exists())
-}
-
 #[test]
 fn a_runtime_starts_and_moves_data_under_a_64_kib_rlimit_memlock() {
     let (Some(prlimit), Some(setpriv)) = (tool("prlimit"), tool("setpriv")) else {
         println!("skipped: prlimit/setpriv (util-linux) are not installed; ci/install-deps.sh installs them");
         return;
     };
-    let exe = std::env::current_exe().expect("test binary path");
+    let (exe, args) = this_test("memlock_child");
     // 64 KiB of lockable memory, and no CAP_IPC_LOCK (which would bypass the limit).
-    let out = Command::new(prlimit)
+    let mut command = Command::new(prlimit);
+    command
         .args(["--memlock=65536:65536", "--"])
         .arg(setpriv)
         .args(["--inh-caps=-ipc_lock", "--bounding-set=-ipc_lock", "--"])
         .arg(exe)
-        .args([
-            "--exact",
-            "memlock_child",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ENV, "1")
-        .output()
-        .expect("run the child");
+        .args(args)
+        .env(CHILD_ENV, "1");
+    let out = output_within(&mut command, Duration::from_secs(30)).expect("run the child");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

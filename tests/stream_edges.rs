@@ -3,8 +3,9 @@
 //! reader or a bare outbound state; invalid arguments at the stream level (errors, never
 //! panics); and descriptor reuse after an early close.
 
+mod support;
+
 use std::io::{self, Read, Write};
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -12,37 +13,10 @@ use ringstream::net::{ListenOptions, Listener};
 use ringstream::time::{sleep, timeout};
 use ringstream::{spawn, Stream, StreamError, StreamOptions, StreamReader};
 
-fn loopback() -> SocketAddr {
-    "127.0.0.1:0".parse().expect("literal address")
-}
+use support::{loopback, run_bounded, tcp_pair, tcp_pair_with};
 
-/// Runs `body` on a fresh runtime, failing the test if it takes longer than 30 s.
-fn run_bounded<T>(body: impl std::future::Future<Output = io::Result<T>>) -> T {
-    ringstream::run(timeout(Duration::from_secs(30), body))
-        .expect("runtime")
-        .expect("the test did not finish within 30 s")
-        .expect("no I/O error")
-}
-
-/// A loopback TCP connection: (client made by `connect_with`, server side from `accept`).
-async fn tcp_pair_with(
-    client: StreamOptions,
-    server: StreamOptions,
-) -> io::Result<(Stream, Stream)> {
-    let options = ListenOptions {
-        stream: server,
-        ..Default::default()
-    };
-    let listener = Listener::bind_with(loopback(), options)?;
-    let addr = listener.local_addr()?.to_string();
-    let connecting = spawn(async move { ringstream::connect_with(&addr, client).await });
-    let accepted = listener.accept().await?;
-    Ok((connecting.await.expect("connect task")?, accepted))
-}
-
-async fn tcp_pair() -> io::Result<(Stream, Stream)> {
-    tcp_pair_with(StreamOptions::default(), StreamOptions::default()).await
-}
+/// How long any one test here may take.
+const BOUND: Duration = Duration::from_secs(30);
 
 /// A pair whose server side (the reading side in these tests) has reader limit `limit`.
 async fn tcp_pair_limit(limit: usize) -> io::Result<(Stream, Stream)> {
@@ -103,7 +77,7 @@ fn a1_d1_f3_invalid_arguments_are_errors_not_panics() {
     ));
     let _ = std::fs::remove_file(&unix_path);
     let unix_path_in = unix_path.clone();
-    run_bounded(async move {
+    run_bounded(BOUND, async move {
         let zero = StreamOptions {
             limit: 0,
             ..Default::default()
@@ -183,7 +157,7 @@ fn a1_d1_f3_invalid_arguments_are_errors_not_panics() {
 
 #[test]
 fn a1_connections_get_the_default_limit_or_the_configured_one() {
-    run_bounded(async {
+    run_bounded(BOUND, async {
         let (client, server) = tcp_pair().await?;
         assert_eq!(client.reader.limit(), 64 * 1024);
         assert_eq!(server.reader.limit(), 64 * 1024);
@@ -208,7 +182,7 @@ fn a1_connections_get_the_default_limit_or_the_configured_one() {
 /// connection, `read(0)` returns the error.
 #[test]
 fn a2_read_zero_returns_at_once_and_raises_a_stored_error() {
-    run_bounded(async {
+    run_bounded(BOUND, async {
         let (client, server) = tcp_pair().await?;
         let (mut reader, _w) = server.split();
         let empty = timeout(Duration::from_millis(500), reader.read(0))
@@ -234,7 +208,7 @@ fn a2_read_zero_returns_at_once_and_raises_a_stored_error() {
 /// open and silent).
 #[test]
 fn a3_read_returns_what_arrived_without_waiting_for_more() {
-    run_bounded(async {
+    run_bounded(BOUND, async {
         let (client, server) = tcp_pair().await?;
         let (mut reader, _w) = server.split();
         client.writer.write(b"0123456789")?;
@@ -249,7 +223,7 @@ fn a3_read_returns_what_arrived_without_waiting_for_more() {
 /// After the peer's FIN: what is left comes back up to n per read, then empty reads.
 #[test]
 fn a4_read_at_eof_returns_the_rest_up_to_n_then_empty() {
-    run_bounded(async {
+    run_bounded(BOUND, async {
         let (client, server) = tcp_pair().await?;
         let (mut reader, _w) = server.split();
         client.writer.write(&[7u8; 100])?;
@@ -271,7 +245,7 @@ fn a4_read_at_eof_returns_the_rest_up_to_n_then_empty() {
 /// `read_to_end` with a 1 KiB limit returns all 3 MB the peer sent before closing.
 #[test]
 fn a5_read_to_end_over_tcp_is_not_capped_by_the_limit() {
-    run_bounded(async {
+    run_bounded(BOUND, async {
         let (client, server) = tcp_pair_limit(1024).await?;
         let (mut reader, _w) = server.split();
         let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
@@ -289,7 +263,7 @@ fn a5_read_to_end_over_tcp_is_not_capped_by_the_limit() {
 /// kind returns `ConnectionReset`, not the buffered bytes, and keeps returning it.
 #[test]
 fn a6_f8_after_the_peer_aborts_every_read_fails_even_with_data_buffered() {
-    run_bounded(async {
+    run_bounded(BOUND, async {
         let (client, server) = tcp_pair().await?;
         let (mut reader, _w) = server.split();
         client.writer.write(&[1u8; 100])?;
@@ -330,7 +304,7 @@ fn a6_f8_after_the_peer_aborts_every_read_fails_even_with_data_buffered() {
 
 #[test]
 fn b1_read_line_over_tcp_gives_lines_then_the_partial_one_then_empty() {
-    run_bounded(async {
+    run_bounded(BOUND, async {
         let (client, server) = tcp_pair().await?;
         let (mut reader, _w) = server.split();
         client.writer.write(b"one\ntwo\n")?;
@@ -349,7 +323,7 @@ fn b1_read_line_over_tcp_gives_lines_then_the_partial_one_then_empty() {
 /// (B3) while the next line stays.
 #[test]
 fn b2_b3_line_of_limit_bytes_is_ok_one_more_overruns_and_is_skipped() {
-    run_bounded(async {
+    run_bounded(BOUND, async {
         let (client, server) = tcp_pair_limit(7).await?;
         let (mut reader, _w) = server.split();
         let data = b"1234567\n12345678\nok\n";
@@ -368,7 +342,7 @@ fn b2_b3_line_of_limit_bytes_is_ok_one_more_overruns_and_is_skipped() {
 /// line, the overrun still wins (B5).
 #[test]
 fn b4_b5_overrun_without_newline_clears_the_buffer_and_wins_over_eof() {
-    run_bounded(async {
+    run_bounded(BOUND, async {
         let (client, server) = tcp_pair_limit(7).await?;
         let (mut reader, _w) = server.split();
         client.writer.write(b"123456789")?;
@@ -395,7 +369,7 @@ fn b4_b5_overrun_without_newline_clears_the_buffer_and_wins_over_eof() {
 /// line's last 8 bytes as if they were a line of their own.
 #[test]
 fn b2_b3_overlong_line_under_a_small_limit_is_one_overrun() {
-    run_bounded(async {
+    run_bounded(BOUND, async {
         let (client, server) = tcp_pair_limit(16).await?;
         let (mut reader, _w) = server.split();
         let reading = spawn(async move {
@@ -426,7 +400,7 @@ fn b2_b3_overlong_line_under_a_small_limit_is_one_overrun() {
 /// `IncompleteRead` with everything, buffer cleared (C3).
 #[test]
 fn c1_c2_c3_c4_read_exact_over_tcp() {
-    run_bounded(async {
+    run_bounded(BOUND, async {
         let (client, server) = tcp_pair_limit(1024).await?;
         let (mut reader, _w) = server.split();
         let empty = timeout(Duration::from_millis(500), reader.read_exact(0))
@@ -476,7 +450,7 @@ fn c1_c2_c3_c4_read_exact_over_tcp() {
 /// completed by the last chunk still succeeds).
 #[test]
 fn d2_d3_d7_d8_read_until_over_tcp() {
-    run_bounded(async {
+    run_bounded(BOUND, async {
         let (client, server) = tcp_pair().await?;
         let (mut reader, _w) = server.split();
         let writer = client.writer;
@@ -523,7 +497,7 @@ fn d2_d3_d7_d8_read_until_over_tcp() {
 /// wins over EOF.
 #[test]
 fn d4_d5_d6_overruns_over_tcp_consume_nothing_and_win_over_eof() {
-    run_bounded(async {
+    run_bounded(BOUND, async {
         let (client, server) = tcp_pair_limit(4).await?;
         let (mut reader, _w) = server.split();
         client.writer.write(b"123456\n")?;
@@ -552,7 +526,7 @@ fn d4_d5_d6_overruns_over_tcp_consume_nothing_and_win_over_eof() {
 
 #[test]
 fn e1_at_eof_needs_the_fin_and_an_empty_buffer() {
-    run_bounded(async {
+    run_bounded(BOUND, async {
         let (client, server) = tcp_pair().await?;
         let (mut reader, _w) = server.split();
         assert!(!reader.at_eof());
@@ -572,7 +546,7 @@ fn e1_at_eof_needs_the_fin_and_an_empty_buffer() {
 /// reset, and returns the error rather than hanging.
 #[test]
 fn e3_a_waiting_read_is_woken_by_the_connection_error() {
-    run_bounded(async {
+    run_bounded(BOUND, async {
         let (client, server) = tcp_pair().await?;
         let (mut reader, _w) = server.split();
         let peer = spawn(async move {
@@ -598,7 +572,7 @@ fn e3_a_waiting_read_is_woken_by_the_connection_error() {
 /// sets low = high / 4, low only sets high = 4 x low, neither restores the defaults.
 #[test]
 fn f2_f3_write_buffer_size_and_limits_over_tcp() {
-    run_bounded(async {
+    run_bounded(BOUND, async {
         let (client, server) = tcp_pair().await?;
         let (mut reader, _w) = server.split();
         let writer = client.writer;
@@ -634,7 +608,7 @@ fn f2_f3_write_buffer_size_and_limits_over_tcp() {
 /// after close, with nothing left to flush, drain is an error too.
 #[test]
 fn f5_drain_returns_the_error_when_the_peer_resets_and_after_close() {
-    run_bounded(async {
+    run_bounded(BOUND, async {
         let (client, server) = tcp_pair().await?;
         let writer = client.writer;
         // 64 MiB of one shared block: more than the kernel buffers take, so drain waits.
@@ -669,7 +643,7 @@ fn f5_drain_returns_the_error_when_the_peer_resets_and_after_close() {
 /// closing with nothing to flush, where a drain *called* then is an error.
 #[test]
 fn f4_f5_drain_waiting_through_a_close_flush_returns_ok() {
-    run_bounded(async {
+    run_bounded(BOUND, async {
         let (client, server) = tcp_pair().await?;
         let (mut reader, _w) = server.split();
         let writer = client.writer;
@@ -708,7 +682,7 @@ fn f4_f5_drain_waiting_through_a_close_flush_returns_ok() {
 /// reaches the peer, `wait_closed()` resolves cleanly after it, and the peer sees EOF.
 #[test]
 fn f7_close_flushes_then_wait_closed_resolves_over_tcp() {
-    run_bounded(async {
+    run_bounded(BOUND, async {
         let (client, server) = tcp_pair().await?;
         let (mut reader, _w) = server.split();
         let data: Vec<u8> = (0..5_000_000u32).map(|i| (i % 241) as u8).collect();
@@ -730,7 +704,7 @@ fn f7_close_flushes_then_wait_closed_resolves_over_tcp() {
 /// in flight, then `ConnectionReset`; `wait_closed()` resolves.
 #[test]
 fn f8_abort_drops_the_queue_and_resets_the_peer() {
-    run_bounded(async {
+    run_bounded(BOUND, async {
         let (client, server) = tcp_pair().await?;
         let (mut reader, _w) = server.split();
         let block = Bytes::from(vec![8u8; 1 << 20]);
@@ -764,7 +738,7 @@ fn f8_abort_drops_the_queue_and_resets_the_peer() {
 /// was buffered and then a clean EOF, never "Operation canceled".
 #[test]
 fn f8_reads_after_our_abort_with_a_send_in_flight_see_a_clean_eof() {
-    run_bounded(async {
+    run_bounded(BOUND, async {
         let (client, server) = tcp_pair().await?;
         let (mut reader, writer) = client.split();
         server.writer.write(b"before")?;
@@ -796,7 +770,7 @@ fn f8_reads_after_our_abort_with_a_send_in_flight_see_a_clean_eof() {
 /// until its ops end, so the new socket always gets its data.
 #[test]
 fn dropping_a_fresh_stream_does_not_steal_data_from_a_socket_that_reuses_its_fd() {
-    run_bounded(async {
+    run_bounded(BOUND, async {
         for _ in 0..20 {
             let (a, _a_peer) = std::os::unix::net::UnixStream::pair()?;
             drop(Stream::from_std(a)?); // recv queued, close requested, same turn

@@ -6,9 +6,10 @@
 //! down on a small machine, and the 100 MB-line test measures the process's RSS, which a
 //! concurrent load test would disturb.
 
+mod support;
+
 use std::cell::Cell;
 use std::io;
-use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -16,7 +17,10 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use ringstream::net::{ListenOptions, Listener};
 use ringstream::time::{sleep, timeout};
-use ringstream::{spawn, Stream, StreamError, StreamOptions};
+use ringstream::{spawn, StreamError, StreamOptions};
+
+use support::echo::echo_counted;
+use support::{loopback, run_bounded};
 
 /// Serialises the tests of this file (see the module comment).
 fn heavy() -> MutexGuard<'static, ()> {
@@ -24,10 +28,6 @@ fn heavy() -> MutexGuard<'static, ()> {
     HEAVY
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn loopback() -> SocketAddr {
-    "127.0.0.1:0".parse().expect("literal address")
 }
 
 /// A small deterministic generator (SplitMix64).
@@ -124,24 +124,6 @@ impl Pattern {
     }
 }
 
-/// Echoes everything back, then closes after the peer's EOF; returns the byte count.
-async fn echo(stream: Stream) -> io::Result<u64> {
-    let (mut reader, writer) = stream.split();
-    let mut total = 0;
-    loop {
-        let data = reader.read(256 * 1024).await?;
-        if data.is_empty() {
-            break;
-        }
-        total += data.len() as u64;
-        writer.write_bytes(data)?;
-        writer.drain().await?;
-    }
-    writer.close();
-    writer.wait_closed().await?;
-    Ok(total)
-}
-
 /// Raises the soft RLIMIT_NOFILE to the hard limit; returns the new soft limit.
 fn raise_nofile_limit() -> libc::rlim_t {
     let mut limit = libc::rlimit {
@@ -187,51 +169,46 @@ fn tcp_mem_max(which: &str) -> u64 {
 fn one_gib_through_one_tcp_connection_every_byte_checked() {
     const TOTAL: u64 = 1 << 30;
     let _heavy = heavy();
-    let outcome = ringstream::run(async {
-        timeout(Duration::from_secs(240), async {
-            let listener = Listener::bind(loopback())?;
-            let addr = listener.local_addr()?.to_string();
-            let server = spawn(async move { echo(listener.accept().await?).await });
-            let (mut reader, writer) = ringstream::connect(&addr).await?.split();
-            let pattern = Rc::new(Pattern::new(1));
-            let source = pattern.clone();
-            let sender = spawn(async move {
-                let mut rng = Rng(2);
-                let mut sent = 0u64;
-                let mut zero_copy = false;
-                while sent < TOTAL {
-                    let len = rng.range(64 * 1024, 1 << 20).min((TOTAL - sent) as usize);
-                    let chunk = source.chunk(sent, len);
-                    // Both write paths: a copied slice and a zero-copy `Bytes`.
-                    zero_copy = !zero_copy;
-                    if zero_copy {
-                        writer.write_bytes(chunk)?;
-                    } else {
-                        writer.write(&chunk)?;
-                    }
-                    sent += len as u64;
-                    writer.drain().await?;
+    let (sent, echoed, received) = run_bounded(Duration::from_secs(240), async {
+        let listener = Listener::bind(loopback())?;
+        let addr = listener.local_addr()?.to_string();
+        let server = spawn(async move { echo_counted(listener.accept().await?).await });
+        let (mut reader, writer) = ringstream::connect(&addr).await?.split();
+        let pattern = Rc::new(Pattern::new(1));
+        let source = pattern.clone();
+        let sender = spawn(async move {
+            let mut rng = Rng(2);
+            let mut sent = 0u64;
+            let mut zero_copy = false;
+            while sent < TOTAL {
+                let len = rng.range(64 * 1024, 1 << 20).min((TOTAL - sent) as usize);
+                let chunk = source.chunk(sent, len);
+                // Both write paths: a copied slice and a zero-copy `Bytes`.
+                zero_copy = !zero_copy;
+                if zero_copy {
+                    writer.write_bytes(chunk)?;
+                } else {
+                    writer.write(&chunk)?;
                 }
-                writer.write_eof();
-                Ok::<_, io::Error>((sent, writer))
-            });
-            let mut received = 0u64;
-            loop {
-                let data = reader.read(1 << 20).await?;
-                if data.is_empty() {
-                    break;
-                }
-                pattern.verify(received, &data)?;
-                received += data.len() as u64;
+                sent += len as u64;
+                writer.drain().await?;
             }
-            let (sent, _writer) = sender.await.expect("sender task")?;
-            let echoed = server.await.expect("server task")?;
-            Ok::<_, io::Error>((sent, echoed, received))
-        })
-        .await
-    })
-    .expect("runtime");
-    let (sent, echoed, received) = outcome.expect("finished within 240 s").expect("no error");
+            writer.write_eof();
+            Ok::<_, io::Error>((sent, writer))
+        });
+        let mut received = 0u64;
+        loop {
+            let data = reader.read(1 << 20).await?;
+            if data.is_empty() {
+                break;
+            }
+            pattern.verify(received, &data)?;
+            received += data.len() as u64;
+        }
+        let (sent, _writer) = sender.await.expect("sender task")?;
+        let echoed = server.await.expect("server task")?;
+        Ok::<_, io::Error>((sent, echoed, received))
+    });
     assert_eq!(sent, TOTAL);
     assert_eq!(echoed, TOTAL, "the server saw every byte");
     assert_eq!(received, TOTAL, "every byte came back");
@@ -250,79 +227,72 @@ fn thousand_concurrent_connections_one_mib_each_every_byte_checked() {
         nofile >= (2 * CONNECTIONS + 100) as libc::rlim_t,
         "RLIMIT_NOFILE hard limit {nofile} is too low for {CONNECTIONS} loopback connections"
     );
-    let outcome = ringstream::run(async {
-        timeout(Duration::from_secs(240), async {
-            let options = ListenOptions {
-                backlog: 4096,
-                ..Default::default()
-            };
-            let listener = Listener::bind_with(loopback(), options)?;
-            let addr = listener.local_addr()?.to_string();
-            let server = spawn(async move {
-                let mut handlers = Vec::with_capacity(CONNECTIONS);
-                for _ in 0..CONNECTIONS {
-                    handlers.push(spawn(echo(listener.accept().await?)));
-                }
-                let mut total = 0;
-                for handler in handlers {
-                    total += handler.await.expect("echo task")?;
-                }
-                Ok::<_, io::Error>(total)
-            });
-            let pattern = Rc::new(Pattern::new(3));
-            let peak = Rc::new(Cell::new((0usize, 0usize)));
-            let mut clients = Vec::with_capacity(CONNECTIONS);
-            for i in 0..CONNECTIONS {
-                let addr = addr.clone();
-                let pattern = pattern.clone();
-                let peak = peak.clone();
-                clients.push(spawn(async move {
-                    let (mut reader, writer) = ringstream::connect(&addr).await?.split();
-                    // Each connection sends a different stretch of the pattern.
-                    let base = i as u64 * 7919 * 131;
-                    let source = pattern.clone();
-                    let sender = spawn(async move {
-                        let mut rng = Rng(i as u64);
-                        let mut sent = 0;
-                        while sent < EACH {
-                            let len = rng.range(16 * 1024, 64 * 1024).min((EACH - sent) as usize);
-                            writer.write_bytes(source.chunk(base + sent, len))?;
-                            sent += len as u64;
-                            writer.drain().await?;
-                        }
-                        writer.write_eof();
-                        Ok::<_, io::Error>(writer)
-                    });
-                    let (open, most) = peak.get();
-                    peak.set((open + 1, most.max(open + 1)));
-                    let mut received = 0;
-                    loop {
-                        let data = reader.read(256 * 1024).await?;
-                        if data.is_empty() {
-                            break;
-                        }
-                        pattern.verify(base + received, &data)?;
-                        received += data.len() as u64;
+    let (per_client, echoed, most_open) = run_bounded(Duration::from_secs(240), async {
+        let options = ListenOptions {
+            backlog: 4096,
+            ..Default::default()
+        };
+        let listener = Listener::bind_with(loopback(), options)?;
+        let addr = listener.local_addr()?.to_string();
+        let server = spawn(async move {
+            let mut handlers = Vec::with_capacity(CONNECTIONS);
+            for _ in 0..CONNECTIONS {
+                handlers.push(spawn(echo_counted(listener.accept().await?)));
+            }
+            let mut total = 0;
+            for handler in handlers {
+                total += handler.await.expect("echo task")?;
+            }
+            Ok::<_, io::Error>(total)
+        });
+        let pattern = Rc::new(Pattern::new(3));
+        let peak = Rc::new(Cell::new((0usize, 0usize)));
+        let mut clients = Vec::with_capacity(CONNECTIONS);
+        for i in 0..CONNECTIONS {
+            let addr = addr.clone();
+            let pattern = pattern.clone();
+            let peak = peak.clone();
+            clients.push(spawn(async move {
+                let (mut reader, writer) = ringstream::connect(&addr).await?.split();
+                // Each connection sends a different stretch of the pattern.
+                let base = i as u64 * 7919 * 131;
+                let source = pattern.clone();
+                let sender = spawn(async move {
+                    let mut rng = Rng(i as u64);
+                    let mut sent = 0;
+                    while sent < EACH {
+                        let len = rng.range(16 * 1024, 64 * 1024).min((EACH - sent) as usize);
+                        writer.write_bytes(source.chunk(base + sent, len))?;
+                        sent += len as u64;
+                        writer.drain().await?;
                     }
-                    let (open, most) = peak.get();
-                    peak.set((open - 1, most));
-                    let _writer = sender.await.expect("sender task")?;
-                    Ok::<_, io::Error>(received)
-                }));
-            }
-            let mut per_client = Vec::with_capacity(CONNECTIONS);
-            for client in clients {
-                per_client.push(client.await.expect("client task")?);
-            }
-            let echoed = server.await.expect("server task")?;
-            Ok::<_, io::Error>((per_client, echoed, peak.get().1))
-        })
-        .await
-    })
-    .expect("runtime");
-    let (per_client, echoed, most_open) = outcome
-        .expect("finished within 240 s")
-        .expect("no connection failed");
+                    writer.write_eof();
+                    Ok::<_, io::Error>(writer)
+                });
+                let (open, most) = peak.get();
+                peak.set((open + 1, most.max(open + 1)));
+                let mut received = 0;
+                loop {
+                    let data = reader.read(256 * 1024).await?;
+                    if data.is_empty() {
+                        break;
+                    }
+                    pattern.verify(base + received, &data)?;
+                    received += data.len() as u64;
+                }
+                let (open, most) = peak.get();
+                peak.set((open - 1, most));
+                let _writer = sender.await.expect("sender task")?;
+                Ok::<_, io::Error>(received)
+            }));
+        }
+        let mut per_client = Vec::with_capacity(CONNECTIONS);
+        for client in clients {
+            per_client.push(client.await.expect("client task")?);
+        }
+        let echoed = server.await.expect("server task")?;
+        Ok::<_, io::Error>((per_client, echoed, peak.get().1))
+    });
     assert!(
         per_client.iter().all(|&n| n == EACH),
         "every client got its whole MiB back"
@@ -350,82 +320,75 @@ fn a7_dropping_every_kind_of_read_at_random_points_over_tcp_loses_no_bytes() {
         data[i] = b'\n';
     }
     let data = Bytes::from(data);
-    let outcome = ringstream::run(async {
-        timeout(Duration::from_secs(120), async {
-            let listener = Listener::bind(loopback())?;
-            let addr = listener.local_addr()?.to_string();
-            let source = data.clone();
-            let server = spawn(async move {
-                let (_reader, writer) = listener.accept().await?.split();
-                let mut rng = Rng(11);
-                let mut sent = 0;
-                while sent < source.len() {
-                    let len = rng.range(1, 20_000).min(source.len() - sent);
-                    writer.write_bytes(source.slice(sent..sent + len))?;
-                    sent += len;
-                    writer.drain().await?;
-                    match rng.next() % 8 {
-                        0 => sleep(Duration::from_micros(rng.range(10, 300) as u64)).await,
-                        1 | 2 => ringstream::yield_now().await,
-                        _ => {}
-                    }
-                }
-                writer.close();
-                writer.wait_closed().await
-            });
-            let (mut reader, _writer) = ringstream::connect(&addr).await?.split();
-            let mut out = Vec::with_capacity(TOTAL);
-            let mut rng = Rng(12);
-            let (mut dropped, mut dropped_mid_way, mut overruns) = (0u32, 0u32, 0u32);
-            let deadline = Instant::now() + Duration::from_secs(110);
-            while !reader.at_eof() {
-                assert!(Instant::now() < deadline, "took too long");
-                let patience = Duration::from_micros(rng.range(0, 100) as u64);
-                let kind = rng.next() % 5;
-                let res = match kind {
-                    0 => timeout(patience, reader.read(rng.range(1, 70_000))).await,
-                    1 => timeout(patience, reader.read_line()).await,
-                    // Up to 200 KB: more than 2 x limit (C2) for some.
-                    2 => timeout(patience, reader.read_exact(rng.range(1, 200_000))).await,
-                    3 => timeout(patience, reader.read_until(b"\x00\x01")).await,
-                    _ => {
-                        timeout(
-                            patience,
-                            reader.read_until_any(&[&b"\xfe"[..], &b"\x10\x11"[..]]),
-                        )
-                        .await
-                    }
-                };
-                match res {
-                    Err(_elapsed) => {
-                        dropped += 1;
-                        if reader.buffered_len() > 0 {
-                            dropped_mid_way += 1;
-                        }
-                    }
-                    Ok(Ok(bytes)) => out.extend_from_slice(&bytes),
-                    Ok(Err(StreamError::IncompleteRead { partial, .. })) => {
-                        out.extend_from_slice(&partial);
-                    }
-                    // read_until leaves the data buffered: take what precedes the
-                    // separator, as the error's documentation says.
-                    Ok(Err(StreamError::LimitOverrun { consumed })) if kind >= 3 => {
-                        overruns += 1;
-                        let bytes = reader.read_exact(consumed).await?;
-                        out.extend_from_slice(&bytes);
-                    }
-                    Ok(Err(e)) => panic!("unexpected error from read kind {kind}: {e}"),
+    let (out, dropped, dropped_mid_way, overruns) = run_bounded(Duration::from_secs(120), async {
+        let listener = Listener::bind(loopback())?;
+        let addr = listener.local_addr()?.to_string();
+        let source = data.clone();
+        let server = spawn(async move {
+            let (_reader, writer) = listener.accept().await?.split();
+            let mut rng = Rng(11);
+            let mut sent = 0;
+            while sent < source.len() {
+                let len = rng.range(1, 20_000).min(source.len() - sent);
+                writer.write_bytes(source.slice(sent..sent + len))?;
+                sent += len;
+                writer.drain().await?;
+                match rng.next() % 8 {
+                    0 => sleep(Duration::from_micros(rng.range(10, 300) as u64)).await,
+                    1 | 2 => ringstream::yield_now().await,
+                    _ => {}
                 }
             }
-            server.await.expect("server task")?;
-            Ok::<_, io::Error>((out, dropped, dropped_mid_way, overruns))
-        })
-        .await
-    })
-    .expect("runtime");
-    let (out, dropped, dropped_mid_way, overruns) = outcome
-        .expect("finished within 120 s")
-        .expect("no I/O error");
+            writer.close();
+            writer.wait_closed().await
+        });
+        let (mut reader, _writer) = ringstream::connect(&addr).await?.split();
+        let mut out = Vec::with_capacity(TOTAL);
+        let mut rng = Rng(12);
+        let (mut dropped, mut dropped_mid_way, mut overruns) = (0u32, 0u32, 0u32);
+        let deadline = Instant::now() + Duration::from_secs(110);
+        while !reader.at_eof() {
+            assert!(Instant::now() < deadline, "took too long");
+            let patience = Duration::from_micros(rng.range(0, 100) as u64);
+            let kind = rng.next() % 5;
+            let res = match kind {
+                0 => timeout(patience, reader.read(rng.range(1, 70_000))).await,
+                1 => timeout(patience, reader.read_line()).await,
+                // Up to 200 KB: more than 2 x limit (C2) for some.
+                2 => timeout(patience, reader.read_exact(rng.range(1, 200_000))).await,
+                3 => timeout(patience, reader.read_until(b"\x00\x01")).await,
+                _ => {
+                    timeout(
+                        patience,
+                        reader.read_until_any(&[&b"\xfe"[..], &b"\x10\x11"[..]]),
+                    )
+                    .await
+                }
+            };
+            match res {
+                Err(_elapsed) => {
+                    dropped += 1;
+                    if reader.buffered_len() > 0 {
+                        dropped_mid_way += 1;
+                    }
+                }
+                Ok(Ok(bytes)) => out.extend_from_slice(&bytes),
+                Ok(Err(StreamError::IncompleteRead { partial, .. })) => {
+                    out.extend_from_slice(&partial);
+                }
+                // read_until leaves the data buffered: take what precedes the
+                // separator, as the error's documentation says.
+                Ok(Err(StreamError::LimitOverrun { consumed })) if kind >= 3 => {
+                    overruns += 1;
+                    let bytes = reader.read_exact(consumed).await?;
+                    out.extend_from_slice(&bytes);
+                }
+                Ok(Err(e)) => panic!("unexpected error from read kind {kind}: {e}"),
+            }
+        }
+        server.await.expect("server task")?;
+        Ok::<_, io::Error>((out, dropped, dropped_mid_way, overruns))
+    });
     assert_eq!(out.len(), TOTAL, "byte count");
     assert!(out == data, "bytes lost, duplicated or reordered");
     // The test only proves something if reads really were dropped, some with data waiting.
@@ -452,8 +415,8 @@ fn e4_f4_slow_reader_bounds_both_buffers_under_a_100_mb_flood() {
     const WRITE: usize = 64 * 1024;
     const READER_BOUND: usize = 2 * LIMIT + 64 * 1024;
     let _heavy = heavy();
-    let outcome = ringstream::run(async {
-        timeout(Duration::from_secs(120), async {
+    let (max_buffered, max_write_buffer, high, sent_slow, received_slow, received) =
+        run_bounded(Duration::from_secs(120), async {
             let options = ListenOptions {
                 stream: StreamOptions {
                     limit: LIMIT,
@@ -513,13 +476,7 @@ fn e4_f4_slow_reader_bounds_both_buffers_under_a_100_mb_flood() {
                 received_in_slow_phase,
                 received,
             ))
-        })
-        .await
-    })
-    .expect("runtime");
-    let (max_buffered, max_write_buffer, high, sent_slow, received_slow, received) = outcome
-        .expect("finished within 120 s")
-        .expect("no I/O error");
+        });
     assert_eq!(received, TOTAL);
     assert!(
         max_buffered <= READER_BOUND,
@@ -556,8 +513,8 @@ fn e4_f4_slow_reader_bounds_both_buffers_under_a_100_mb_flood() {
 fn b3_b4_a_100_mb_line_is_an_overrun_in_bounded_memory_and_the_next_line_reads() {
     const LINE: u64 = 100 * 1000 * 1000;
     let _heavy = heavy();
-    let outcome = ringstream::run(async {
-        timeout(Duration::from_secs(120), async {
+    let (discarded, overruns, _dropped, max_buffered, limit, rss_growth, reply) =
+        run_bounded(Duration::from_secs(120), async {
             let listener = Listener::bind(loopback())?;
             let addr = listener.local_addr()?.to_string();
             let peer = spawn(async move {
@@ -631,13 +588,7 @@ fn b3_b4_a_100_mb_line_is_an_overrun_in_bounded_memory_and_the_next_line_reads()
                 max_rss - baseline,
                 reply,
             ))
-        })
-        .await
-    })
-    .expect("runtime");
-    let (discarded, overruns, _dropped, max_buffered, limit, rss_growth, reply) = outcome
-        .expect("finished within 120 s")
-        .expect("no I/O error");
+        });
     assert_eq!(
         discarded, LINE,
         "the discarded bytes are exactly the long line"

@@ -1,39 +1,15 @@
 //! Streams over real sockets (loopback TCP and socketpairs): SEMANTICS A7, E4, E5, F1,
 //! F4, F6, F7, F9, F10.
 
-use std::io::{Read, Write};
+mod support;
+
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use ringstream::time::{sleep, timeout};
 use ringstream::{spawn, Runtime, Stream, StreamError, StreamOptions};
 
-/// A blocking echo server on a std thread; returns its address.
-fn std_echo_server(connections: usize) -> std::net::SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    std::thread::spawn(move || {
-        for _ in 0..connections {
-            let Ok((mut s, _)) = listener.accept() else {
-                return;
-            };
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 65536];
-                loop {
-                    match s.read(&mut buf) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => {
-                            if s.write_all(&buf[..n]).is_err() {
-                                return;
-                            }
-                        }
-                    }
-                }
-            });
-        }
-    });
-    addr
-}
+use support::echo::std_echo_server;
 
 fn checksum(data: &[u8]) -> u64 {
     data.iter().enumerate().fold(0u64, |acc, (i, &b)| {

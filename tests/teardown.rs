@@ -1,28 +1,18 @@
 //! Closing and tearing down release everything at once: the peer sees FIN (or RST) when
 //! `wait_closed` returns, and dropping a runtime closes its connections and its ring.
 
+mod support;
+
 use std::io::Read;
-use std::net::{TcpListener, TcpStream};
 use std::sync::Mutex;
 use std::time::Duration;
 
 use ringstream::{Runtime, Stream, StreamError};
 
+use support::{open_fds, std_tcp_pair};
+
 /// The tests count this process's descriptors: one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
-
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd")
-        .expect("/proc/self/fd")
-        .count()
-}
-
-fn tcp_pair() -> (TcpStream, TcpStream) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let client = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
-    let (server, _) = listener.accept().expect("accept");
-    (client, server)
-}
 
 /// F7: once `wait_closed` returns the socket is really closed: the peer reads EOF at once,
 /// even though the ring is not entered again (the peer reads while blocking the ring's
@@ -30,7 +20,7 @@ fn tcp_pair() -> (TcpStream, TcpStream) {
 #[test]
 fn f7_wait_closed_means_the_peer_has_its_fin() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let (ours, mut peer) = tcp_pair();
+    let (ours, mut peer) = std_tcp_pair();
     ringstream::run(async move {
         let stream = Stream::from_std(ours).expect("adopt");
         let (reader, writer) = stream.split();
@@ -62,7 +52,7 @@ fn f7_wait_closed_means_the_peer_has_its_fin() {
 #[test]
 fn f8_abort_resets_the_peer_by_the_time_wait_closed_returns() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let (ours, mut peer) = tcp_pair();
+    let (ours, mut peer) = std_tcp_pair();
     ringstream::run(async move {
         let stream = Stream::from_std(ours).expect("adopt");
         ringstream::nop().await.expect("nop");
@@ -88,7 +78,7 @@ fn dropping_a_runtime_closes_its_connections_and_its_ring() {
         let runtime = Runtime::new().expect("runtime");
         let mut ours = Vec::new();
         for _ in 0..8 {
-            let (a, b) = tcp_pair();
+            let (a, b) = std_tcp_pair();
             ours.push(a);
             peers.push(b);
         }
@@ -149,7 +139,7 @@ fn f7_wait_closed_after_recv_failure() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     ringstream::run(async {
         let before = open_fds();
-        let (ours, peer) = tcp_pair();
+        let (ours, peer) = std_tcp_pair();
         let (mut reader, writer) = Stream::from_std(ours).expect("adopt").split();
         // One trip through the ring: the recv is now armed in the kernel.
         ringstream::nop().await.expect("nop");

@@ -4,7 +4,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use super::core::Core;
+use super::executor::Core;
 use super::waker::{Shared, MAIN};
 
 thread_local! {

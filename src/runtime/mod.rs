@@ -4,9 +4,9 @@
 
 mod builder;
 mod context;
-pub(crate) mod core;
-mod cores;
+pub(crate) mod executor;
 mod nop;
+mod per_core;
 pub(crate) mod task;
 pub mod time;
 mod waker;
@@ -18,15 +18,15 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 pub use builder::Builder;
-pub use cores::{current_cpu, pin_current_thread, pinned_cpu, CoreError, CoreGroup, PerCore};
 pub use nop::{nop, Nop};
+pub use per_core::{current_cpu, pin_current_thread, pinned_cpu, CoreError, CoreGroup, PerCore};
 pub use task::{JoinError, JoinHandle};
 pub use yield_now::{yield_now, YieldNow};
 
 use crate::driver::Driver;
 pub use crate::driver::RingMode;
 
-use self::core::Core;
+use self::executor::Core;
 use self::waker::Shared;
 
 /// Why `block_on` refuses to nest.

@@ -12,7 +12,7 @@ use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 
-use super::core::Core;
+use super::executor::Core;
 
 /// A spawned future with its output slot, behind one allocation.
 pub(crate) trait Task {

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use pin_project_lite::pin_project;
 
 use super::context;
-use super::core::Core;
+use super::executor::Core;
 
 /// The runtime's pending deadlines.
 #[derive(Default)]

@@ -1,14 +1,20 @@
-//! Running `ringstream` as a child process in tests: a guard that kills it on failure,
-//! pipes collected on threads, bounded waits, and a running `ringstream echo`.
-//! Included by `#[path]` from tests/cli.rs and tests/python_interop.rs.
+//! Child processes in tests: a guard that kills one on failure, pipes collected on
+//! threads, bounded waits and runs, this test binary re-run for one test (under a limit or
+//! a filter), system tools, and (with the `cli` feature) a running `ringstream echo`.
+//! `support::child`; tests/cli.rs also includes it by `#[path]`.
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, ExitStatus, Stdio};
+// Each including crate uses a different subset.
+#![allow(dead_code)]
+
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::thread;
 use std::time::{Duration, Instant};
 
 /// The binary under test.
+#[cfg(feature = "cli")]
 pub const BIN: &str = env!("CARGO_BIN_EXE_ringstream");
 
 /// Kills the child when dropped (a failing test leaves no process behind).
@@ -32,6 +38,32 @@ pub fn collect(mut pipe: impl Read + Send + 'static) -> Receiver<String> {
         let _ = tx.send(text);
     });
     rx
+}
+
+/// What a pipe given to [`collect`] held, once its EOF came: for a child that has exited,
+/// at most 5 s (a grandchild may hold the pipe open); empty if it did not come.
+pub fn collected(pipe: Receiver<String>) -> String {
+    pipe.recv_timeout(Duration::from_secs(5))
+        .unwrap_or_default()
+}
+
+/// Reads a pipe on a thread: its first line, sent as soon as it is read (a test waits for
+/// it with a bound), then the rest, sent at EOF.
+pub fn first_line_then_rest(
+    pipe: impl Read + Send + 'static,
+) -> (Receiver<String>, Receiver<String>) {
+    let (first_tx, first_rx) = mpsc::channel();
+    let (rest_tx, rest_rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut lines = BufReader::new(pipe);
+        let mut first = String::new();
+        let _ = lines.read_line(&mut first);
+        let _ = first_tx.send(first);
+        let mut rest = String::new();
+        let _ = lines.read_to_string(&mut rest);
+        let _ = rest_tx.send(rest);
+    });
+    (first_rx, rest_rx)
 }
 
 /// Waits for `child` to exit, at most `limit`.
@@ -58,7 +90,54 @@ pub fn signal(child: &Child, signal: &str) {
     assert!(sent.success(), "kill -{signal} {pid} failed");
 }
 
+/// Runs `command` (stdin closed) to completion and returns its output; fails the test,
+/// with what it printed, if it takes longer than `limit` (a hang), and kills it then.
+///
+/// # Errors
+/// When the command cannot be started (e.g. the program is not installed).
+pub fn output_within(command: &mut Command, limit: Duration) -> io::Result<Output> {
+    let child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let mut guard = Guard(child);
+    let stdout = collect(guard.0.stdout.take().expect("stdout is piped"));
+    let stderr = collect(guard.0.stderr.take().expect("stderr is piped"));
+    let Some(status) = wait_for(&mut guard.0, limit) else {
+        drop(guard); // kills it, which closes its pipes
+        panic!(
+            "{command:?} did not finish within {limit:?} (a hang)\nstdout: {}\nstderr: {}",
+            collected(stdout),
+            collected(stderr)
+        );
+    };
+    Ok(Output {
+        status,
+        stdout: collected(stdout).into_bytes(),
+        stderr: collected(stderr).into_bytes(),
+    })
+}
+
+/// This test binary and the arguments that run only its test `name`, with its output
+/// shown: for the half of a test that must run in a child process (under a resource limit
+/// or a seccomp filter). The child half returns at once unless an environment variable
+/// the parent sets says it is the child.
+pub fn this_test(name: &str) -> (PathBuf, [&str; 4]) {
+    let exe = std::env::current_exe().expect("test binary path");
+    (exe, ["--exact", name, "--nocapture", "--test-threads=1"])
+}
+
+/// The path of a system tool (`prlimit`, `setpriv`), or `None` when it is not installed.
+pub fn tool(name: &str) -> Option<PathBuf> {
+    ["/usr/bin", "/bin", "/usr/sbin", "/sbin"]
+        .iter()
+        .map(|dir| Path::new(dir).join(name))
+        .find(|path| path.exists())
+}
+
 /// A running `ringstream echo`.
+#[cfg(feature = "cli")]
 pub struct Echo {
     guard: Guard,
     /// What it listens on, from its first line.
@@ -67,6 +146,7 @@ pub struct Echo {
     stderr: Receiver<String>,
 }
 
+#[cfg(feature = "cli")]
 impl Echo {
     /// Starts `ringstream echo args...` and reads the address from its first line.
     pub fn start(args: &[&str]) -> Echo {
@@ -80,18 +160,8 @@ impl Echo {
             .expect("start ringstream echo");
         let mut guard = Guard(child);
         let stderr = collect(guard.0.stderr.take().expect("stderr"));
-        let mut lines = BufReader::new(guard.0.stdout.take().expect("stdout"));
-        let (first_tx, first_rx) = mpsc::channel();
-        let (rest_tx, stdout) = mpsc::channel();
-        thread::spawn(move || {
-            let mut first = String::new();
-            let _ = lines.read_line(&mut first);
-            let _ = first_tx.send(first);
-            let mut rest = String::new();
-            let _ = lines.read_to_string(&mut rest);
-            let _ = rest_tx.send(rest);
-        });
-        let first = first_rx
+        let (first, stdout) = first_line_then_rest(guard.0.stdout.take().expect("stdout"));
+        let first = first
             .recv_timeout(Duration::from_secs(10))
             .expect("echo prints its address within 10 s");
         let addr = first
@@ -118,14 +188,8 @@ impl Echo {
         signal(&self.guard.0, "TERM");
         let status = wait_for(&mut self.guard.0, Duration::from_secs(10))
             .expect("echo exits within 10 s of SIGTERM");
-        let stdout = self
-            .stdout
-            .recv_timeout(Duration::from_secs(5))
-            .unwrap_or_default();
-        let stderr = self
-            .stderr
-            .recv_timeout(Duration::from_secs(5))
-            .unwrap_or_default();
+        let stdout = collected(self.stdout);
+        let stderr = collected(self.stderr);
         assert!(
             status.success(),
             "echo exited with {status} after SIGTERM\n{stdout}\n{stderr}"

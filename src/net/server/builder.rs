@@ -17,7 +17,7 @@ use crate::transport::Addr;
 use super::control::Control;
 use super::deferred::DeferredListen;
 use super::failure::{FailureHook, HandlerFailure};
-use super::handle::StreamServer;
+use super::server::StreamServer;
 use super::shard::{self, Limits};
 use super::watchdog::Timeouts;
 

@@ -2,7 +2,9 @@
 //! `SO_REUSEPORT` when there are several), a handler task per connection on the core that
 //! accepted it.
 //!
-//! - `control`: what the handle and the shards share (commands, counters, waiting).
+//! - `builder`: `ServerBuilder`, where the server listens, on how many cores, with what options.
+//! - `server`: `StreamServer` itself, the handle of the running server.
+//! - `control`: what `StreamServer` and the shards share (commands, counters, waiting).
 //! - `shard`: one core's accept loop, EMFILE back-off, handler tasks.
 //! - `clients`: one core's open connections (close / abort them all, wait for them).
 //! - `deferred`: bound sockets that listen only once serving starts.
@@ -16,11 +18,14 @@ mod clients;
 mod control;
 mod deferred;
 mod failure;
-mod handle;
 mod memory;
+// The file is named after the one thing it holds, `StreamServer`; the lint would have it
+// named unlike its folder.
+#[allow(clippy::module_inception)]
+mod server;
 mod shard;
 mod watchdog;
 
 pub use builder::ServerBuilder;
 pub use failure::{FailureCause, FailureHook, HandlerFailure};
-pub use handle::{CoreStats, ShutdownReport, StreamServer};
+pub use server::{CoreStats, ShutdownReport, StreamServer};

@@ -62,7 +62,7 @@ pub(crate) async fn run<H, Fut>(
 {
     let core = &control.cores[index];
     let clients = Rc::new(Clients::new(&limits.timeouts));
-    let trimmer = crate::spawn(memory::release_after_bursts(clients.clone()));
+    let trimmer = crate::runtime::spawn(memory::release_after_bursts(clients.clone()));
     let mut seen = Commands::default();
     let mut backoff: Option<Pin<Box<Sleep>>> = None;
     let mut delay = MIN_BACKOFF;
@@ -220,7 +220,7 @@ fn start_handler<H, Fut>(
             return;
         }
     };
-    drop(crate::spawn(async move {
+    drop(crate::runtime::spawn(async move {
         let outcome = CatchUnwind::new(future).await;
         drop(guard);
         match outcome {

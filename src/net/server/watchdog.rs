@@ -167,7 +167,7 @@ impl Watch {
 /// EOF its reads now see would otherwise leave the flush to a peer that reads nothing).
 pub(crate) fn close(conn: Rc<Conn>) {
     conn.close();
-    drop(crate::spawn(async move {
+    drop(crate::runtime::spawn(async move {
         sleep(CLOSE_GRACE).await;
         if !conn.is_torn_down() {
             conn.abort();

@@ -1,4 +1,4 @@
-//! The executor core: the task table, the run queue, the timers and the loop that drives
+//! The executor: the task table, the run queue, the timers and the loop that drives
 //! them and the ring.
 
 use std::any::Any;
