@@ -60,7 +60,7 @@ mod tests {
     use std::pin::pin;
 
     use super::*;
-    use crate::transport::probe::{ready, Probe};
+    use crate::transport::test_support::{ready, Probe};
 
     #[test]
     fn b1_lines_yield_each_line_then_end() {

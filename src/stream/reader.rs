@@ -398,7 +398,7 @@ mod tests {
     use std::task::Poll;
 
     use super::*;
-    use crate::transport::probe::{ready, Probe};
+    use crate::transport::test_support::{ready, Probe};
 
     fn reader(limit: usize) -> (StreamReader, ReaderFeeder) {
         StreamReader::with_feeder(limit).unwrap()

@@ -618,7 +618,7 @@ impl fmt::Debug for Inbound {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transport::probe::{ready, Probe};
+    use crate::transport::test_support::{ready, Probe};
 
     fn inbound(limit: usize) -> Inbound {
         Inbound::new(limit).unwrap()

@@ -7,9 +7,9 @@ pub(crate) mod conn;
 pub(crate) mod endpoint;
 pub(crate) mod inbound;
 pub(crate) mod outbound;
-#[cfg(test)]
-pub(crate) mod probe;
 mod stored_error;
+#[cfg(test)]
+pub(crate) mod test_support;
 
 pub use addr::Addr;
 

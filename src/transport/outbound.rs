@@ -1,6 +1,6 @@
 //! Per-connection outbound state: the send queue and the bytes in flight, write flow control
-//! (watermarks, `pause_writing`/`resume_writing`, `drain()`), half-close, close and abort
-//! (SEMANTICS F1–F10, G3).
+//! (watermarks and `drain()`), half-close, close and abort (SEMANTICS F1–F10).
+
 //!
 //! No syscalls here. The transport asks [`Outbound::next_send`] for a batch, hands it to one
 //! vectored send (at most one in flight), and reports the result with
@@ -35,19 +35,6 @@ use waiters::Waiters;
 /// The default high watermark (F2).
 const DEFAULT_HIGH: usize = 64 * 1024;
 
-/// How the writer pauses and resumes its producer (G3): the `Protocol`'s `pause_writing` and
-/// `resume_writing`.
-///
-/// Both run synchronously inside [`Outbound::write`], [`Outbound::write_slice`],
-/// [`Outbound::complete_send`] or [`Outbound::set_write_buffer_limits`], while the `Outbound`
-/// is mutably borrowed: they must not call back into it.
-pub(crate) trait WriteControl {
-    /// The buffer went strictly over the high watermark.
-    fn pause_writing(&self);
-    /// The buffer fell to the low watermark or below.
-    fn resume_writing(&self);
-}
-
 /// Where the connection's send side is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -74,13 +61,10 @@ enum Eof {
 
 /// The outbound half of one connection.
 ///
-/// 112 bytes, inside the connection's allocation. What only a parked `drain()`, a
-/// `wait_closed()`, a protocol's flow control or an error needs lives in [`Rare`], allocated
-/// on first use: `Outbound` was 296 bytes for every connection, even one that never wrote
-/// (two `Waiters` lists 112 B, two stored-error slots 64 B, the control 16 B). The
-/// connection's allocation went from 432 to 248 bytes; benches/idle_memory.rs, a task
-/// waiting in read(1): 977 -> 707 B RSS per stream (with conn.rs no longer allocating a
-/// `RecvHandler` and a `RecvControl`, 2 x 24 B).
+/// What only a parked `drain()`, a `wait_closed()` or an error needs lives in [`Rare`],
+/// allocated on first use, so that the many connections that never wait keep this small
+/// inside their connection's allocation (see `docs/decisions.md`, "idle connection
+/// memory").
 pub(crate) struct Outbound {
     /// Bytes not yet handed to the kernel.
     queue: SendQueue,
@@ -104,8 +88,6 @@ pub(crate) struct Outbound {
 /// and kept.
 #[derive(Default)]
 struct Rare {
-    /// Told about every pause and resume (G3).
-    control: Option<Rc<dyn WriteControl>>,
     /// Pending `drain()` calls (F4).
     drains: Waiters,
     /// Pending `wait_closed()` calls (F7).
@@ -136,19 +118,6 @@ impl Default for Outbound {
 }
 
 impl Outbound {
-    /// Plugs in the protocol's flow control. If the writer is already paused, the new control
-    /// is told at once, so its pauses and resumes stay paired.
-    #[allow(
-        dead_code,
-        reason = "the Protocol front-end (G3) plugs in here; streams use drain()"
-    )]
-    pub(crate) fn set_control(&mut self, control: Rc<dyn WriteControl>) {
-        if self.paused {
-            control.pause_writing();
-        }
-        self.rare().control = Some(control);
-    }
-
     /// Queues `data` without blocking (F1); an empty `data` is a no-op. A small `data` is
     /// copied into the coalescing tail, a large one is queued as it is.
     ///
@@ -195,7 +164,7 @@ impl Outbound {
     }
 
     /// The kernel sent the first `sent` bytes of `batch` (capped at its length). The rest
-    /// goes back to the front of the queue, in order. May resume writing (G3).
+    /// goes back to the front of the queue, in order. May resume writing (F4).
     ///
     /// A batch that completes after `abort()`, a connection error or `closed()` is dropped:
     /// its bytes no longer count. Returns the batch's emptied piece list, for the next
@@ -489,28 +458,21 @@ impl Outbound {
         ))
     }
 
-    /// Pauses when the buffer is strictly over the high watermark (F4, G3).
+    /// Pauses when the buffer is strictly over the high watermark (F4).
     fn maybe_pause(&mut self) {
         if self.paused || self.write_buffer_size() <= self.high {
             return;
         }
         self.paused = true;
-        if let Some(control) = self.rare.as_ref().and_then(|r| r.control.as_ref()) {
-            control.pause_writing();
-        }
     }
 
-    /// Resumes when the buffer is at or under the low watermark, releasing every drain (F4,
-    /// G3).
+    /// Resumes when the buffer is at or under the low watermark, releasing every drain (F4).
     fn maybe_resume(&mut self) {
         if !self.paused || self.write_buffer_size() > self.low {
             return;
         }
         self.paused = false;
         if let Some(rare) = &mut self.rare {
-            if let Some(control) = &rare.control {
-                control.resume_writing();
-            }
             rare.drains.wake_all();
         }
     }
@@ -534,23 +496,20 @@ impl fmt::Debug for Outbound {
 #[cfg(test)]
 mod tests {
     use super::queue::COALESCE_BELOW;
-    use super::testing::{flush, ready, transmit, Probe, Recorder};
+    use super::testing::{flush, ready, transmit, Probe};
     use super::*;
 
-    fn controlled() -> (Outbound, Rc<Recorder>) {
-        let mut outbound = Outbound::default();
-        let recorder = Rc::new(Recorder::default());
-        outbound.set_control(recorder.clone());
-        (outbound, recorder)
+    fn controlled() -> Outbound {
+        Outbound::default()
     }
 
     /// A writer with limits low 2 / high 8 and 9 bytes queued: just paused.
-    fn paused() -> (Outbound, Rc<Recorder>) {
-        let (mut outbound, recorder) = controlled();
+    fn paused() -> Outbound {
+        let mut outbound = controlled();
         outbound.set_write_buffer_limits(Some(8), Some(2)).unwrap();
         outbound.write_slice(b"123456789").unwrap();
-        assert_eq!(recorder.calls(), ["pause"]);
-        (outbound, recorder)
+        assert!(outbound.paused);
+        outbound
     }
 
     fn reset() -> io::Error {
@@ -599,13 +558,13 @@ mod tests {
 
     #[test]
     fn f1_empty_write_is_a_no_op() {
-        let (mut outbound, recorder) = controlled();
+        let mut outbound = controlled();
         outbound.set_write_buffer_limits(Some(0), None).unwrap();
         outbound.write(Bytes::new()).unwrap();
         outbound.write_slice(b"").unwrap();
         assert_eq!(outbound.write_buffer_size(), 0);
         assert!(outbound.next_send(8, 1024).is_none());
-        assert!(recorder.calls().is_empty());
+        assert!(!outbound.paused);
     }
 
     #[test]
@@ -730,7 +689,7 @@ mod tests {
 
     #[test]
     fn f3_high_below_low_is_invalid_input_and_keeps_the_old_limits() {
-        let (mut outbound, recorder) = controlled();
+        let mut outbound = controlled();
         outbound
             .set_write_buffer_limits(Some(100), Some(10))
             .unwrap();
@@ -740,7 +699,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::InvalidInput);
         assert_eq!(outbound.write_buffer_limits(), (10, 100));
-        assert!(recorder.calls().is_empty());
+        assert!(!outbound.paused);
         outbound
             .set_write_buffer_limits(Some(10), Some(10))
             .unwrap();
@@ -749,27 +708,27 @@ mod tests {
 
     #[test]
     fn f3_lowering_high_pauses_at_once() {
-        let (mut outbound, recorder) = controlled();
+        let mut outbound = controlled();
         outbound.write_slice(&[0; 100]).unwrap();
         outbound.set_write_buffer_limits(Some(100), None).unwrap();
-        assert!(recorder.calls().is_empty());
+        assert!(!outbound.paused);
         outbound.set_write_buffer_limits(Some(99), None).unwrap();
-        assert_eq!(recorder.calls(), ["pause"]);
+        assert!(outbound.paused);
     }
 
     #[test]
     fn f3_new_limits_never_resume() {
-        let (mut outbound, recorder) = paused();
+        let mut outbound = paused();
         outbound
             .set_write_buffer_limits(Some(100), Some(50))
             .unwrap();
-        assert_eq!(recorder.calls(), ["pause"]);
+        assert!(outbound.paused);
         let probe = Probe::new();
         assert!(drain(&mut outbound, &probe, &mut Waiter::default()).is_pending());
         // The next completion applies the new low watermark.
         let batch = outbound.next_send(8, 1).unwrap();
         outbound.complete_send(batch, 1);
-        assert_eq!(recorder.calls(), ["pause", "resume"]);
+        assert!(!outbound.paused);
         assert_eq!(probe.wakes(), 1);
     }
 
@@ -808,32 +767,32 @@ mod tests {
         let mut outbound = Outbound::default();
         outbound.fail(reset());
         assert_kind(outbound.write_slice(b"x"), io::ErrorKind::ConnectionReset);
-        let (mut outbound, _recorder) = paused();
+        let mut outbound = paused();
         assert!(drain(&mut outbound, &probe, &mut waiter).is_pending());
     }
 
     #[test]
     fn f4_pauses_only_strictly_over_high() {
-        let (mut outbound, recorder) = controlled();
+        let mut outbound = controlled();
         outbound.set_write_buffer_limits(Some(10), Some(0)).unwrap();
         outbound.write_slice(&[0; 10]).unwrap();
-        assert!(recorder.calls().is_empty());
+        assert!(!outbound.paused);
         assert!(ready(drain(&mut outbound, &Probe::new(), &mut Waiter::default())).is_ok());
         outbound.write_slice(&[0; 1]).unwrap();
-        assert_eq!(recorder.calls(), ["pause"]);
+        assert!(outbound.paused);
     }
 
     #[test]
     fn f4_resumes_at_low_not_above() {
-        let (mut outbound, recorder) = paused();
+        let mut outbound = paused();
         let batch = outbound.next_send(8, usize::MAX).unwrap();
         outbound.complete_send(batch, 6);
         assert_eq!(outbound.write_buffer_size(), 3);
-        assert_eq!(recorder.calls(), ["pause"]);
+        assert!(outbound.paused);
         let batch = outbound.next_send(8, usize::MAX).unwrap();
         outbound.complete_send(batch, 1);
         assert_eq!(outbound.write_buffer_size(), 2);
-        assert_eq!(recorder.calls(), ["pause", "resume"]);
+        assert!(!outbound.paused);
     }
 
     #[test]
@@ -846,7 +805,7 @@ mod tests {
 
     #[test]
     fn f4_drain_waits_while_paused_until_resume() {
-        let (mut outbound, _) = paused();
+        let mut outbound = paused();
         let probe = Probe::new();
         let mut waiter = Waiter::default();
         assert!(drain(&mut outbound, &probe, &mut waiter).is_pending());
@@ -861,7 +820,7 @@ mod tests {
 
     #[test]
     fn f4_every_concurrent_drain_is_released() {
-        let (mut outbound, _) = paused();
+        let mut outbound = paused();
         let probes: Vec<Probe> = (0..100).map(|_| Probe::new()).collect();
         let mut waiters: Vec<Waiter> = (0..100).map(|_| Waiter::default()).collect();
         for (probe, waiter) in probes.iter().zip(&mut waiters) {
@@ -876,7 +835,7 @@ mod tests {
 
     #[test]
     fn f4_repolled_drain_is_woken_once() {
-        let (mut outbound, _) = paused();
+        let mut outbound = paused();
         let probe = Probe::new();
         let mut waiter = Waiter::default();
         for _ in 0..1000 {
@@ -888,7 +847,7 @@ mod tests {
 
     #[test]
     fn f4_released_drain_returns_even_if_paused_again() {
-        let (mut outbound, _) = paused();
+        let mut outbound = paused();
         let probe = Probe::new();
         let mut waiter = Waiter::default();
         assert!(drain(&mut outbound, &probe, &mut waiter).is_pending());
@@ -901,7 +860,7 @@ mod tests {
 
     #[test]
     fn f4_cancelled_drain_is_not_woken() {
-        let (mut outbound, _) = paused();
+        let mut outbound = paused();
         let (kept, dropped) = (Probe::new(), Probe::new());
         let (mut kept_waiter, mut dropped_waiter) = (Waiter::default(), Waiter::default());
         assert!(drain(&mut outbound, &kept, &mut kept_waiter).is_pending());
@@ -913,7 +872,7 @@ mod tests {
 
     #[test]
     fn f5_drain_returns_the_connection_error() {
-        let (mut outbound, _) = paused();
+        let mut outbound = paused();
         let probe = Probe::new();
         let mut waiter = Waiter::default();
         assert!(drain(&mut outbound, &probe, &mut waiter).is_pending());
@@ -946,7 +905,7 @@ mod tests {
     /// then is the error.
     #[test]
     fn f5_drain_during_the_close_flush_waits_then_returns_ok() {
-        let (mut outbound, _) = paused();
+        let mut outbound = paused();
         outbound.close();
         let probe = Probe::new();
         let mut waiter = Waiter::default();
@@ -963,7 +922,7 @@ mod tests {
     /// waiting drain with an error, not as a resume.
     #[test]
     fn f5_drain_released_by_a_close_that_lost_data_is_an_error() {
-        let (mut outbound, _) = paused();
+        let mut outbound = paused();
         outbound.close();
         let probe = Probe::new();
         let mut waiter = Waiter::default();
@@ -1155,7 +1114,7 @@ mod tests {
 
     #[test]
     fn f8_abort_releases_drains_with_an_error() {
-        let (mut outbound, recorder) = paused();
+        let mut outbound = paused();
         let probe = Probe::new();
         let mut waiter = Waiter::default();
         assert!(drain(&mut outbound, &probe, &mut waiter).is_pending());
@@ -1166,7 +1125,7 @@ mod tests {
             io::ErrorKind::ConnectionReset,
         );
         // The protocol hears connection_lost, not resume_writing.
-        assert_eq!(recorder.calls(), ["pause"]);
+        assert!(outbound.paused);
     }
 
     #[test]
@@ -1250,8 +1209,8 @@ mod tests {
     }
 
     #[test]
-    fn g3_pause_and_resume_fire_once_per_crossing() {
-        let (mut outbound, recorder) = controlled();
+    fn f4_pauses_and_resumes_at_every_crossing() {
+        let mut outbound = controlled();
         outbound
             .set_write_buffer_limits(Some(100), Some(10))
             .unwrap();
@@ -1259,39 +1218,33 @@ mod tests {
             for _ in 0..50 {
                 outbound.write_slice(&[0; 7]).unwrap();
             }
-            assert_eq!(recorder.calls().len(), 2 * round - 1);
+            assert!(
+                outbound.paused,
+                "round {round}: not paused over the high watermark"
+            );
             // Drain in small sends: each crossing of the low watermark fires once.
             while let Some(batch) = outbound.next_send(8, 30) {
                 outbound.complete_send(batch, 30);
             }
-            assert_eq!(recorder.calls().len(), 2 * round);
+            assert!(
+                !outbound.paused,
+                "round {round}: not resumed at the low watermark"
+            );
         }
-        assert_eq!(recorder.calls(), ["pause", "resume"].repeat(3));
     }
 
     #[test]
-    fn g3_zero_limits_pause_on_any_data_and_resume_when_empty() {
-        let (mut outbound, recorder) = controlled();
+    fn f4_zero_limits_pause_on_any_data_and_resume_when_empty() {
+        let mut outbound = controlled();
         outbound.set_write_buffer_limits(Some(0), None).unwrap();
         outbound.write_slice(b"a").unwrap();
         outbound.write_slice(b"b").unwrap();
-        assert_eq!(recorder.calls(), ["pause"]);
+        assert!(outbound.paused);
         let batch = outbound.next_send(8, usize::MAX).unwrap();
         outbound.complete_send(batch, 1);
-        assert_eq!(recorder.calls(), ["pause"]);
+        assert!(outbound.paused);
         flush(&mut outbound, &mut Vec::new());
-        assert_eq!(recorder.calls(), ["pause", "resume"]);
-    }
-
-    #[test]
-    fn g3_control_plugged_in_while_paused_hears_the_pause() {
-        let mut outbound = Outbound::default();
-        outbound.set_write_buffer_limits(Some(1), None).unwrap();
-        outbound.write_slice(b"ab").unwrap();
-        let recorder = Rc::new(Recorder::default());
-        outbound.set_control(recorder.clone());
-        flush(&mut outbound, &mut Vec::new());
-        assert_eq!(recorder.calls(), ["pause", "resume"]);
+        assert!(!outbound.paused);
     }
 
     #[test]

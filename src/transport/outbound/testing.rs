@@ -1,10 +1,9 @@
-//! Test helpers: a stand-in for the kernel's side of a send (plus the shared waker probe and
-//! flow-control recorder), so tests drive the writer by hand, deterministically, without a
+//! Test helpers: a stand-in for the kernel's side of a send (plus the shared waker probe), so tests drive the writer by hand, deterministically, without a
 //! runtime or a ring.
 
 use super::{Outbound, SendBatch};
 
-pub(crate) use crate::transport::probe::{ready, Probe, Recorder};
+pub(crate) use crate::transport::test_support::{ready, Probe};
 
 /// Plays the kernel: appends the first `sent` bytes of `batch` to `wire` and reports the
 /// send to `outbound`. Returns how many bytes went out (`sent`, capped at the batch length).

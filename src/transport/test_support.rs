@@ -1,16 +1,11 @@
-//! Test helpers shared by the inbound and outbound tests: a waker that counts its wakes and a
-//! flow-control recorder, so tests drive futures by hand, deterministically, without a
-//! runtime.
-
-use std::cell::RefCell;
+//! Test helpers shared by the inbound and outbound tests: a waker that counts its wakes, so
+//! tests drive futures by hand, deterministically, without a runtime.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
-
-use super::outbound::WriteControl;
 
 /// A waker that counts how often it was woken.
 pub(crate) struct Probe {
@@ -62,29 +57,5 @@ pub(crate) fn ready<T>(poll: Poll<T>) -> T {
     match poll {
         Poll::Ready(value) => value,
         Poll::Pending => panic!("expected Ready, got Pending"),
-    }
-}
-
-/// A `WriteControl` that records "pause" / "resume" in call order.
-#[derive(Default)]
-pub(crate) struct Recorder {
-    /// The calls so far.
-    calls: RefCell<Vec<&'static str>>,
-}
-
-impl Recorder {
-    /// The calls so far, in order.
-    pub(crate) fn calls(&self) -> Vec<&'static str> {
-        self.calls.borrow().clone()
-    }
-}
-
-impl WriteControl for Recorder {
-    fn pause_writing(&self) {
-        self.calls.borrow_mut().push("pause");
-    }
-
-    fn resume_writing(&self) {
-        self.calls.borrow_mut().push("resume");
     }
 }
