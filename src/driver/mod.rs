@@ -616,10 +616,12 @@ impl Driver {
             Slot::Orphaned(_) => {
                 let last = !c.more();
                 if last {
-                    // Drops the resources: the kernel is done with them.
-                    let entry = ops.remove(key);
+                    let slot = ops.remove(key).slot;
                     drop(ops);
-                    drop(entry);
+                    if let Slot::Orphaned(op) = slot {
+                        // The kernel is done with what the op held: free it now.
+                        drop(op);
+                    }
                 } else {
                     drop(ops);
                 }

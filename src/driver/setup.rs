@@ -56,13 +56,10 @@ pub(crate) fn build_ring(config: &RingConfig) -> io::Result<(IoUring, RingMode)>
             ),
         ));
     }
-    // DeferTaskrun first, decided by `cargo bench --bench yardstick -- --rounds 1 --secs 2
-    // --server ringstream` with the mode forced, 3 alternating runs (server CPU, medians):
-    // pp1 19.0 us/msg, p50 30-43 us with DeferTaskrun against 23.6 us/msg, p50 34-48 us with
-    // CoopTaskrun; pp64 9.7 vs 9.2 us/msg and st16 639 vs 645 us/MB, both within the noise.
-    // SQPOLL stays opt-in: on this 2-core machine its kernel thread competes with everything
-    // else, and pp64 p50 was no better (620-745 us vs 440-940); the serving thread's own CPU
-    // drops to 1.5 us/msg only because the work moves to the SQPOLL thread.
+    // DeferTaskrun first: completion work runs when the loop asks for it, in one batch,
+    // which measured cheaper at pp1 and the same elsewhere. SQPOLL stays opt-in: its kernel
+    // thread competes with the serving thread for the cores (see `docs/decisions.md`, "Ring
+    // mode").
     let modes: &[RingMode] = if config.sqpoll_idle_ms.is_some() {
         &[RingMode::SqPoll]
     } else {

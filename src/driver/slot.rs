@@ -25,10 +25,7 @@ pub(crate) enum Slot {
     },
     /// The future was dropped first: the slot keeps the op (what the kernel may touch)
     /// until the last completion, then frees it.
-    Orphaned(
-        #[allow(dead_code, reason = "held, never read: dropped at the last completion")]
-        Option<Box<dyn Any>>,
-    ),
+    Orphaned(Option<Box<dyn Any>>),
 }
 
 pub(crate) struct Entry {

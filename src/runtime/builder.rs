@@ -32,22 +32,14 @@ impl Default for Builder {
         Builder {
             entries: 256,
             cq_entries: None,
-            // 64 x 64 KiB (4 MiB, as 256 x 16 KiB was). Decided by `cargo bench --bench
-            // yardstick -- --server ringstream` (server CPU, 3 runs each, µs per MB for st16 /
-            // per message for pp64): 256x16K 1050 / 8.1, 64x64K 880 / 7.6, 32x64K 685 / 9.1,
-            // 16x64K 447 / 10.6. Fewer buffers stay in cache (the kernel takes them in ring
-            // order, so all of them cycle) and one recv takes a whole 64 KiB chunk, but
-            // below ~64 buffers many small messages completing in one batch run the ring
-            // dry (ENOBUFS, re-arm). Incremental consumption (IOU_PBUF_RING_INC, 6.12+)
-            // would let few buffers serve both; not done yet. Re-measured once large
-            // receives were lent to readers (3 runs each, medians): st16 64x64K 420 us/MB,
-            // 32x64K 509, 128x64K 503, 256x16K 805; pp64 6.2-6.4 us/msg for all four.
+            // 64 x 64 KiB: few enough buffers to stay in cache (the kernel takes them in
+            // ring order, so all of them cycle) and big enough that one recv takes a whole
+            // 64 KiB chunk; below ~64 buffers, many small messages completing in one batch
+            // run the ring dry (see `docs/decisions.md`, "Receive buffer ring").
             recv_buffers: (64, 64 * 1024),
             sqpoll_idle_ms: None,
-            // 16, 64 and 256 measured the same within the noise (yardstick, ringstream
-            // server, 3 runs each, medians: pp64 7.9 / 9.7 / 9.2 us/msg, st16 558 / 639 /
-            // 550 us/MB, pp1 p50 29-45 / 30-43 / 27-47 us); 64 keeps timers and I/O fair
-            // to a compute-heavy task without a ring visit per poll.
+            // 64 keeps timers and I/O fair to a compute-heavy task without a ring visit per
+            // poll; 16 and 256 measured the same (see `docs/decisions.md`, "Task budget").
             event_interval: 64,
             busy_poll: Duration::ZERO,
         }

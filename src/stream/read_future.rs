@@ -87,8 +87,8 @@ where
     type Output = Result<Bytes, StreamError>;
 
     /// `#[inline]`: the read's fast path then merges into the caller's state machine
-    /// instead of handing a 56-byte `Poll<Result<..>>` back through memory: read_line 64 B
-    /// 305 -> 248 instructions per line, read_until(b"\r\n") 383 -> 294 (callgrind).
+    /// instead of handing a 56-byte `Poll<Result<..>>` back through memory (see
+    /// `docs/decisions.md`, "Reader fast paths").
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();

@@ -9,7 +9,7 @@
 //! separator within the limit is buffered): search, split off the record, done, without
 //! building a `Step` or matching on an error. Everything else (waiting, overrun, EOF, errors,
 //! invalid separators) goes through the general `Step` -> `settle` path, out of line (see
-//! `docs/decisions.md`, "reader fast paths").
+//! `docs/decisions.md`, "Reader fast paths").
 //!
 //! Flow control (E4) is pulled, like the outbound side's: a feed that takes the buffer over
 //! the threshold marks it paused, and the transport asks [`Inbound::wants_data`] before it
@@ -517,7 +517,7 @@ impl Inbound {
     /// `inline(always)`, like `consume`: left to the compiler, `finish` stayed out of line
     /// and returned the `Bytes` through memory, and the caller's 16-byte reload of it stalled
     /// on store forwarding (40% of `ReadFuture::poll`'s self time sat on that one load in
-    /// perf). Inlined: read_line 64 B 283 -> 248 instructions per line (callgrind).
+    /// perf; see `docs/decisions.md`, "Reader fast paths").
     #[inline(always)]
     fn finish(&mut self, n: usize) -> Bytes {
         self.cancel_read();

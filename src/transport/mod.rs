@@ -20,10 +20,8 @@ pub use addr::Addr;
 /// Why 16 KiB: `BytesMut` grows by doubling, so request/response traffic of messages up to
 /// 8 KiB stays within it and keeps reusing one buffer without allocating
 /// (tests/allocations.rs); receives of 4 KiB or more into an empty reader are lent, not
-/// copied (conn.rs), so the reader's buffer grows past that only when data piles up behind
-/// unread data — a burst. Past 16 KiB the allocation a burst then costs (~0.1 us) is small
-/// against copying the burst into the buffer (~0.3 us per 16 KiB). And 16 KiB per
-/// direction is the most an idle connection keeps, where it kept its largest burst before
-/// (up to 2 x limit + one recv for the reader, everything written in one turn for the
-/// writer).
+/// copied (`conn/recv.rs`), so the reader's buffer grows past that only when data piles up
+/// behind unread data — a burst. Past 16 KiB the allocation a burst then costs (~0.1 us) is
+/// small against copying the burst into the buffer (~0.3 us per 16 KiB). So 16 KiB per
+/// direction is the most an idle connection keeps.
 pub(crate) const KEPT_CAPACITY: usize = 16 * 1024;

@@ -63,7 +63,7 @@ enum Eof {
 ///
 /// What only a parked `drain()`, a `wait_closed()` or an error needs lives in [`Rare`],
 /// allocated on first use, so that the many connections that never wait keep this small
-/// inside their connection's allocation (see `docs/decisions.md`, "idle connection
+/// inside their connection's allocation (see `docs/decisions.md`, "Idle connection
 /// memory").
 pub(crate) struct Outbound {
     /// Bytes not yet handed to the kernel.

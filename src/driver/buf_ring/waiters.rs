@@ -8,8 +8,8 @@
 //! runs inline at submit time, before the deferred task work that serves recvs armed
 //! earlier. Connections re-arm as their completions are handled, so with recvs going
 //! straight into the submission queue the connections whose completions come first in a
-//! batch took every buffer, turn after turn: with 64 greedy streams on 64 buffers, a light
-//! connection got `ENOBUFS` 926 times in a row (3.3 s) while its data waited.
+//! batch would take every buffer, turn after turn, and a light connection among greedy
+//! ones would wait seconds (see `docs/decisions.md`, "Receive arming order").
 //!
 //! So no recv goes straight into the submission queue. A connection that wants to receive
 //! asks for it ([`RecvWaiters::push_fresh`]); one that got `ENOBUFS` joins a FIFO of

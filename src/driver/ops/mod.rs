@@ -9,7 +9,7 @@
 //! while the op is in flight, and no other code in the crate builds SQEs or touches raw
 //! pointers.
 //!
-//! Descriptors are plain numbers in an SQE (see `docs/decisions.md`, "plain descriptors"):
+//! Descriptors are plain numbers in an SQE (see `docs/decisions.md`, "Plain descriptors"):
 //! whoever submits an op keeps its descriptor open until the last completion (the
 //! connection closes its socket only once no op holds it; the listener's handler holds the
 //! listening socket), so a number is never reused under a queued SQE.

@@ -6,7 +6,7 @@ use super::OpCode;
 
 /// One receive on a socket into a buffer the kernel picks from buffer group `group`; the
 /// completion names the buffer (`Completion::buffer_id`). Length 0: as much as that buffer
-/// holds (see `docs/decisions.md`, "receive length").
+/// holds (see `docs/decisions.md`, "Receive size").
 #[derive(Debug)]
 pub(crate) struct Recv {
     fd: i32,

@@ -1,6 +1,6 @@
 //! `IORING_OP_SEND` / `IORING_OP_SENDMSG`: one send of a batch of byte chunks.
 //!
-//! From ordinary memory, not registered buffers (see `docs/decisions.md`, "send memory").
+//! From ordinary memory, not registered buffers (see `docs/decisions.md`, "Sends").
 
 use bytes::Bytes;
 use io_uring::{opcode, squeue, types};

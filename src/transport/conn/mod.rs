@@ -18,7 +18,7 @@
 //! holds is a refcount on the `Rc<Conn>`, so a recv or a send allocates nothing.
 //!
 //! Ops name the socket by its plain descriptor, not a registered file (see
-//! `docs/decisions.md`, "plain descriptors").
+//! `docs/decisions.md`, "Plain descriptors").
 //!
 //! Pipes take `read` / `writev` instead of `recv` / `sendmsg`. Kernels that honour a pipe's
 //! `O_NONBLOCK` in io_uring complete those with `EAGAIN`; the connection then waits for
@@ -320,7 +320,7 @@ impl Conn {
     /// Asks for a flush just before the ring's next submission, so that everything
     /// written in this turn (several responses to pipelined requests, say) goes out in one
     /// send rather than the first write alone and the rest in a second send (see
-    /// `docs/decisions.md`, "flush before submit").
+    /// `docs/decisions.md`, "Flush just before submission").
     fn schedule_flush(&self) {
         if self.flush_scheduled.replace(true) {
             return;

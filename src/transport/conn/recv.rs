@@ -8,7 +8,7 @@
 //! stops while half the ring is out, so readers that hold on to data cannot starve receives.
 //! The driver arms the recv, in the loop turn's submission: connections that met an empty
 //! ring (ENOBUFS) first, oldest first, so none starves (`driver::buf_ring::waiters`).
-//! Single recvs, not multishot: see `docs/decisions.md`, "single recv".
+//! Single recvs, not multishot: see `docs/decisions.md`, "Receive: one recv per arm".
 //!
 //! A recv is not capped at the reader's limit: it takes whatever fits the ring buffer the
 //! kernel picks (64 KiB by default), as asyncio reads up to 256 KiB per call whatever the

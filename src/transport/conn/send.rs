@@ -1,7 +1,7 @@
 //! The send path: at most one send in flight; it takes up to `MAX_IOVECS` queued chunks
 //! (small writes are already coalesced by the outbound queue) in one vectored `sendmsg`, or
 //! a plain `send` when there is one chunk, from ordinary memory (see `docs/decisions.md`,
-//! "send memory").
+//! "Sends").
 
 use std::io;
 

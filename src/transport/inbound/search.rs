@@ -11,16 +11,12 @@
 //!
 //! - one separator of one byte (`read_line`, `read_until(b"\n")`): a `memchr` from the resume
 //!   point. No allocation, and recognising "the same search as last time" is one byte
-//!   compare. Before, every `read_line` went through the general list search below: a
-//!   `Vec` of one 320-byte entry (a memmem `Finder`, 288 B, plus a 1-byte owned needle) kept
-//!   for the connection's life (benches/idle_memory.rs, a task waiting in read_line: 1,387 ->
-//!   707 B RSS per stream with the transport changes of the same commit), and a `memcmp` of
-//!   the separator on every call (`SeparatorSearch::find` was 11.3% self time of
-//!   `cargo bench --bench parse`, read_line 64 B);
+//!   compare (the general list below would keep a 320-byte entry per connection and compare
+//!   the separator on every call; see `docs/decisions.md`, "Reader fast paths");
 //! - one separator of 2..=[`SHORT_MAX`] bytes (`read_until(b"\r\n")`): kept inline; a `memchr`
 //!   for its rarest byte (memchr's own byte-frequency ranking), then a compare of the few
-//!   bytes around each hit. Building and running a memmem `Finder` on every call cost about
-//!   14% of `read_until(b"\r\n")` in the same bench;
+//!   bytes around each hit (a memmem `Finder` costs more to build and run than that on
+//!   needles this short);
 //! - anything else (several separators, or one longer than `SHORT_MAX`): a boxed list with
 //!   one resume point per separator; each separator uses the cheapest matcher above, and only
 //!   separators longer than `SHORT_MAX` get a memmem `Finder`.
