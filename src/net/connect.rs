@@ -10,8 +10,8 @@ use std::path::Path;
 
 use socket2::{Domain, Protocol, SockAddr, Type};
 
-use super::connect_op;
 use crate::stream::{Stream, StreamOptions, StreamReader, StreamWriter};
+use crate::transport;
 use crate::transport::endpoint::Endpoint;
 
 use super::offload::offload;
@@ -125,7 +125,7 @@ async fn connect_tcp(target: SocketAddr, options: &StreamOptions) -> io::Result<
             )
         })?;
     }
-    connect_op::connect(socket, SockAddr::from(target))
+    transport::connector::connect(socket, SockAddr::from(target))
         .await
         .map_err(|e| with_target("connecting to", e))
 }
@@ -162,7 +162,9 @@ pub async fn connect_unix_with(
         |e: io::Error| io::Error::new(e.kind(), format!("connecting to {shown} failed: {e}"));
     let addr = unix_sockaddr(path).map_err(failed)?;
     let socket = socket2::Socket::new(Domain::UNIX, Type::STREAM, None).map_err(failed)?;
-    let socket = connect_op::connect(socket, addr).await.map_err(failed)?;
+    let socket = transport::connector::connect(socket, addr)
+        .await
+        .map_err(failed)?;
     Stream::from_endpoint(Endpoint::Unix(socket.into()), options)
 }
 

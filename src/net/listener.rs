@@ -1,27 +1,19 @@
-//! [`Listener`]: a listening TCP or Unix socket whose connections arrive through one
-//! multishot `IORING_OP_ACCEPT`.
-//!
-//! The accept completions push the new descriptors into a queue the listener owns, so
-//! a connection accepted while nobody is awaiting [`Listener::accept`] is kept, not lost,
-//! and one accepted after the listener is dropped is closed when the op ends. The queue
-//! is bounded: past [`MAX_QUEUED`] waiting connections the multishot accept is cancelled
-//! (new connections wait in the kernel's backlog) and re-armed once the queue drains.
+//! [`Listener`]: a listening TCP or Unix socket whose connections arrive through the
+//! transport's acceptor (one multishot accept and a queue of at most [`MAX_QUEUED`]
+//! connections; a connection accepted while nobody is awaiting [`Listener::accept`] is
+//! kept, not lost).
 
-use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::io;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::rc::{Rc, Weak};
-use std::task::{Context, Poll, Waker};
+use std::rc::Rc;
+use std::task::{Context, Poll};
 
-use crate::driver::ops::{AcceptMulti, HandlerOp};
-use crate::driver::{Completion, CompletionHandler, Driver};
-use crate::runtime::current_core;
 use crate::stream::{Stream, StreamOptions};
+use crate::transport::acceptor::Acceptor;
 use crate::transport::endpoint::Endpoint;
 use crate::transport::Addr;
 
@@ -99,27 +91,7 @@ pub struct Listener {
     /// taken) until the kernel is done with the op, even after the listener drops.
     inner: Rc<Inner>,
     options: ListenOptions,
-    state: Rc<RefCell<AcceptState>>,
-}
-
-#[derive(Default)]
-struct AcceptState {
-    ready: VecDeque<OwnedFd>,
-    error: Option<io::Error>,
-    /// Key of the multishot accept in flight.
-    armed: Option<usize>,
-    /// Weak: the driver's op table holds the handler, which holds this state.
-    driver: Option<Weak<Driver>>,
-    waker: Option<Waker>,
-}
-
-impl std::fmt::Debug for AcceptState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AcceptState")
-            .field("ready", &self.ready.len())
-            .field("armed", &self.armed.is_some())
-            .finish_non_exhaustive()
-    }
+    acceptor: Acceptor,
 }
 
 impl Listener {
@@ -167,7 +139,7 @@ impl Listener {
         Listener {
             inner: Rc::new(inner),
             options,
-            state: Rc::new(RefCell::new(AcceptState::default())),
+            acceptor: Acceptor::new(MAX_QUEUED),
         }
     }
 
@@ -203,40 +175,21 @@ impl Listener {
     /// [`accept`](Listener::accept) as a poll function; accept errors keep their raw
     /// OS error (no hint added) so callers can match on the errno.
     pub(crate) fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<Stream>> {
-        let mut state = self.state.borrow_mut();
-        if let Some(fd) = state.ready.pop_front() {
-            drop(state);
-            return Poll::Ready(self.stream_from(fd));
+        let fd = match &*self.inner {
+            Inner::Tcp(l) => l.as_raw_fd(),
+            Inner::Unix(l, _) => l.as_raw_fd(),
+        };
+        let socket: Rc<dyn std::any::Any> = self.inner.clone();
+        match self.acceptor.poll_accept(cx, fd, socket) {
+            Poll::Ready(Ok(fd)) => Poll::Ready(self.stream_from(fd)),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
         }
-        if let Some(e) = state.error.take() {
-            return Poll::Ready(Err(e));
-        }
-        if state.armed.is_none() {
-            drop(state);
-            if let Err(e) = self.arm() {
-                return Poll::Ready(Err(e));
-            }
-            state = self.state.borrow_mut();
-        }
-        match &state.waker {
-            Some(w) if w.will_wake(cx.waker()) => {}
-            _ => state.waker = Some(cx.waker().clone()),
-        }
-        Poll::Pending
     }
 
-    /// Stops accepting until the next [`poll_accept`](Listener::poll_accept): the armed
-    /// multishot accept is cancelled, so new connections wait in the kernel's backlog
-    /// (connections it already took stay queued for later).
+    /// Stops accepting until the next `accept()` (connections wait in the backlog).
     pub(crate) fn pause(&self) {
-        let (key, driver) = {
-            let state = self.state.borrow();
-            (state.armed, state.driver.as_ref().and_then(Weak::upgrade))
-        };
-        // Not borrowed here: cancelling may run the accept's completion handler.
-        if let (Some(key), Some(driver)) = (key, driver) {
-            driver.cancel(key);
-        }
+        self.acceptor.pause();
     }
 
     fn stream_from(&self, fd: OwnedFd) -> io::Result<Stream> {
@@ -252,77 +205,24 @@ impl Listener {
         };
         Stream::from_endpoint(socket, self.options.stream)
     }
-
-    fn arm(&self) -> io::Result<()> {
-        let Some(core) = current_core() else {
-            return Err(crate::error::outside_runtime("Listener::accept"));
-        };
-        let fd = match &*self.inner {
-            Inner::Tcp(l) => l.as_raw_fd(),
-            Inner::Unix(l, _) => l.as_raw_fd(),
-        };
-        let handler = Rc::new(AcceptHandler {
-            state: self.state.clone(),
-            _socket: self.inner.clone(),
-        });
-        let key = core.driver.submit_handler(AcceptMulti::new(fd), handler);
-        let mut state = self.state.borrow_mut();
-        state.armed = Some(key);
-        state.driver = Some(Rc::downgrade(&core.driver));
-        Ok(())
-    }
 }
 
 impl Drop for Listener {
     fn drop(&mut self) {
-        let mut state = self.state.borrow_mut();
-        let driver = state.driver.take().and_then(|d| d.upgrade());
-        if let (Some(key), Some(driver)) = (state.armed.take(), driver) {
+        if self.acceptor.is_armed() {
             // Stop listening now (new connections are refused, the port can be bound
             // again with SO_REUSEADDR) even though the op, queued or in the kernel, keeps
             // the descriptor open until its last completion. Connections it still
-            // delivers land in the queue, which the handler owns and then closes.
+            // delivers land in the acceptor's queue, which the op's handler owns and then
+            // closes.
             let _ = match &*self.inner {
                 Inner::Tcp(l) => socket2::SockRef::from(l).shutdown(Shutdown::Both),
                 Inner::Unix(l, _) => socket2::SockRef::from(l).shutdown(Shutdown::Both),
             };
-            driver.cancel(key);
         }
-        state.ready.clear();
-        drop(state);
+        self.acceptor.stop();
         if let Inner::Unix(_, Some(path)) = &*self.inner {
             let _ = std::fs::remove_file(path);
-        }
-    }
-}
-
-/// The multishot accept's completions.
-struct AcceptHandler {
-    state: Rc<RefCell<AcceptState>>,
-    /// The listening socket the op names by number.
-    _socket: Rc<Inner>,
-}
-
-impl CompletionHandler for AcceptHandler {
-    fn on_completion(&self, driver: &Driver, c: Completion, _op: Option<HandlerOp>) {
-        let mut state = self.state.borrow_mut();
-        match AcceptMulti::accepted(c) {
-            Ok(fd) => state.ready.push_back(fd),
-            Err(e) if e.raw_os_error() == Some(libc::ECANCELED) => {}
-            Err(e) => state.error = Some(e),
-        }
-        if !c.more() {
-            state.armed = None;
-        } else if state.ready.len() >= MAX_QUEUED {
-            // Nobody is taking connections: leave the rest in the kernel's backlog.
-            if let Some(key) = state.armed {
-                driver.cancel(key);
-            }
-        }
-        let waker = state.waker.take();
-        drop(state);
-        if let Some(w) = waker {
-            w.wake();
         }
     }
 }

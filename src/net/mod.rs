@@ -3,7 +3,6 @@
 
 mod bind;
 mod connect;
-mod connect_op;
 pub(crate) mod listener;
 mod offload;
 mod server;

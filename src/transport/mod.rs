@@ -2,8 +2,10 @@
 //! buffer (reader side), the outbound queue and watermarks (writer side), and the
 //! connection core that owns the socket and its recv/send ops.
 
+pub(crate) mod acceptor;
 mod addr;
 pub(crate) mod conn;
+pub(crate) mod connector;
 pub(crate) mod endpoint;
 pub(crate) mod inbound;
 pub(crate) mod outbound;

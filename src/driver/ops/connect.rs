@@ -1,30 +1,46 @@
 //! `IORING_OP_CONNECT`: connect a socket.
 
+use std::io;
 use std::os::fd::AsRawFd;
+use std::rc::Rc;
 
 use io_uring::{opcode, squeue, types};
 use socket2::{SockAddr, Socket};
 
 use super::OpCode;
+use crate::driver::op::Op;
+use crate::driver::Driver;
+
+/// Connects `socket` to `addr` on `driver`'s ring and gives the socket back. Dropping the
+/// future cancels the connect; the op keeps the address and the socket until the kernel
+/// lets go.
+pub(crate) async fn connect(
+    driver: Rc<Driver>,
+    socket: Socket,
+    addr: SockAddr,
+) -> io::Result<Socket> {
+    let (completion, op) = Op::submit(driver, Connect::new(socket, addr)).await;
+    completion.into_result().map(|_| op.into_socket())
+}
 
 /// Connects `socket` to an address. The op owns both: the address is boxed (the kernel may
 /// read it after submission), and the socket stays open, so its number is not reused under
-/// a queued SQE, until the op ends; [`Connect::into_socket`] gives it back.
+/// a queued SQE, until the op ends.
 #[derive(Debug)]
-pub(crate) struct Connect {
+struct Connect {
     socket: Socket,
     addr: Box<SockAddr>,
 }
 
 impl Connect {
-    pub(crate) fn new(socket: Socket, addr: SockAddr) -> Connect {
+    fn new(socket: Socket, addr: SockAddr) -> Connect {
         Connect {
             socket,
             addr: Box::new(addr),
         }
     }
 
-    pub(crate) fn into_socket(self) -> Socket {
+    fn into_socket(self) -> Socket {
         self.socket
     }
 }

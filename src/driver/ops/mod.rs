@@ -28,7 +28,7 @@ use io_uring::squeue;
 
 pub(crate) use accept::AcceptMulti;
 pub(crate) use cancel::{Cancel, CancelAll};
-pub(crate) use connect::Connect;
+pub(crate) use connect::connect;
 pub(crate) use nop::Nop;
 pub(crate) use poll::Poll;
 pub(crate) use read::Read;
