@@ -17,11 +17,12 @@
 //!
 //! # Architecture
 //!
-//! Each (scenario, row) pair starts its own echo server once, on a thread of its own
+//! The four echo servers are the harness's (`ringstream_harness::servers`, the same as
+//! the yardstick's), started once and kept for the whole run, each on a thread of its own
 //! pinned to CPU 0 (when the process may run there), with one single-threaded runtime:
-//! a ringstream `StreamServer` (one core) for the `ringstream` row, a tokio `current_thread` server for
-//! `tokio`, a monoio (io_uring) server for `monoio`, and for `raw-ring` the yardstick's
-//! hand-written loop (`benches/yardstick/raw_ring.rs`, included as is: a multishot accept,
+//! a ringstream `StreamServer` (one core) for the `ringstream` row, a tokio
+//! `current_thread` server for `tokio`, a monoio (io_uring) server for `monoio`, and for
+//! `raw-ring` the hand-written loop (`ringstream_harness::raw_ring`: a multishot accept,
 //! then per connection recv -> send -> recv on a DEFER_TASKRUN ring, no runtime). The load
 //! client runs on the bench thread, pinned to CPU 1, **on the same library as the server**:
 //! ringstream client against ringstream server, tokio against tokio, monoio against monoio.
@@ -42,9 +43,9 @@
 //!   must match; in streaming every byte at stream offset `o` is `o % 251` (so consecutive
 //!   64 KiB chunks differ), and each piece read is checked at its first, middle and last
 //!   byte, and the total length must come out exact.
-//! - At the end of each (scenario, row) the client closes its connections, the server
-//!   sees EOF on all of them and its thread ends. A watchdog aborts the run if a sample
-//!   stalls for 30 s (a lost echo would otherwise hang it).
+//! - At the end of each (scenario, row) the client closes its connections and the server
+//!   sees EOF on all of them. A watchdog aborts the run if a sample stalls for 30 s (a lost
+//!   echo would otherwise hang it).
 //!
 //! # Running
 //!
@@ -71,20 +72,8 @@
 //! top of that: syscalls (`io_uring_enter` against `epoll_wait` + `read` + `write`),
 //! copies and task wake-ups.
 
-// The yardstick's hand-written io_uring echo loop, shared rather than copied; it takes its
-// buffer size from the yardstick's `servers` module, which here is the shim below.
-#[path = "yardstick/raw_ring.rs"]
-mod raw_ring;
-
-/// What `raw_ring` takes from the yardstick's `servers` module: the read size (the same
-/// 64 KiB there and here).
-mod servers {
-    pub const READ_SIZE: usize = super::READ_SIZE;
-}
-
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Once, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -92,23 +81,17 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, BenchmarkGroup, Criterion, Throughput};
+use ringstream_harness::pin;
+use ringstream_harness::servers::{self, Peer, Server, LOAD_CPU};
 
-/// The servers' address (port 0: the kernel picks a free port).
-const LOCALHOST: &str = "127.0.0.1:0";
-/// CPU of the server threads.
-const SERVER_CPU: usize = 0;
-/// CPU of the bench thread (the load client).
-const CLIENT_CPU: usize = 1;
-/// Most bytes a server or a streaming client reads at once.
-const READ_SIZE: usize = 64 * 1024;
+/// Most bytes a streaming client reads at once (as much as every server).
+const READ_SIZE: usize = servers::READ_SIZE;
 /// Size of one `stream_64KiB` chunk.
 const CHUNK: usize = 64 * 1024;
 /// Period of the streamed byte pattern: prime, so it does not divide the chunk size.
 const PERIOD: u64 = 251;
 /// A sample (or a connection setup) that takes longer than this aborts the run.
 const STALL_LIMIT: Duration = Duration::from_secs(30);
-/// How long a server may take to end once its clients have closed.
-const SERVER_WAIT: Duration = Duration::from_secs(10);
 /// Criterion samples per row; the summary takes each row's last this many timings.
 const SAMPLE_SIZE: usize = 20;
 
@@ -147,81 +130,25 @@ impl<'a> Group<'a> {
 }
 
 // ---------------------------------------------------------------------------------------
-// Pinning, servers, watchdog
+// Servers, watchdog
 
-/// Pins the calling thread to `cpu`; false when the process may not run there.
-fn pin_to_cpu(cpu: usize) -> bool {
-    ringstream::runtime::pin_current_thread(cpu).is_ok()
-}
-
-/// Pins the bench thread to [`CLIENT_CPU`], once.
-fn pin_client() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        if !pin_to_cpu(CLIENT_CPU) {
-            eprintln!("echo bench: cannot pin the client to CPU {CLIENT_CPU}; it runs unpinned");
-        }
+/// The address of `peer`'s echo server. The four servers are started the first time a row
+/// needs one, each on its own thread pinned to [`servers::SERVER_CPU`], and serve every row of the
+/// run; then the bench thread (the load client) is pinned to [`LOAD_CPU`].
+fn server(peer: Peer) -> SocketAddr {
+    static SERVERS: OnceLock<Vec<Server>> = OnceLock::new();
+    let all = SERVERS.get_or_init(|| {
+        // Servers first: pinning this thread narrows the CPU set new threads may choose from.
+        let started = [Peer::Ringstream, Peer::Tokio, Peer::Monoio, Peer::RawRing]
+            .map(servers::start)
+            .into();
+        pin::pin_or_warn(LOAD_CPU, "echo bench: the client");
+        started
     });
-}
-
-/// An echo server's body: `serve(conns, address_sender)` listens on [`LOCALHOST`], sends
-/// the address it got, accepts exactly `conns` connections, echoes on each until EOF, then
-/// returns.
-type Serve = fn(usize, mpsc::Sender<SocketAddr>);
-
-/// An echo server on its own pinned thread.
-struct Server {
-    name: &'static str,
-    addr: SocketAddr,
-    /// Disconnected when the server thread ends (its sender is dropped then).
-    ended: mpsc::Receiver<()>,
-    thread: thread::JoinHandle<()>,
-}
-
-impl Server {
-    /// Starts `serve(conns, address_sender)` on a new thread pinned to [`SERVER_CPU`] and
-    /// waits for the address it listens on.
-    fn start(name: &'static str, conns: usize, serve: Serve) -> Server {
-        pin_client();
-        let (addr_tx, addr_rx) = mpsc::channel();
-        let (ended_tx, ended) = mpsc::channel::<()>();
-        let thread = thread::Builder::new()
-            .name(format!("echo-{name}"))
-            .spawn(move || {
-                let _ended = ended_tx;
-                if !pin_to_cpu(SERVER_CPU) {
-                    eprintln!("echo bench: cannot pin the {name} server to CPU {SERVER_CPU}");
-                }
-                serve(conns, addr_tx);
-            })
-            .expect("spawn the server thread");
-        let addr = addr_rx
-            .recv_timeout(SERVER_WAIT)
-            .expect("the echo server reports its address (see its panic above if it failed)");
-        Server {
-            name,
-            addr,
-            ended,
-            thread,
-        }
-    }
-
-    /// Waits for the server thread to end (call after closing every client connection).
-    /// A server that does not end is left detached, with a warning, so the run goes on.
-    fn stop(self) {
-        match self.ended.recv_timeout(SERVER_WAIT) {
-            Ok(()) | Err(RecvTimeoutError::Disconnected) => {
-                if self.thread.join().is_err() {
-                    panic!("the {} echo server failed (its panic is above)", self.name);
-                }
-            }
-            Err(RecvTimeoutError::Timeout) => eprintln!(
-                "echo bench: the {} server had not ended {SERVER_WAIT:?} after its clients \
-                 closed; its thread is left detached",
-                self.name
-            ),
-        }
-    }
+    all.iter()
+        .find(|s| s.peer == peer)
+        .map(|s| s.addr)
+        .expect("every row's server was started")
 }
 
 /// Aborts the run when a guarded section stalls past [`STALL_LIMIT`].
@@ -481,58 +408,10 @@ fn check_piece(offset: u64, piece: &[u8]) {
 
 mod on_ringstream {
     use super::*;
-    use ringstream::net::StreamServer;
     use ringstream::{Runtime, Stream, StreamReader, StreamWriter};
 
     fn runtime() -> Runtime {
         Runtime::new().expect("ringstream runtime (is io_uring available?)")
-    }
-
-    /// The ringstream echo server — the sharded `StreamServer`, on one core (this thread
-    /// is pinned to the server CPU, so its one shard is too): serves `conns` connections,
-    /// each until EOF, then shuts down.
-    pub fn serve(conns: usize, addr_tx: mpsc::Sender<SocketAddr>) {
-        let server = StreamServer::bind(LOCALHOST)
-            .cores(1)
-            .serve(echo)
-            .expect("start the ringstream echo server");
-        let addr = server
-            .local_addr()
-            .to_string()
-            .parse()
-            .expect("a TCP address");
-        addr_tx
-            .send(addr)
-            .expect("the bench thread waits for the address");
-        loop {
-            let stats = server.stats();
-            if stats.iter().map(|c| c.accepted).sum::<u64>() >= conns as u64
-                && stats.iter().all(|c| c.active == 0)
-            {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(1));
-        }
-        let report = server
-            .shutdown(std::time::Duration::from_secs(5))
-            .expect("shut the echo server down");
-        assert_eq!(report.aborted, 0, "every echo connection ended by itself");
-    }
-
-    async fn echo(stream: Stream) -> std::io::Result<()> {
-        let (mut reader, writer) = stream.split();
-        loop {
-            let data = reader.read(READ_SIZE).await?;
-            if data.is_empty() {
-                break;
-            }
-            writer.write_bytes(data)?;
-            writer.drain().await?;
-        }
-        // The client has left: how the close ends does not matter to the measurement.
-        writer.close();
-        let _ = writer.wait_closed().await;
-        Ok(())
     }
 
     async fn connect(addr: &str) -> Stream {
@@ -587,25 +466,19 @@ mod on_ringstream {
 
     /// The ringstream client against the ringstream server.
     pub fn bench_ping_pong(g: &mut Group, conns: usize, size: usize) {
-        client_ping_pong(g, "ringstream", serve, conns, size);
+        client_ping_pong(g, Peer::Ringstream, conns, size);
     }
 
     /// The ringstream client against the ringstream server.
     pub fn bench_stream(g: &mut Group) {
-        client_stream(g, "ringstream", serve);
+        client_stream(g, Peer::Ringstream);
     }
 
-    /// Ping-pong with the ringstream client against the server `serve`, as the row `row`.
-    pub fn client_ping_pong(
-        g: &mut Group,
-        row: &'static str,
-        serve: Serve,
-        conns: usize,
-        size: usize,
-    ) {
-        let server = Server::start(row, conns, serve);
+    /// Ping-pong with the ringstream client against `peer`'s server, as its row.
+    pub fn client_ping_pong(g: &mut Group, peer: Peer, conns: usize, size: usize) {
+        let row = peer.name();
         let rt = runtime();
-        let addr = server.addr.to_string();
+        let addr = server(peer).to_string();
         let mut clients = guard(|| {
             rt.block_on(async {
                 let mut clients = Vec::with_capacity(conns);
@@ -643,14 +516,13 @@ mod on_ringstream {
             })
         });
         drop(rt);
-        server.stop();
     }
 
-    /// Streaming with the ringstream client against the server `serve`, as the row `row`.
-    pub fn client_stream(g: &mut Group, row: &'static str, serve: Serve) {
-        let server = Server::start(row, 1, serve);
+    /// Streaming with the ringstream client against `peer`'s server, as its row.
+    pub fn client_stream(g: &mut Group, peer: Peer) {
+        let row = peer.name();
         let rt = runtime();
-        let addr = server.addr.to_string();
+        let addr = server(peer).to_string();
         let pattern = pattern();
         let (mut reader, writer) = guard(|| rt.block_on(connect(&addr))).split();
         let mut writer = Some(writer);
@@ -690,7 +562,6 @@ mod on_ringstream {
             })
         });
         drop(rt);
-        server.stop();
     }
 }
 
@@ -700,7 +571,7 @@ mod on_ringstream {
 mod on_tokio {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::net::{TcpListener, TcpStream};
+    use tokio::net::TcpStream;
     use tokio::runtime::Runtime;
 
     fn runtime() -> Runtime {
@@ -708,43 +579,6 @@ mod on_tokio {
             .enable_all()
             .build()
             .expect("tokio current_thread runtime")
-    }
-
-    /// The tokio echo server: accepts `conns` connections, echoes each until EOF.
-    pub fn serve(conns: usize, addr_tx: mpsc::Sender<SocketAddr>) {
-        runtime().block_on(async move {
-            let listener = TcpListener::bind(LOCALHOST)
-                .await
-                .expect("bind the tokio echo server");
-            let addr = listener.local_addr().expect("the listener's address");
-            addr_tx
-                .send(addr)
-                .expect("the bench thread waits for the address");
-            let mut tasks = Vec::with_capacity(conns);
-            for _ in 0..conns {
-                let (stream, _) = listener.accept().await.expect("accept a connection");
-                stream.set_nodelay(true).expect("set TCP_NODELAY");
-                tasks.push(tokio::spawn(echo(stream)));
-            }
-            drop(listener);
-            for task in tasks {
-                task.await.expect("echo task ran").expect("echo");
-            }
-        });
-    }
-
-    async fn echo(mut stream: TcpStream) -> std::io::Result<()> {
-        let mut buf = vec![0u8; READ_SIZE];
-        loop {
-            let n = stream.read(&mut buf).await?;
-            if n == 0 {
-                break;
-            }
-            stream.write_all(&buf[..n]).await?;
-        }
-        // The client has left: how the close ends does not matter to the measurement.
-        let _ = stream.shutdown().await;
-        Ok(())
     }
 
     async fn connect(addr: SocketAddr) -> TcpStream {
@@ -777,14 +611,14 @@ mod on_tokio {
     }
 
     pub fn bench_ping_pong(g: &mut Group, conns: usize, size: usize) {
-        let server = Server::start("tokio", conns, serve);
+        let addr = server(Peer::Tokio);
         let rt = runtime();
         let mut clients = guard(|| {
             rt.block_on(async {
                 let mut clients = Vec::with_capacity(conns);
                 for i in 0..conns {
                     clients.push(Conn {
-                        stream: connect(server.addr).await,
+                        stream: connect(addr).await,
                         msg: Msg::new(size, i),
                         reply: vec![0; size],
                     });
@@ -813,14 +647,13 @@ mod on_tokio {
             })
         });
         drop(rt);
-        server.stop();
     }
 
     pub fn bench_stream(g: &mut Group) {
-        let server = Server::start("tokio", 1, serve);
+        let addr = server(Peer::Tokio);
         let rt = runtime();
         let pattern = pattern();
-        let (mut reader, writer) = guard(|| rt.block_on(connect(server.addr))).into_split();
+        let (mut reader, writer) = guard(|| rt.block_on(connect(addr))).into_split();
         let mut writer = Some(writer);
         let mut buf = vec![0u8; READ_SIZE];
         let mut next = 0u64;
@@ -858,7 +691,6 @@ mod on_tokio {
             })
         });
         drop(rt);
-        server.stop();
     }
 }
 
@@ -869,7 +701,7 @@ mod on_monoio {
     use super::*;
     use monoio::io::{AsyncReadRent, AsyncReadRentExt, AsyncWriteRent, AsyncWriteRentExt};
     use monoio::io::{OwnedReadHalf, OwnedWriteHalf, Splitable};
-    use monoio::net::{TcpListener, TcpStream};
+    use monoio::net::TcpStream;
 
     type Runtime = monoio::Runtime<monoio::IoUringDriver>;
 
@@ -877,44 +709,6 @@ mod on_monoio {
         monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
             .build()
             .expect("monoio io_uring runtime (is io_uring available?)")
-    }
-
-    /// The monoio echo server: accepts `conns` connections, echoes each until EOF.
-    pub fn serve(conns: usize, addr_tx: mpsc::Sender<SocketAddr>) {
-        runtime().block_on(async move {
-            let listener = TcpListener::bind(LOCALHOST).expect("bind the monoio echo server");
-            let addr = listener.local_addr().expect("the listener's address");
-            addr_tx
-                .send(addr)
-                .expect("the bench thread waits for the address");
-            let mut tasks = Vec::with_capacity(conns);
-            for _ in 0..conns {
-                let (stream, _) = listener.accept().await.expect("accept a connection");
-                stream.set_nodelay(true).expect("set TCP_NODELAY");
-                tasks.push(monoio::spawn(echo(stream)));
-            }
-            drop(listener);
-            for task in tasks {
-                task.await.expect("echo");
-            }
-        });
-    }
-
-    async fn echo(mut stream: TcpStream) -> std::io::Result<()> {
-        let mut buf = Vec::with_capacity(READ_SIZE);
-        loop {
-            let (res, back) = stream.read(buf).await;
-            if res? == 0 {
-                break;
-            }
-            let (res, mut back) = stream.write_all(back).await;
-            res?;
-            back.clear();
-            buf = back;
-        }
-        // The client has left: how the close ends does not matter to the measurement.
-        let _ = stream.shutdown().await;
-        Ok(())
     }
 
     async fn connect(addr: SocketAddr) -> TcpStream {
@@ -946,14 +740,14 @@ mod on_monoio {
     }
 
     pub fn bench_ping_pong(g: &mut Group, conns: usize, size: usize) {
-        let server = Server::start("monoio", conns, serve);
+        let addr = server(Peer::Monoio);
         let mut rt = runtime();
         let mut clients = guard(|| {
             rt.block_on(async {
                 let mut clients = Vec::with_capacity(conns);
                 for i in 0..conns {
                     clients.push(Conn {
-                        stream: connect(server.addr).await,
+                        stream: connect(addr).await,
                         msg: Msg::new(size, i),
                         reply: vec![0; size].into_boxed_slice(),
                     });
@@ -982,15 +776,14 @@ mod on_monoio {
             })
         });
         drop(rt);
-        server.stop();
     }
 
     pub fn bench_stream(g: &mut Group) {
-        let server = Server::start("monoio", 1, serve);
+        let addr = server(Peer::Monoio);
         let mut rt = runtime();
         let pattern = pattern();
         let (mut reader, writer): (OwnedReadHalf<TcpStream>, OwnedWriteHalf<TcpStream>) =
-            guard(|| rt.block_on(connect(server.addr))).into_split();
+            guard(|| rt.block_on(connect(addr))).into_split();
         let mut writer = Some(writer);
         let mut buf = Some(Vec::with_capacity(READ_SIZE));
         let mut next = 0u64;
@@ -1034,7 +827,6 @@ mod on_monoio {
             })
         });
         drop(rt);
-        server.stop();
     }
 }
 
@@ -1044,24 +836,12 @@ mod on_monoio {
 mod on_raw_ring {
     use super::*;
 
-    /// The yardstick's hand-written io_uring loop on this thread: serves `conns`
-    /// connections, each until EOF, then returns.
-    fn serve(conns: usize, addr_tx: mpsc::Sender<SocketAddr>) {
-        let listener =
-            std::net::TcpListener::bind(LOCALHOST).expect("bind the raw ring echo server");
-        let addr = listener.local_addr().expect("the listener's address");
-        addr_tx
-            .send(addr)
-            .expect("the bench thread waits for the address");
-        raw_ring::serve_until(listener, Some(conns));
-    }
-
     pub fn bench_ping_pong(g: &mut Group, conns: usize, size: usize) {
-        on_ringstream::client_ping_pong(g, "raw-ring", serve, conns, size);
+        on_ringstream::client_ping_pong(g, Peer::RawRing, conns, size);
     }
 
     pub fn bench_stream(g: &mut Group) {
-        on_ringstream::client_stream(g, "raw-ring", serve);
+        on_ringstream::client_stream(g, Peer::RawRing);
     }
 }
 

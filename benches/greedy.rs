@@ -8,9 +8,9 @@
 //!
 //! Servers (each pinned to CPU 0): the yardstick's ringstream `StreamServer` echo and
 //! tokio `current_thread` echo by default, any of the yardstick's five with `--server`
-//! (`benches/yardstick/servers.rs`, shared). The load is the same for every server, all
+//! (`ringstream_harness::servers`). The load is the same for every server, all
 //! tokio, pinned to CPU 1: the greedy connections are the yardstick's tokio streaming
-//! client (`benches/yardstick/tokio_stream.rs`) on this thread, the light ones
+//! client (`ringstream_harness::tokio_stream`) on this thread, the light ones
 //! (`benches/greedy/light.rs`: one message in flight, the next one period after the last
 //! was sent) on a thread and runtime of their own, so they do not queue behind greedy
 //! tasks in the client. Every echo is checked.
@@ -23,27 +23,18 @@
 //! cargo bench --bench greedy -- --server ringstream --server ringstream-spin --server tokio
 //! ```
 
-#[path = "yardstick/fd_limit.rs"]
-mod fd_limit;
 #[path = "greedy/light.rs"]
 mod light;
-#[path = "yardstick/raw_ring.rs"]
-mod raw_ring;
 #[path = "greedy/report.rs"]
 mod report;
-#[path = "yardstick/servers.rs"]
-mod servers;
-#[path = "yardstick/stats.rs"]
-mod stats;
-#[path = "yardstick/tokio_stream.rs"]
-mod tokio_stream;
 
 use std::io;
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use light::Light;
-use servers::{Peer, Server, LOAD_CPU};
+use ringstream_harness::servers::{self, Peer, Server, LOAD_CPU};
+use ringstream_harness::{fd_limit, pin, stats, tokio_stream};
 
 /// The run's settings, from the command line.
 pub struct Options {
@@ -134,9 +125,7 @@ fn main() {
     }
     // Servers first: pinning this thread narrows the CPU set new threads may choose from.
     let servers: Vec<Server> = opts.servers.iter().map(|&p| servers::start(p)).collect();
-    if let Err(e) = ringstream::runtime::pin_current_thread(LOAD_CPU) {
-        eprintln!("greedy: the load runs unpinned ({e})");
-    }
+    pin::pin_or_warn(LOAD_CPU, "greedy: the load");
     let mut samples: Vec<(Peer, Vec<Sample>)> =
         opts.servers.iter().map(|&p| (p, Vec::new())).collect();
     for round in 0..opts.rounds {

@@ -10,13 +10,13 @@
 //! # What runs
 //!
 //! - Both servers run in this process, started once and kept for every round, with the
-//!   examples' own code (`examples/http/*.rs`, included with `#[path]`): ringstream is a
+//!   examples' own code (`ringstream_harness::http`): ringstream is a
 //!   `StreamServer` on one core (`cpus([CPU 0])`: a pinned thread and ring), tokio is one
 //!   pinned thread with a `current_thread` runtime and its own `SO_REUSEPORT` listener —
 //!   how `examples/http_hello_tokio.rs` shards. Both pinned to the first CPU this process
 //!   may use.
 //! - Before measuring, each server must pass two checks of
-//!   `examples/http/conformance.rs` (pipelining: three requests in one segment answered in
+//!   `ringstream_harness::http::conformance` (pipelining: three requests in one segment answered in
 //!   order; `Connection: close` and HTTP/1.0); each gets a 1 s wrk warm-up.
 //! - Each measurement is `wrk -t1 -cC -dDs --latency http://127.0.0.1:PORT/`, pinned with
 //!   `taskset -c` to the second CPU (unpinned, with a note, when there is none or no
@@ -49,15 +49,6 @@
 //! --benches`, no `--bench` argument) it only runs the correctness check against both
 //! servers.
 
-#[path = "../examples/http/conformance.rs"]
-mod conformance;
-#[path = "../examples/http/head.rs"]
-mod head;
-#[path = "../examples/http/ringstream_server.rs"]
-mod ringstream_server;
-#[path = "../examples/http/tokio_server.rs"]
-mod tokio_server;
-
 use std::collections::BTreeMap;
 use std::io;
 use std::io::Read;
@@ -70,7 +61,10 @@ use std::time::{Duration, Instant};
 use ringstream::net::{FailureCause, StreamServer};
 use ringstream::stream::Addr;
 
-use tokio_server::TokioServer;
+use ringstream_harness::cpu::{current_thread_id, stat_ticks, TICK};
+use ringstream_harness::cpu_busy::{cpu_ticks, shares as cpu_shares};
+use ringstream_harness::http::tokio_server::TokioServer;
+use ringstream_harness::http::{conformance, ringstream_server};
 
 const DEFAULT_ROUNDS: usize = 3;
 const DEFAULT_DURATION_S: u64 = 5;
@@ -122,44 +116,6 @@ fn parse_options() -> Result<Options, String> {
 // ---------------------------------------------------------------------------------------
 // CPU time from /proc
 
-/// Clock ticks per second of `/proc` times (`getconf CLK_TCK`; 100 on Linux).
-fn clock_ticks() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok()?.trim().parse().ok())
-        .unwrap_or(100.0)
-}
-
-/// `(utime, stime)` in ticks from a `/proc/.../stat` file.
-fn stat_times(path: &str) -> io::Result<(u64, u64)> {
-    let stat = std::fs::read_to_string(path)?;
-    // The command name (field 2) is in parentheses and may hold spaces: count fields after
-    // its closing one. Field 3 (state) is the first; utime and stime are fields 14 and 15.
-    let after = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest)
-        .ok_or_else(|| io::Error::other(format!("{path}: no command name")))?;
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let field = |n: usize| -> io::Result<u64> {
-        fields
-            .get(n - 3)
-            .and_then(|f| f.parse().ok())
-            .ok_or_else(|| io::Error::other(format!("{path}: field {n} missing")))
-    };
-    Ok((field(14)?, field(15)?))
-}
-
-/// The calling thread's kernel id, from `/proc/thread-self` (a link to
-/// `/proc/<pid>/task/<tid>`).
-fn thread_id() -> u32 {
-    std::fs::read_link("/proc/thread-self")
-        .ok()
-        .and_then(|link| link.file_name()?.to_str()?.parse().ok())
-        .unwrap_or(0)
-}
-
 #[derive(Debug, Clone, Copy, Default)]
 struct CpuTimes {
     /// The server thread: user and system ticks.
@@ -170,57 +126,13 @@ struct CpuTimes {
 }
 
 fn cpu_times(tid: u32) -> io::Result<CpuTimes> {
-    let (thread_user, thread_sys) = stat_times(&format!("/proc/self/task/{tid}/stat"))?;
-    let (user, sys) = stat_times("/proc/self/stat")?;
+    let (thread_user, thread_sys) = stat_ticks(&format!("/proc/self/task/{tid}/stat"))?;
+    let (user, sys) = stat_ticks("/proc/self/stat")?;
     Ok(CpuTimes {
         thread_user,
         thread_sys,
         process: user + sys,
     })
-}
-
-/// Ticks of one CPU from `/proc/stat`.
-#[derive(Debug, Clone, Copy)]
-struct CpuTicks {
-    /// Everything but idle, iowait and steal: work done on that CPU for any process,
-    /// softirqs included.
-    busy: u64,
-    /// Time the hypervisor gave to someone else.
-    steal: u64,
-    total: u64,
-}
-
-fn cpu_ticks(cpu: usize) -> Option<CpuTicks> {
-    let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    let name = format!("cpu{cpu}");
-    let line = stat
-        .lines()
-        .find(|l| l.split_whitespace().next() == Some(name.as_str()))?;
-    // user nice system idle iowait irq softirq steal (guest time is inside user).
-    let ticks: Vec<u64> = line
-        .split_whitespace()
-        .skip(1)
-        .take(8)
-        .filter_map(|t| t.parse().ok())
-        .collect();
-    let [user, nice, system, idle, iowait, irq, softirq, steal] = ticks[..] else {
-        return None;
-    };
-    Some(CpuTicks {
-        busy: user + nice + system + irq + softirq,
-        steal,
-        total: user + nice + system + idle + iowait + irq + softirq + steal,
-    })
-}
-
-/// `(busy, steal)` shares of a CPU's time between two readings.
-fn cpu_shares(before: Option<CpuTicks>, after: Option<CpuTicks>) -> Option<(f64, f64)> {
-    let (b, a) = (before?, after?);
-    let total = a.total.checked_sub(b.total).filter(|&t| t > 0)? as f64;
-    Some((
-        (a.busy - b.busy) as f64 / total,
-        (a.steal - b.steal) as f64 / total,
-    ))
 }
 
 /// Waits (up to [`QUIET_WAIT`]) until the given CPUs are nearly idle while nothing of this
@@ -362,7 +274,7 @@ fn wrk_cpu_ticks(pid: u32) -> Option<u64> {
         let stat = std::fs::read_to_string(&path).ok()?;
         let state = stat.rsplit_once(')')?.1.split_whitespace().next()?;
         if state == "Z" {
-            let (user, sys) = stat_times(&path).ok()?;
+            let (user, sys) = stat_ticks(&path).ok()?;
             return Some(user + sys);
         }
         if Instant::now() > deadline {
@@ -455,7 +367,7 @@ fn start_ringstream(cpu: usize) -> io::Result<Server> {
             count_failure(&count, what);
         })
         .serve(move |stream| {
-            record.get_or_init(thread_id);
+            record.get_or_init(|| current_thread_id().unwrap_or(0));
             ringstream_server::serve_connection(stream)
         })?;
     let Addr::Tcp(addr) = server.local_addr().clone() else {
@@ -717,12 +629,7 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let mut allowed: Vec<usize> = core_affinity::get_core_ids()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|c| c.id)
-        .collect();
-    allowed.sort_unstable();
+    let allowed = ringstream_harness::pin::allowed_cpus(None).unwrap_or_default();
     let Some(&server_cpu) = allowed.first() else {
         eprintln!("http bench: cannot read this process's CPU affinity");
         std::process::exit(1);
@@ -761,7 +668,7 @@ fn main() {
     let wrk = Wrk {
         pin: client_cpu.filter(|_| taskset),
     };
-    let ticks = clock_ticks();
+    let ticks = 1.0 / TICK.as_secs_f64();
     println!(
         "http bench: wrk -t1 -c{} -d{}s --latency, {} round(s); servers on CPU {server_cpu}, wrk {}",
         options.connections,

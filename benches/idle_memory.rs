@@ -342,25 +342,6 @@ impl Measured {
 
 // ---- sockets ----------------------------------------------------------------------------
 
-fn raise_nofile_limit() -> io::Result<u64> {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `limit` is a valid rlimit to fill / read.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    if limit.rlim_cur < limit.rlim_max {
-        limit.rlim_cur = limit.rlim_max;
-        // SAFETY: as above.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    Ok(limit.rlim_cur)
-}
-
 /// A connected std socket to wrap.
 enum StdSock {
     Unix(UnixStream),
@@ -805,7 +786,7 @@ fn print_classes(title: &str, m: &Measured) {
 }
 
 fn parent() -> io::Result<()> {
-    let limit = raise_nofile_limit()?;
+    let limit = ringstream_harness::fd_limit::raise()?;
     let scenarios = [
         Scenario {
             transport: Transport::Unix,
@@ -923,7 +904,7 @@ fn child(args: &[String]) -> io::Result<()> {
             format!("bad child arguments {args:?}"),
         ));
     };
-    raise_nofile_limit()?;
+    ringstream_harness::fd_limit::raise()?;
     let measured = match lib {
         Lib::Ringstream => ring::child(scenario)?,
         Lib::Tokio => tok::child(scenario)?,

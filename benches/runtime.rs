@@ -185,10 +185,8 @@ fn spawn_join(c: &mut Criterion) {
 // ---------------------------------------------------------------------------------------
 // wake
 
-/// `Signal`, `Pair`, `ping` and `pong`: the same code `ringstream bench` measures.
-#[path = "../src/bin/ringstream/ping_pong.rs"]
-mod ping_pong;
-use ping_pong::{ping, pong, Pair};
+/// `Signal`, `Pair`, `ping` and `pong`: the same code `ringstream bench --runtime` measures.
+use ringstream_harness::wake::{ping, pong, Pair};
 
 /// The `wake` group.
 fn wake(c: &mut Criterion) {

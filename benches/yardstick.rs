@@ -14,12 +14,12 @@
 //! - `st16`: 16 connections streaming 64 KiB chunks: MB/s (echoed, one way) and server
 //!   CPU per MB.
 //! - `st16-tokio-client`: `st16` driven by a tokio `current_thread` client instead of the
-//!   ringstream one (`yardstick/tokio_stream.rs`), so no server is measured against its
+//!   ringstream one (`ringstream_harness::tokio_stream`), so no server is measured against its
 //!   own library's client.
 //! - `st2000x4k`: 2,000 connections streaming 4 KiB chunks.
 //!
 //! Every scenario also reports the **busy time of both CPUs** (server's and load
-//! generator's) per message or per MB, from `/proc/stat` (`yardstick/cpu_busy.rs`): on
+//! generator's) per message or per MB, from `/proc/stat` (`ringstream_harness::cpu_busy`): on
 //! loopback the kernel charges TCP work to whichever side triggers it, so the server
 //! thread's CPU alone flatters servers whose client does the work; the sum of both cores
 //! does not. The 2,000-connection rows need about 6,300 open descriptors (RLIMIT_NOFILE
@@ -45,28 +45,17 @@
 //! are what differs) except in `st16-tokio-client`; its echo checks make a broken server
 //! fail the run.
 
-#[path = "yardstick/cpu_busy.rs"]
-mod cpu_busy;
-#[path = "yardstick/fd_limit.rs"]
-mod fd_limit;
 #[path = "yardstick/load.rs"]
 mod load;
 #[path = "yardstick/plot.rs"]
 mod plot;
-#[path = "yardstick/raw_ring.rs"]
-mod raw_ring;
-#[path = "yardstick/servers.rs"]
-mod servers;
-#[path = "yardstick/stats.rs"]
-mod stats;
-#[path = "yardstick/tokio_stream.rs"]
-mod tokio_stream;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use servers::{Peer, Server, LOAD_CPU, SERVER_CPU};
+use ringstream_harness::servers::{self, Peer, Server, LOAD_CPU, SERVER_CPU};
+use ringstream_harness::{cpu_busy, fd_limit, pin, stats, tokio_stream};
 
 #[derive(Debug, Clone, Copy)]
 struct Scenario {
@@ -215,9 +204,7 @@ fn main() {
         .filter(|p| opts.server.as_deref().is_none_or(|s| s == p.name()))
         .map(|&p| servers::start(p))
         .collect();
-    if let Err(e) = ringstream::runtime::pin_current_thread(LOAD_CPU) {
-        eprintln!("yardstick: the load generator runs unpinned ({e})");
-    }
+    pin::pin_or_warn(LOAD_CPU, "yardstick: the load generator");
     let measure = Duration::from_secs_f64(opts.secs);
     let warmup = Duration::from_millis(300);
     let mut samples: BTreeMap<(&str, &str), Vec<Sample>> = BTreeMap::new();

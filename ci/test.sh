@@ -10,6 +10,7 @@ if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 
   rustup component add rustfmt clippy
 fi
 
-cargo fmt --check
-cargo clippy --all-targets -- -D warnings
-cargo test
+# The workspace: the library, the `ringstream` command (cli/) and the harness (harness/).
+cargo fmt --all --check
+cargo clippy --workspace --all-targets -- -D warnings
+cargo test --workspace

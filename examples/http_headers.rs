@@ -15,9 +15,7 @@
 //! and path `/` by default, IPv6 hosts in brackets. The request is HTTP/1.0, so the server
 //! closes the connection after the headers; reading stops at the blank line that ends them.
 
-#[path = "support/report.rs"]
-mod report;
-use report::Report;
+use ringstream_harness::report::Report;
 
 use std::io;
 

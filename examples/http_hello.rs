@@ -14,8 +14,8 @@
 //! Ctrl-C (or any signal) simply kills the process. With stdin closed or not a terminal
 //! (`... </dev/null &`) the server runs until it is killed.
 //!
-//! What it speaks (`examples/http/head.rs` has the rules, `examples/http/ringstream_server.rs`
-//! the connection loop):
+//! What it speaks (`ringstream_harness::http::head` has the rules,
+//! `ringstream_harness::http::ringstream_server` the connection loop):
 //! - Each request head is framed with `reader.read_until(b"\r\n\r\n")`; a head over 64 KiB
 //!   (the reader's limit) gets 431 and the connection closes.
 //! - A `Content-Length` body is read and discarded (`Expect: 100-continue` is honoured);
@@ -29,26 +29,15 @@
 //! The same server on tokio is `examples/http_hello_tokio.rs`; `cargo bench --bench http`
 //! puts the two side by side under wrk.
 
-#[path = "support/report.rs"]
-mod report;
-use report::Report;
-
-#[path = "http/args.rs"]
-mod args;
-#[cfg(test)]
-#[path = "http/conformance.rs"]
-mod conformance;
-#[path = "http/head.rs"]
-mod head;
-#[path = "http/ringstream_server.rs"]
-mod ringstream_server;
+use ringstream_harness::report::Report;
 
 use std::io::BufRead;
 use std::time::Duration;
 
 use ringstream::net::{FailureCause, StreamServer};
 
-use args::parse_args;
+use ringstream_harness::http::args::parse_args;
+use ringstream_harness::http::ringstream_server::serve_connection;
 
 /// How long a graceful shutdown lets open connections finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -73,7 +62,7 @@ fn main() -> Result<(), Report> {
     if let Some(n) = args.cores {
         builder = builder.cores(n);
     }
-    let server = builder.serve(ringstream_server::serve_connection)?;
+    let server = builder.serve(serve_connection)?;
     let cpus: Vec<usize> = server.stats().iter().map(|c| c.cpu).collect();
     println!(
         "http_hello: serving http://{} on {} core(s), CPUs {cpus:?}; Enter stops it, Ctrl-C kills it",
@@ -105,9 +94,8 @@ fn is_reset(e: &std::io::Error) -> bool {
     )
 }
 
-/// The shared end-to-end checks (`http/conformance.rs`) against a real one-core server
-/// with this example's handler; the head parser's own tests are in `http/head.rs` and run
-/// with the same `cargo test --example http_hello`.
+/// The shared end-to-end checks (`ringstream_harness::http::conformance`) against a real one-core server
+/// with this example's handler; the head parser's own tests are the harness's.
 #[cfg(test)]
 mod tests {
     use std::net::SocketAddr;
@@ -116,14 +104,12 @@ mod tests {
     use ringstream::net::StreamServer;
     use ringstream::stream::Addr;
 
-    use crate::conformance;
-
     /// Runs `check` against a fresh server, then shuts it down: every connection must have
     /// ended by itself (none aborted) and no handler may have failed.
     fn with_server(check: fn(SocketAddr)) {
         let server = StreamServer::bind("127.0.0.1:0")
             .cores(1)
-            .serve(crate::ringstream_server::serve_connection)
+            .serve(ringstream_harness::http::ringstream_server::serve_connection)
             .expect("the server starts");
         let Addr::Tcp(addr) = server.local_addr().clone() else {
             unreachable!("a TCP server has a TCP address")
@@ -135,5 +121,5 @@ mod tests {
     }
 
     // One #[test] per shared check, each against a fresh server.
-    crate::conformance_tests!(with_server);
+    ringstream_harness::conformance_tests!(with_server);
 }

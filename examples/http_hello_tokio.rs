@@ -1,8 +1,8 @@
 //! The `http_hello` server written on tokio, for comparison with the ringstream one
-//! (`examples/http_hello.rs`): the same request rules (`examples/http/head.rs`) and
+//! (`examples/http_hello.rs`): the same request rules (`ringstream_harness::http::head`) and
 //! responses, and the same sharding as ringstream's `StreamServer` — one thread per core,
 //! pinned, each with its own `current_thread` runtime and its own `SO_REUSEPORT` listener
-//! on the shared port (`examples/http/tokio_server.rs`).
+//! on the shared port (`ringstream_harness::http::tokio_server`).
 //!
 //! ```sh
 //! cargo run --release --example http_hello_tokio                    # 127.0.0.1:8080, every core
@@ -19,48 +19,18 @@
 //! an output buffer, and the output goes out in one `write_all` once no complete request is
 //! left — pipelined requests are answered in order and their responses leave together.
 
-#[path = "support/report.rs"]
-mod report;
-use report::Report;
-
-#[path = "http/args.rs"]
-mod args;
-#[cfg(test)]
-#[path = "http/conformance.rs"]
-mod conformance;
-#[path = "http/head.rs"]
-mod head;
-#[path = "http/tokio_server.rs"]
-mod tokio_server;
+use ringstream_harness::report::Report;
 
 use std::io::BufRead;
 use std::net::{SocketAddr, ToSocketAddrs};
 
-use args::parse_args;
-use tokio_server::TokioServer;
+use ringstream_harness::http::args::parse_args;
+use ringstream_harness::http::tokio_server::TokioServer;
+use ringstream_harness::pin::allowed_cpus;
 
 const USAGE: &str = "usage: http_hello_tokio [--addr HOST:PORT] [--cores N]
   --addr HOST:PORT  where to listen (default 127.0.0.1:8080; port 0 picks a free one)
   --cores N         how many cores serve, one pinned thread and runtime each (default: all)";
-
-/// The first `n` CPUs this process may run on (all of them without `n`).
-fn choose_cpus(n: Option<usize>) -> Result<Vec<usize>, String> {
-    let mut allowed: Vec<usize> = core_affinity::get_core_ids()
-        .ok_or("cannot read this process's CPU affinity")?
-        .into_iter()
-        .map(|c| c.id)
-        .collect();
-    allowed.sort_unstable();
-    let n = n.unwrap_or(allowed.len());
-    if n > allowed.len() {
-        return Err(format!(
-            "asked for {n} cores, but this process may run on {} ({allowed:?})",
-            allowed.len()
-        ));
-    }
-    allowed.truncate(n);
-    Ok(allowed)
-}
 
 fn resolve(addr: &str) -> Result<SocketAddr, String> {
     addr.to_socket_addrs()
@@ -73,7 +43,7 @@ fn main() -> Result<(), Report> {
     let Some(args) = parse_args(USAGE)? else {
         return Ok(());
     };
-    let cpus = choose_cpus(args.cores)?;
+    let cpus = allowed_cpus(args.cores)?;
     let server = TokioServer::start(resolve(&args.addr)?, &cpus, |e| {
         // A client that resets its connection (wrk does, at the end of a run) is not news.
         if !matches!(
@@ -102,20 +72,20 @@ fn main() -> Result<(), Report> {
     Ok(())
 }
 
-/// The shared end-to-end checks (`http/conformance.rs`) against a one-core tokio server;
-/// the head parser's tests (`http/head.rs`) run here too.
+/// The shared end-to-end checks (`ringstream_harness::http::conformance`) against a
+/// one-core tokio server.
 #[cfg(test)]
 mod tests {
     use std::net::SocketAddr;
     use std::time::Duration;
 
-    use crate::conformance;
-    use crate::tokio_server::TokioServer;
+    use ringstream_harness::http::tokio_server::TokioServer;
+    use ringstream_harness::pin::allowed_cpus;
 
     /// Runs `check` against a fresh server, then stops it: every connection must have
     /// ended by itself and none may have failed.
     fn with_server(check: fn(SocketAddr)) {
-        let cpus = crate::choose_cpus(Some(1)).expect("one CPU");
+        let cpus = allowed_cpus(Some(1)).expect("one CPU");
         let server = TokioServer::start("127.0.0.1:0".parse().unwrap(), &cpus, |e| {
             panic!("a connection failed: {e}")
         })
@@ -130,5 +100,5 @@ mod tests {
     }
 
     // One #[test] per shared check, each against a fresh server.
-    crate::conformance_tests!(with_server);
+    ringstream_harness::conformance_tests!(with_server);
 }

@@ -11,9 +11,7 @@
 //! cargo run --example register_socket
 //! ```
 
-#[path = "support/report.rs"]
-mod report;
-use report::Report;
+use ringstream_harness::report::Report;
 
 use std::io::{self, Write};
 use std::os::unix::net::UnixStream;

@@ -13,9 +13,7 @@
 //!
 //! The first argument is the server's `host:port`, the second the message.
 
-#[path = "support/report.rs"]
-mod report;
-use report::Report;
+use ringstream_harness::report::Report;
 
 use std::io;
 

@@ -14,9 +14,7 @@
 //!
 //! Then, in another terminal: `cargo run --example tcp_echo_client`.
 
-#[path = "support/report.rs"]
-mod report;
-use report::Report;
+use ringstream_harness::report::Report;
 
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};

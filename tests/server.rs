@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use ringstream::net::{FailureCause, StreamServer};
 use ringstream::Stream;
 
-use support::child::{this_test, tool, wait_for, Guard};
+use ringstream_harness::child::{this_test, tool, wait_for, Guard};
 use support::echo::echo;
 use support::{listeners_on, open_fds, port_of, tcp_client, wait_until};
 

@@ -1,14 +1,12 @@
 //! A runtime pins no memory: it starts, and moves data, under a tiny `RLIMIT_MEMLOCK`
 //! without `CAP_IPC_LOCK` (a non-root process's default limit is 8 MiB, sometimes 64 KiB).
 
-mod support;
-
 use std::process::Command;
 use std::time::Duration;
 
 use ringstream::Runtime;
 
-use support::child::{output_within, this_test, tool};
+use ringstream_harness::child::{output_within, this_test, tool};
 
 const CHILD_ENV: &str = "RINGSTREAM_MEMLOCK_CHILD";
 

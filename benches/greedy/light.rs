@@ -21,7 +21,7 @@ use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 use tokio::time::{timeout, Instant};
 
-use super::tokio_stream::{Phase, Stage};
+use ringstream_harness::tokio_stream::{Phase, Stage};
 
 /// A round trip that takes longer than this fails the run (a server that stopped
 /// answering), so the bench cannot hang on it.

@@ -1,9 +1,9 @@
 //! The greedy bench's table: per server, medians [min–max] over rounds, the light p99 as
 //! a multiple of tokio's from the same run, and the issue's target checked.
 
-use super::servers::{Peer, LOAD_CPU, SERVER_CPU};
-use super::stats::median_spread;
 use super::{Options, Sample};
+use ringstream_harness::servers::{Peer, LOAD_CPU, SERVER_CPU};
+use ringstream_harness::stats::median_spread;
 
 /// The target of issue 10 for the light connections: p99 at most this multiple of
 /// tokio's under the same load ...

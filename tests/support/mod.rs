@@ -1,12 +1,12 @@
 //! The one home of the helpers the integration tests share: loopback addresses and pairs,
 //! a bounded run, descriptor and listener counts from `/proc`, bounded waits, a drop flag,
-//! echo handlers (`echo`) and child processes (`child`). Each test file says `mod support;`.
+//! echo handlers (`echo`). Each test file says `mod support;`; child processes come from
+//! `ringstream_harness::child`, which the command's tests share.
 
 // Every test file is its own crate and uses a different subset of these helpers: what one
 // crate leaves unused is not dead.
 #![allow(dead_code)]
 
-pub mod child;
 pub mod echo;
 
 use std::cell::Cell;
