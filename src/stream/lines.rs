@@ -60,11 +60,11 @@ mod tests {
     use std::pin::pin;
 
     use super::*;
-    use crate::transport::test_support::{ready, Probe};
+    use crate::transport::test_support::{ready, WakeCounter};
 
     #[test]
     fn b1_lines_yield_each_line_then_end() {
-        let p = Probe::new();
+        let p = WakeCounter::new();
         let (mut reader, feeder) = StreamReader::with_feeder(16).unwrap();
         feeder.feed_data(b"a\nb\nc").unwrap();
         feeder.feed_eof();
@@ -78,7 +78,7 @@ mod tests {
 
     #[test]
     fn b3_lines_go_on_after_an_overlong_line() {
-        let p = Probe::new();
+        let p = WakeCounter::new();
         let (mut reader, feeder) = StreamReader::with_feeder(4).unwrap();
         feeder.feed_data(b"much too long\nok\n").unwrap();
         let mut lines = reader.lines();
@@ -93,7 +93,7 @@ mod tests {
 
     #[test]
     fn e3_waiting_next_line_is_woken_by_data() {
-        let p = Probe::new();
+        let p = WakeCounter::new();
         let (mut reader, feeder) = StreamReader::with_feeder(16).unwrap();
         let mut lines = reader.lines();
         let mut next = pin!(lines.next_line());

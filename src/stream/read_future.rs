@@ -1,61 +1,21 @@
 //! The one future behind every `StreamReader` read: it polls one `Inbound::poll_*` function
 //! and holds no data, so dropping it at any point loses no bytes (SEMANTICS A7).
 
-use std::cell::RefCell;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::rc::Rc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
 
 use super::StreamError;
-use crate::transport::conn::Conn;
 use crate::transport::inbound::Inbound;
-
-/// Where a reader's bytes come from: a connection (through its read door, which re-arms
-/// the receive when a read resumes a paused buffer) or a buffer fed by hand.
-#[derive(Debug)]
-pub(super) enum Source {
-    Conn(Rc<Conn>),
-    Fed(Rc<RefCell<Inbound>>),
-}
-
-impl Source {
-    /// Runs one read step on the inbound state.
-    #[inline(always)]
-    pub(super) fn read_with<T>(&self, step: impl FnOnce(&mut Inbound) -> T) -> T {
-        match self {
-            Source::Conn(conn) => conn.read_with(step),
-            Source::Fed(inbound) => step(&mut inbound.borrow_mut()),
-        }
-    }
-
-    /// Looks at the inbound state without reading.
-    pub(super) fn look<T>(&self, look: impl FnOnce(&Inbound) -> T) -> T {
-        match self {
-            Source::Conn(conn) => conn.inbound(look),
-            Source::Fed(inbound) => look(&inbound.borrow()),
-        }
-    }
-
-    fn cancel_read(&self) {
-        match self {
-            Source::Conn(conn) => conn.cancel_read(),
-            Source::Fed(inbound) => {
-                if let Ok(mut inbound) = inbound.try_borrow_mut() {
-                    inbound.cancel_read();
-                }
-            }
-        }
-    }
-}
+use crate::transport::read_side::ReadSide;
 
 /// A read in progress. The `Inbound` is borrowed only inside `poll`, never across a
 /// suspension.
 pub(super) struct ReadFuture<'a, F> {
-    source: &'a Source,
+    source: &'a ReadSide,
     read: F,
     state: State,
 }
@@ -71,7 +31,7 @@ impl<'a, F> ReadFuture<'a, F>
 where
     F: FnMut(&mut Inbound, &mut Context<'_>) -> Poll<Result<Bytes, StreamError>> + Unpin,
 {
-    pub(super) fn new(source: &'a Source, read: F) -> Self {
+    pub(super) fn new(source: &'a ReadSide, read: F) -> Self {
         Self {
             source,
             read,
@@ -99,10 +59,13 @@ where
             ))));
         }
         let read = &mut this.read;
-        let poll = this.source.read_with(|inbound| read(inbound, cx));
+        let poll = this.source.step(|inbound| read(inbound, cx));
         this.state = if poll.is_ready() {
+            // The flow-control check runs when the future is dropped, right after this
+            // result is taken (see `ReadSide::after_step`).
             State::Done
         } else {
+            this.source.after_step();
             State::Waiting
         };
         poll
@@ -111,6 +74,9 @@ where
 
 impl<F> Drop for ReadFuture<'_, F> {
     fn drop(&mut self) {
+        if self.state == State::Done {
+            self.source.after_step();
+        }
         if self.state == State::Waiting {
             self.source.cancel_read();
         }

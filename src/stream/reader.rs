@@ -8,10 +8,11 @@ use std::rc::Rc;
 
 use bytes::Bytes;
 
-use super::read_future::{ReadFuture, Source};
+use super::read_future::ReadFuture;
 use super::{Lines, StreamError};
 use crate::transport::conn::Conn;
 use crate::transport::inbound::Inbound;
+use crate::transport::read_side::ReadSide;
 
 /// Reads from a connection: lines, separator-terminated records, exact sizes, or whatever has
 /// arrived.
@@ -35,7 +36,7 @@ use crate::transport::inbound::Inbound;
 #[derive(Debug)]
 pub struct StreamReader {
     /// The connection this reader reads from (keeps it alive), or the fed buffer.
-    source: Source,
+    source: ReadSide,
     /// The reader is the connection's only handle (a read pipe): dropping it closes.
     closes_on_drop: bool,
 }
@@ -75,7 +76,7 @@ impl StreamReader {
     /// A reader over a transport's inbound state.
     pub(crate) fn from_inbound(inbound: Rc<RefCell<Inbound>>) -> StreamReader {
         StreamReader {
-            source: Source::Fed(inbound),
+            source: ReadSide::fed(inbound),
             closes_on_drop: false,
         }
     }
@@ -83,7 +84,7 @@ impl StreamReader {
     /// A reader over a connection's inbound buffer.
     pub(crate) fn from_conn(conn: Rc<Conn>) -> StreamReader {
         StreamReader {
-            source: Source::Conn(conn),
+            source: ReadSide::conn(conn),
             closes_on_drop: false,
         }
     }
@@ -91,7 +92,7 @@ impl StreamReader {
     /// A reader that alone owns its connection (a read pipe) and closes it when dropped.
     pub(crate) fn owning(conn: Rc<Conn>) -> StreamReader {
         StreamReader {
-            source: Source::Conn(conn),
+            source: ReadSide::conn(conn),
             closes_on_drop: true,
         }
     }
@@ -304,7 +305,7 @@ impl StreamReader {
 impl Drop for StreamReader {
     fn drop(&mut self) {
         if self.closes_on_drop {
-            if let Source::Conn(conn) = &self.source {
+            if let Some(conn) = self.source.connection() {
                 conn.close();
             }
         }
@@ -398,7 +399,7 @@ mod tests {
     use std::task::Poll;
 
     use super::*;
-    use crate::transport::test_support::{ready, Probe};
+    use crate::transport::test_support::{ready, WakeCounter};
 
     fn reader(limit: usize) -> (StreamReader, ReaderFeeder) {
         StreamReader::with_feeder(limit).unwrap()
@@ -418,7 +419,7 @@ mod tests {
 
     #[test]
     fn a3_read_future_waits_then_returns_what_arrived() {
-        let p = Probe::new();
+        let p = WakeCounter::new();
         let (mut reader, feeder) = reader(16);
         let mut read = pin!(reader.read(10));
         assert!(p.poll(read.as_mut()).is_pending());
@@ -429,7 +430,7 @@ mod tests {
 
     #[test]
     fn a5_read_to_end_future_collects_everything() {
-        let p = Probe::new();
+        let p = WakeCounter::new();
         let (mut reader, feeder) = reader(2);
         let mut read = pin!(reader.read_to_end());
         for chunk in [&b"abc"[..], b"def", b"ghi"] {
@@ -442,7 +443,7 @@ mod tests {
 
     #[test]
     fn a7_dropped_read_line_loses_no_bytes() {
-        let p = Probe::new();
+        let p = WakeCounter::new();
         let (mut reader, feeder) = reader(16);
         feeder.feed_data(b"par").unwrap();
         {
@@ -456,7 +457,7 @@ mod tests {
 
     #[test]
     fn a7_dropped_read_exact_loses_no_bytes() {
-        let p = Probe::new();
+        let p = WakeCounter::new();
         let (mut reader, feeder) = reader(16);
         feeder.feed_data(b"abc").unwrap();
         {
@@ -469,7 +470,7 @@ mod tests {
 
     #[test]
     fn a7_dropped_read_until_any_and_read_to_end_lose_no_bytes() {
-        let p = Probe::new();
+        let p = WakeCounter::new();
         let (mut reader, feeder) = reader(16);
         feeder.feed_data(b"a\r").unwrap();
         {
@@ -487,7 +488,7 @@ mod tests {
 
     #[test]
     fn a7_dropped_read_until_resumes_safely_for_the_next_read() {
-        let p = Probe::new();
+        let p = WakeCounter::new();
         let (mut reader, feeder) = reader(64);
         feeder.feed_data(b"one\ntwo\r").unwrap();
         {
@@ -506,7 +507,7 @@ mod tests {
 
     #[test]
     fn a7_completed_future_polled_again_consumes_nothing() {
-        let p = Probe::new();
+        let p = WakeCounter::new();
         let (mut reader, feeder) = reader(16);
         feeder.feed_data(b"abcd").unwrap();
         {
@@ -523,7 +524,7 @@ mod tests {
 
     #[test]
     fn b1_read_line_future_returns_line_then_partial_then_empty() {
-        let p = Probe::new();
+        let p = WakeCounter::new();
         let (mut reader, feeder) = reader(16);
         feeder.feed_data(b"one\ntwo").unwrap();
         feeder.feed_eof();
@@ -535,7 +536,7 @@ mod tests {
 
     #[test]
     fn c3_read_exact_future_reports_incomplete_read() {
-        let p = Probe::new();
+        let p = WakeCounter::new();
         let (mut reader, feeder) = reader(16);
         let mut read = pin!(reader.read_exact(4));
         assert!(p.poll(read.as_mut()).is_pending());
@@ -554,7 +555,7 @@ mod tests {
 
     #[test]
     fn d1_read_until_rejects_empty_separator() {
-        let p = Probe::new();
+        let p = WakeCounter::new();
         let (mut reader, _feeder) = reader(16);
         let mut read = pin!(reader.read_until(b""));
         match ready(p.poll(read.as_mut())) {
@@ -565,7 +566,7 @@ mod tests {
 
     #[test]
     fn d8_read_until_any_future_takes_earliest_ending_match() {
-        let p = Probe::new();
+        let p = WakeCounter::new();
         let (mut reader, feeder) = reader(16);
         feeder.feed_data(b"ABCDEFG").unwrap();
         let mut read = pin!(reader.read_until_any(&[b"DEF", b"BCDE"]));
@@ -574,7 +575,7 @@ mod tests {
 
     #[test]
     fn e1_at_eof_after_the_last_byte_is_read() {
-        let p = Probe::new();
+        let p = WakeCounter::new();
         let (mut reader, feeder) = reader(16);
         feeder.feed_data(b"x").unwrap();
         feeder.feed_eof();
@@ -588,7 +589,7 @@ mod tests {
 
     #[test]
     fn e3_set_exception_fails_the_waiting_future() {
-        let p = Probe::new();
+        let p = WakeCounter::new();
         let (mut reader, feeder) = reader(16);
         let mut read = pin!(reader.read_line());
         assert!(p.poll(read.as_mut()).is_pending());
@@ -602,7 +603,7 @@ mod tests {
 
     #[test]
     fn e4_dropped_read_to_end_future_lets_reading_pause_again() {
-        let p = Probe::new();
+        let p = WakeCounter::new();
         let mut inbound = Inbound::new(4).unwrap();
         inbound.enable_flow_control();
         let inbound = Rc::new(RefCell::new(inbound));

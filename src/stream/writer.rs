@@ -95,7 +95,7 @@ impl StreamWriter {
     /// nothing left to flush, or when `abort()` releases it.
     #[doc(alias = "StreamWriter.drain")]
     pub fn drain(&self) -> impl Future<Output = io::Result<()>> + '_ {
-        let mut waiter = WaiterGuard::new(&self.conn, Kind::Drain);
+        let mut waiter = WaiterGuard::new(&self.conn, Wait::Drain);
         poll_fn(move |cx| {
             let (conn, waiter) = waiter.parts();
             conn.poll_drain(cx, waiter)
@@ -155,7 +155,7 @@ impl StreamWriter {
     /// The error that ended the connection, if one did.
     #[doc(alias = "StreamWriter.wait_closed")]
     pub fn wait_closed(&self) -> impl Future<Output = io::Result<()>> + '_ {
-        let mut waiter = WaiterGuard::new(&self.conn, Kind::Closed);
+        let mut waiter = WaiterGuard::new(&self.conn, Wait::Closed);
         poll_fn(move |cx| {
             let (conn, waiter) = waiter.parts();
             conn.poll_closed(cx, waiter)
@@ -217,7 +217,7 @@ impl std::fmt::Debug for StreamWriter {
 }
 
 #[derive(Clone, Copy)]
-enum Kind {
+enum Wait {
     Drain,
     Closed,
 }
@@ -226,11 +226,11 @@ enum Kind {
 struct WaiterGuard<'a> {
     conn: &'a Conn,
     waiter: Waiter,
-    kind: Kind,
+    kind: Wait,
 }
 
 impl<'a> WaiterGuard<'a> {
-    fn new(conn: &'a Rc<Conn>, kind: Kind) -> Self {
+    fn new(conn: &'a Rc<Conn>, kind: Wait) -> Self {
         WaiterGuard {
             conn,
             waiter: Waiter::default(),
@@ -246,8 +246,8 @@ impl<'a> WaiterGuard<'a> {
 impl Drop for WaiterGuard<'_> {
     fn drop(&mut self) {
         match self.kind {
-            Kind::Drain => self.conn.cancel_drain(&mut self.waiter),
-            Kind::Closed => self.conn.cancel_closed(&mut self.waiter),
+            Wait::Drain => self.conn.cancel_drain(&mut self.waiter),
+            Wait::Closed => self.conn.cancel_closed(&mut self.waiter),
         }
     }
 }

@@ -13,9 +13,9 @@
 //!
 //! Flow control (E4) is pulled, like the outbound side's: a feed that takes the buffer over
 //! the threshold marks it paused, and the transport asks [`Inbound::wants_data`] before it
-//! arms a receive; a read that brings it back down marks it resumed, and the transport
-//! (its read door, `Conn::read_with`) takes that with [`Inbound::take_resumed`] and
-//! re-arms. A reader fed by hand (`ReaderFeeder`) has no flow control.
+//! arms a receive; a read that brings it back down marks it resumed, and the reader's door
+//! (`ReadSide::after_step`) takes that with [`Inbound::take_resumed`] and re-arms. A
+//! reader fed by hand (`ReaderFeeder`) has no flow control.
 
 use std::fmt;
 use std::io;
@@ -122,9 +122,15 @@ impl Inbound {
         self.eof || self.error.is_some()
     }
 
+    /// Whether a read resumed a paused buffer since the last [`take_resumed`]
+    /// (Self::take_resumed).
+    #[inline(always)]
+    pub(crate) fn resumed(&self) -> bool {
+        self.resumed
+    }
+
     /// Whether a read resumed a paused buffer since the last call (the transport then
     /// re-arms its receive).
-    #[inline(always)]
     pub(crate) fn take_resumed(&mut self) -> bool {
         std::mem::take(&mut self.resumed)
     }
@@ -289,7 +295,7 @@ impl Inbound {
         let found = self.search.find_one(&self.buf, separator);
         match found {
             Some(found) if found.start <= self.limit => Poll::Ready(Ok(self.finish(found.end))),
-            _ => self.until_rest(cx, found, separator.len()),
+            _ => self.until_slow_path(cx, found, separator.len()),
         }
     }
 
@@ -306,7 +312,7 @@ impl Inbound {
     /// One line, `\n` included, with CPython's `readline` recovery on overrun (B1–B5).
     ///
     /// Fast path: no stored error and a `\n` within the limit: a `memchr` from where the last
-    /// search stopped, then the line is split off. Anything else is `read_line_rest`, out of
+    /// search stopped, then the line is split off. Anything else is `read_line_slow_path`, out of
     /// line. (Figures in the module comment.)
     #[inline]
     pub(crate) fn poll_read_line(
@@ -314,7 +320,7 @@ impl Inbound {
         cx: &mut Context<'_>,
     ) -> Poll<Result<Bytes, StreamError>> {
         if self.error.is_some() {
-            return self.read_line_rest(cx, None);
+            return self.read_line_slow_path(cx, None);
         }
         if self.lent_len() != 0 {
             self.flatten();
@@ -322,7 +328,7 @@ impl Inbound {
         let found = self.search.find_byte(&self.buf, b'\n');
         match found {
             Some(start) if start <= self.limit => Poll::Ready(Ok(self.finish(start + 1))),
-            _ => self.read_line_rest(cx, found),
+            _ => self.read_line_slow_path(cx, found),
         }
     }
 
@@ -420,7 +426,7 @@ impl Inbound {
 
     /// The rest of [`poll_read_until`](Self::poll_read_until) after its fast path.
     #[inline(never)]
-    fn until_rest(
+    fn until_slow_path(
         &mut self,
         cx: &mut Context<'_>,
         found: Option<Match>,
@@ -434,7 +440,7 @@ impl Inbound {
     /// error, an overlong line (B2–B5), EOF (B1) or waiting. `found` is where the search saw
     /// a `\n` (past the limit), if it did.
     #[inline(never)]
-    fn read_line_rest(
+    fn read_line_slow_path(
         &mut self,
         cx: &mut Context<'_>,
         found: Option<usize>,
@@ -618,7 +624,7 @@ impl fmt::Debug for Inbound {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transport::test_support::{ready, Probe};
+    use crate::transport::test_support::{ready, WakeCounter};
 
     fn inbound(limit: usize) -> Inbound {
         Inbound::new(limit).unwrap()
@@ -689,14 +695,14 @@ mod tests {
     /// Reads everything left, to see exactly what a previous read left behind.
     fn rest(inbound: &mut Inbound) -> Bytes {
         inbound.feed_eof();
-        ready(inbound.poll_read_to_end(&mut Probe::new().cx())).unwrap()
+        ready(inbound.poll_read_to_end(&mut WakeCounter::new().cx())).unwrap()
     }
 
     /// A lent receive buffer is handed out by `read(n)` as the same memory (no copy), in
     /// order with data fed before and after it.
     #[test]
     fn a3_lent_bytes_are_read_without_a_copy_and_in_order() {
-        let p = Probe::new();
+        let p = WakeCounter::new();
         let mut inbound = inbound(64);
         let lent = Bytes::from(b"0123456789".to_vec());
         let address = lent.as_ptr();
@@ -724,7 +730,7 @@ mod tests {
     /// Separator and exact reads see lent bytes as part of one contiguous buffer.
     #[test]
     fn d1_c1_reads_across_lent_and_copied_bytes() {
-        let p = Probe::new();
+        let p = WakeCounter::new();
         let mut inbound = inbound(64);
         inbound
             .feed_lent(Bytes::from_static(b"GET / HTTP/1.1\r\nHo"))
@@ -753,7 +759,7 @@ mod tests {
     /// E4 counts lent bytes: pausing above 2 x limit, resuming once read down to the limit.
     #[test]
     fn e4_lent_bytes_count_towards_pausing_and_resuming() {
-        let p = Probe::new();
+        let p = WakeCounter::new();
         let (mut inbound, control) = controlled(4);
         inbound
             .feed_lent(Bytes::from_static(b"0123456789"))
@@ -778,7 +784,7 @@ mod tests {
 
     #[test]
     fn a2_read_zero_returns_empty_at_once() {
-        let p = Probe::new();
+        let p = WakeCounter::new();
         let mut inbound = inbound(8);
         assert!(ready(inbound.poll_read(&mut p.cx(), 0)).unwrap().is_empty());
         inbound.feed_data(b"abc").unwrap();
@@ -790,20 +796,20 @@ mod tests {
     fn a2_read_zero_raises_stored_error_first() {
         let mut inbound = fed(8, b"abc");
         inbound.set_exception(reset());
-        let result = ready(inbound.poll_read(&mut Probe::new().cx(), 0));
+        let result = ready(inbound.poll_read(&mut WakeCounter::new().cx(), 0));
         assert_io(result, io::ErrorKind::ConnectionReset);
     }
 
     #[test]
     fn a3_read_returns_what_is_buffered_without_waiting() {
         let mut inbound = fed(8, b"abc");
-        let data = ready(inbound.poll_read(&mut Probe::new().cx(), 100)).unwrap();
+        let data = ready(inbound.poll_read(&mut WakeCounter::new().cx(), 100)).unwrap();
         assert_eq!(&data[..], b"abc");
     }
 
     #[test]
     fn a3_read_waits_for_the_first_byte_only() {
-        let p = Probe::new();
+        let p = WakeCounter::new();
         let mut inbound = inbound(8);
         assert!(inbound.poll_read(&mut p.cx(), 5).is_pending());
         inbound.feed_data(b"x").unwrap();
@@ -814,7 +820,7 @@ mod tests {
     #[test]
     fn a3_read_returns_at_most_n_and_keeps_the_rest() {
         let mut inbound = fed(8, b"abcdef");
-        let data = ready(inbound.poll_read(&mut Probe::new().cx(), 4)).unwrap();
+        let data = ready(inbound.poll_read(&mut WakeCounter::new().cx(), 4)).unwrap();
         assert_eq!(&data[..], b"abcd");
         assert_eq!(&rest(&mut inbound)[..], b"ef");
     }
@@ -823,14 +829,14 @@ mod tests {
     fn a4_read_at_eof_with_empty_buffer_is_empty() {
         let mut inbound = inbound(8);
         inbound.feed_eof();
-        assert!(ready(inbound.poll_read(&mut Probe::new().cx(), 5))
+        assert!(ready(inbound.poll_read(&mut WakeCounter::new().cx(), 5))
             .unwrap()
             .is_empty());
     }
 
     #[test]
     fn a4_read_at_eof_returns_the_rest_up_to_n() {
-        let p = Probe::new();
+        let p = WakeCounter::new();
         let mut inbound = fed(8, b"abcdef");
         inbound.feed_eof();
         assert_eq!(
@@ -846,7 +852,7 @@ mod tests {
 
     #[test]
     fn a5_read_to_end_is_not_capped_by_limit() {
-        let p = Probe::new();
+        let p = WakeCounter::new();
         let mut inbound = inbound(4);
         for _ in 0..25 {
             inbound.feed_data(b"0123").unwrap();
@@ -862,7 +868,7 @@ mod tests {
 
     #[test]
     fn a6_stored_error_beats_buffered_data() {
-        let p = Probe::new();
+        let p = WakeCounter::new();
         let mut inbound = fed(8, b"line\nmore");
         inbound.set_exception(reset());
         let kind = io::ErrorKind::ConnectionReset;
@@ -876,7 +882,7 @@ mod tests {
 
     #[test]
     fn a6_stored_error_is_rebuilt_for_every_read() {
-        let p = Probe::new();
+        let p = WakeCounter::new();
         let mut inbound = inbound(8);
         inbound.set_exception(reset());
         for _ in 0..2 {
@@ -897,7 +903,7 @@ mod tests {
 
     #[test]
     fn a7_waiting_reads_consume_nothing() {
-        let p = Probe::new();
+        let p = WakeCounter::new();
         let mut inbound = fed(16, b"abc");
         assert!(inbound.poll_read_exact(&mut p.cx(), 5).is_pending());
         assert!(inbound.poll_read_until(&mut p.cx(), b"\n").is_pending());
@@ -912,7 +918,7 @@ mod tests {
 
     #[test]
     fn b1_read_line_includes_newline() {
-        let p = Probe::new();
+        let p = WakeCounter::new();
         let mut inbound = fed(16, b"one\ntwo\n");
         assert_eq!(
             &ready(inbound.poll_read_line(&mut p.cx())).unwrap()[..],
@@ -927,7 +933,7 @@ mod tests {
 
     #[test]
     fn b1_read_line_at_eof_returns_partial_then_empty() {
-        let p = Probe::new();
+        let p = WakeCounter::new();
         let mut inbound = fed(16, b"tail");
         inbound.feed_eof();
         assert_eq!(
@@ -945,30 +951,39 @@ mod tests {
     #[test]
     fn b2_line_of_exactly_limit_is_ok() {
         let mut inbound = fed(7, b"1234567\n");
-        let line = ready(inbound.poll_read_line(&mut Probe::new().cx())).unwrap();
+        let line = ready(inbound.poll_read_line(&mut WakeCounter::new().cx())).unwrap();
         assert_eq!(&line[..], b"1234567\n");
     }
 
     #[test]
     fn b2_line_over_limit_is_overrun() {
         let mut inbound = fed(7, b"12345678\n");
-        assert_overrun(ready(inbound.poll_read_line(&mut Probe::new().cx())), 8);
+        assert_overrun(
+            ready(inbound.poll_read_line(&mut WakeCounter::new().cx())),
+            8,
+        );
     }
 
     #[test]
     fn b3_overrun_discards_through_newline_keeps_later_data() {
         let mut inbound = fed(4, b"toolong\nnext\n");
-        assert_overrun(ready(inbound.poll_read_line(&mut Probe::new().cx())), 7);
+        assert_overrun(
+            ready(inbound.poll_read_line(&mut WakeCounter::new().cx())),
+            7,
+        );
         assert_eq!(&rest(&mut inbound)[..], b"next\n");
     }
 
     #[test]
     fn b4_overrun_without_newline_clears_buffer() {
         let mut inbound = fed(4, b"0123456789");
-        assert_overrun(ready(inbound.poll_read_line(&mut Probe::new().cx())), 10);
+        assert_overrun(
+            ready(inbound.poll_read_line(&mut WakeCounter::new().cx())),
+            10,
+        );
         assert_eq!(inbound.buffered_len(), 0);
         inbound.feed_data(b"ok\n").unwrap();
-        let line = ready(inbound.poll_read_line(&mut Probe::new().cx())).unwrap();
+        let line = ready(inbound.poll_read_line(&mut WakeCounter::new().cx())).unwrap();
         assert_eq!(&line[..], b"ok\n");
     }
 
@@ -976,13 +991,16 @@ mod tests {
     fn b5_line_overrun_wins_over_eof() {
         let mut inbound = fed(4, b"0123456789");
         inbound.feed_eof();
-        assert_overrun(ready(inbound.poll_read_line(&mut Probe::new().cx())), 10);
+        assert_overrun(
+            ready(inbound.poll_read_line(&mut WakeCounter::new().cx())),
+            10,
+        );
         assert!(inbound.at_eof());
     }
 
     #[test]
     fn c1_read_exact_zero_is_empty_after_error_check() {
-        let p = Probe::new();
+        let p = WakeCounter::new();
         let mut inbound = inbound(8);
         assert!(ready(inbound.poll_read_exact(&mut p.cx(), 0))
             .unwrap()
@@ -996,7 +1014,7 @@ mod tests {
 
     #[test]
     fn c2_read_exact_returns_n_and_leaves_the_rest() {
-        let p = Probe::new();
+        let p = WakeCounter::new();
         let mut inbound = fed(2, b"abcdefgh");
         assert_eq!(
             &ready(inbound.poll_read_exact(&mut p.cx(), 5)).unwrap()[..],
@@ -1007,7 +1025,7 @@ mod tests {
 
     #[test]
     fn c2_read_exact_beyond_twice_limit_keeps_reading() {
-        let p = Probe::new();
+        let p = WakeCounter::new();
         let (mut inbound, control) = controlled(4);
         assert!(inbound.poll_read_exact(&mut p.cx(), 20).is_pending());
         for _ in 0..5 {
@@ -1027,7 +1045,7 @@ mod tests {
 
     #[test]
     fn c2_read_exact_resumes_paused_reading() {
-        let p = Probe::new();
+        let p = WakeCounter::new();
         let (mut inbound, control) = controlled(4);
         inbound.feed_data(b"0123456789").unwrap();
         assert_eq!(control.calls(&mut inbound), ["pause"]);
@@ -1047,14 +1065,14 @@ mod tests {
     fn c3_eof_before_n_is_incomplete_read_and_clears() {
         let mut inbound = fed(8, b"abc");
         inbound.feed_eof();
-        let result = ready(inbound.poll_read_exact(&mut Probe::new().cx(), 5));
+        let result = ready(inbound.poll_read_exact(&mut WakeCounter::new().cx(), 5));
         assert_incomplete(result, b"abc", Some(5));
         assert!(inbound.at_eof());
     }
 
     #[test]
     fn c4_read_exact_consumes_nothing_until_n_bytes() {
-        let p = Probe::new();
+        let p = WakeCounter::new();
         let mut inbound = fed(8, b"abc");
         assert!(inbound.poll_read_exact(&mut p.cx(), 5).is_pending());
         assert_eq!(inbound.buffered_len(), 3);
@@ -1067,7 +1085,7 @@ mod tests {
 
     #[test]
     fn d1_empty_separator_is_invalid_input() {
-        let p = Probe::new();
+        let p = WakeCounter::new();
         let mut inbound = fed(8, b"abc");
         let kind = io::ErrorKind::InvalidInput;
         assert_io(ready(inbound.poll_read_until(&mut p.cx(), b"")), kind);
@@ -1081,14 +1099,14 @@ mod tests {
     #[test]
     fn d1_empty_separator_list_is_invalid_input() {
         let mut inbound = fed(8, b"abc");
-        let result = ready(inbound.poll_read_until_any(&mut Probe::new().cx(), &[]));
+        let result = ready(inbound.poll_read_until_any(&mut WakeCounter::new().cx(), &[]));
         assert_io(result, io::ErrorKind::InvalidInput);
     }
 
     #[test]
     fn d2_read_until_returns_data_and_separator() {
         let mut inbound = fed(16, b"key: value\r\nrest");
-        let data = ready(inbound.poll_read_until(&mut Probe::new().cx(), b"\r\n")).unwrap();
+        let data = ready(inbound.poll_read_until(&mut WakeCounter::new().cx(), b"\r\n")).unwrap();
         assert_eq!(&data[..], b"key: value\r\n");
         assert_eq!(&rest(&mut inbound)[..], b"rest");
     }
@@ -1097,14 +1115,14 @@ mod tests {
     fn d3_eof_without_match_is_incomplete_read() {
         let mut inbound = fed(16, b"abc\r");
         inbound.feed_eof();
-        let result = ready(inbound.poll_read_until(&mut Probe::new().cx(), b"\r\n"));
+        let result = ready(inbound.poll_read_until(&mut WakeCounter::new().cx(), b"\r\n"));
         assert_incomplete(result, b"abc\r", None);
         assert!(inbound.at_eof());
     }
 
     #[test]
     fn d3_match_completed_by_the_last_chunk_succeeds() {
-        let p = Probe::new();
+        let p = WakeCounter::new();
         let mut inbound = fed(16, b"abc\r");
         assert!(inbound.poll_read_until(&mut p.cx(), b"\r\n").is_pending());
         inbound.feed_data(b"\n").unwrap();
@@ -1116,7 +1134,7 @@ mod tests {
     #[test]
     fn d4_separator_after_limit_is_overrun() {
         let mut inbound = fed(4, b"abcdef\r\n");
-        let result = ready(inbound.poll_read_until(&mut Probe::new().cx(), b"\r\n"));
+        let result = ready(inbound.poll_read_until(&mut WakeCounter::new().cx(), b"\r\n"));
         assert_overrun(result, 6);
         assert_eq!(inbound.buffered_len(), 8);
     }
@@ -1124,14 +1142,14 @@ mod tests {
     #[test]
     fn d4_separator_starting_at_limit_is_ok() {
         let mut inbound = fed(4, b"abcd\r\n");
-        let data = ready(inbound.poll_read_until(&mut Probe::new().cx(), b"\r\n")).unwrap();
+        let data = ready(inbound.poll_read_until(&mut WakeCounter::new().cx(), b"\r\n")).unwrap();
         assert_eq!(&data[..], b"abcd\r\n");
     }
 
     #[test]
     fn d5_no_separator_past_limit_is_overrun() {
         // limit 4, longest separator 3: overrun once the buffer holds more than 6 bytes.
-        let p = Probe::new();
+        let p = WakeCounter::new();
         let mut inbound = fed(4, b"abcdef");
         let separators: &[&[u8]] = &[b"\r\n", b"END"];
         assert!(inbound
@@ -1144,7 +1162,7 @@ mod tests {
 
     #[test]
     fn d6_overrun_consumes_nothing_and_wins_over_eof() {
-        let p = Probe::new();
+        let p = WakeCounter::new();
         let mut inbound = fed(4, b"abcdefgh");
         inbound.feed_eof();
         assert_overrun(ready(inbound.poll_read_until(&mut p.cx(), b"\n")), 8);
@@ -1160,7 +1178,7 @@ mod tests {
     fn d7_separator_split_across_chunks_is_found() {
         let separator = b"<END>";
         for split in 1..separator.len() {
-            let p = Probe::new();
+            let p = WakeCounter::new();
             let mut inbound = fed(64, b"payload");
             inbound.feed_data(&separator[..split]).unwrap();
             assert!(inbound.poll_read_until(&mut p.cx(), separator).is_pending());
@@ -1172,7 +1190,7 @@ mod tests {
 
     #[test]
     fn d7_other_reads_between_searches_keep_results_right() {
-        let p = Probe::new();
+        let p = WakeCounter::new();
         let mut inbound = fed(64, b"abcdef");
         assert!(inbound.poll_read_until(&mut p.cx(), b"\n").is_pending());
         assert_eq!(
@@ -1188,7 +1206,7 @@ mod tests {
     fn d8_earliest_ending_match_wins() {
         let mut inbound = fed(16, b"ABCDEFG");
         let separators: &[&[u8]] = &[b"DEF", b"BCDE"];
-        let data = ready(inbound.poll_read_until_any(&mut Probe::new().cx(), separators));
+        let data = ready(inbound.poll_read_until_any(&mut WakeCounter::new().cx(), separators));
         assert_eq!(&data.unwrap()[..], b"ABCDE");
         assert_eq!(&rest(&mut inbound)[..], b"FG");
     }
@@ -1199,7 +1217,7 @@ mod tests {
         assert!(!inbound.at_eof());
         inbound.feed_eof();
         assert!(!inbound.at_eof());
-        ready(inbound.poll_read(&mut Probe::new().cx(), 1)).unwrap();
+        ready(inbound.poll_read(&mut WakeCounter::new().cx(), 1)).unwrap();
         assert!(inbound.at_eof());
     }
 
@@ -1215,7 +1233,7 @@ mod tests {
 
     #[test]
     fn e3_feed_data_wakes_pending_read() {
-        let p = Probe::new();
+        let p = WakeCounter::new();
         let mut inbound = inbound(8);
         assert!(inbound.poll_read_line(&mut p.cx()).is_pending());
         inbound.feed_data(b"").unwrap();
@@ -1233,7 +1251,7 @@ mod tests {
 
     #[test]
     fn e3_feed_eof_wakes_pending_read() {
-        let p = Probe::new();
+        let p = WakeCounter::new();
         let mut inbound = inbound(8);
         assert!(inbound.poll_read_exact(&mut p.cx(), 2).is_pending());
         inbound.feed_eof();
@@ -1243,7 +1261,7 @@ mod tests {
 
     #[test]
     fn e3_set_exception_wakes_pending_read() {
-        let p = Probe::new();
+        let p = WakeCounter::new();
         let mut inbound = inbound(8);
         assert!(inbound.poll_read(&mut p.cx(), 2).is_pending());
         inbound.set_exception(reset());
@@ -1256,7 +1274,7 @@ mod tests {
 
     #[test]
     fn e3_error_after_wake_by_data_does_not_hang() {
-        let p = Probe::new();
+        let p = WakeCounter::new();
         let mut inbound = inbound(8);
         assert!(inbound.poll_read_exact(&mut p.cx(), 4).is_pending());
         inbound.feed_data(b"ab").unwrap();
@@ -1281,7 +1299,7 @@ mod tests {
 
     #[test]
     fn e4_resumes_once_drained_to_limit() {
-        let p = Probe::new();
+        let p = WakeCounter::new();
         let (mut inbound, control) = controlled(4);
         inbound.feed_data(b"0123456789").unwrap();
         ready(inbound.poll_read(&mut p.cx(), 5)).unwrap();
@@ -1298,7 +1316,7 @@ mod tests {
 
     #[test]
     fn e4_dropped_read_to_end_lets_reading_pause_again() {
-        let p = Probe::new();
+        let p = WakeCounter::new();
         let (mut inbound, control) = controlled(4);
         assert!(inbound.poll_read_to_end(&mut p.cx()).is_pending());
         inbound.feed_data(&[b'x'; 20]).unwrap();
@@ -1311,7 +1329,7 @@ mod tests {
     #[test]
     fn e4_waiting_read_until_with_long_separator_resumes_reading() {
         // A separator longer than the limit: pausing at 2 x limit must not strand the read.
-        let p = Probe::new();
+        let p = WakeCounter::new();
         let (mut inbound, control) = controlled(2);
         inbound.feed_data(b"abcde").unwrap();
         assert_eq!(control.calls(&mut inbound), ["pause"]);
@@ -1329,7 +1347,7 @@ mod tests {
         let address = data.as_ptr();
         let mut inbound = inbound(8);
         inbound.feed_bytes(data).unwrap();
-        let line = ready(inbound.poll_read_line(&mut Probe::new().cx())).unwrap();
+        let line = ready(inbound.poll_read_line(&mut WakeCounter::new().cx())).unwrap();
         assert_eq!(line.as_ptr(), address);
     }
 
@@ -1339,7 +1357,7 @@ mod tests {
         chunks: &[&[u8]],
         mut read: impl FnMut(&mut Inbound, &mut Context<'_>) -> Poll<Result<Bytes, StreamError>>,
     ) -> Result<Bytes, StreamError> {
-        let p = Probe::new();
+        let p = WakeCounter::new();
         for chunk in chunks {
             inbound.feed_data(chunk).unwrap();
             if let Poll::Ready(result) = read(inbound, &mut p.cx()) {
@@ -1364,7 +1382,7 @@ mod tests {
         let chunks: &[&[u8]] = &[b"ab", b"c", b"|de|"];
         let data = read_fed(&mut inbound, chunks, |i, cx| i.poll_read_until(cx, b"|"));
         assert_eq!(&data.unwrap()[..], b"abc|");
-        let data = ready(inbound.poll_read_until(&mut Probe::new().cx(), b"|"));
+        let data = ready(inbound.poll_read_until(&mut WakeCounter::new().cx(), b"|"));
         assert_eq!(&data.unwrap()[..], b"de|");
     }
 
@@ -1399,7 +1417,7 @@ mod tests {
     fn a7_dropped_read_line_then_other_reads_then_more_data() {
         // The dropped read_line left its resume point at the end of "abcdef"; a read in
         // between moves the buffer's front, and the next read_line must still see everything.
-        let p = Probe::new();
+        let p = WakeCounter::new();
         let mut inbound = fed(64, b"abcdef");
         assert!(inbound.poll_read_line(&mut p.cx()).is_pending());
         inbound.cancel_read();
@@ -1418,7 +1436,7 @@ mod tests {
     fn a7_dropped_read_until_then_a_read_with_another_separator() {
         // A resume point computed for one separator is not used for another: "X" was
         // searched up to the end, but the `\n` and `\r\n` before it must still be found.
-        let p = Probe::new();
+        let p = WakeCounter::new();
         let mut inbound = fed(64, b"ab\r\ncd\nef");
         assert!(inbound.poll_read_until(&mut p.cx(), b"X").is_pending());
         inbound.cancel_read();
@@ -1446,7 +1464,7 @@ mod tests {
             i.poll_read_until_any(cx, separators)
         });
         assert_eq!(&data.unwrap()[..], b"abEND");
-        let data = ready(inbound.poll_read_until_any(&mut Probe::new().cx(), separators));
+        let data = ready(inbound.poll_read_until_any(&mut WakeCounter::new().cx(), separators));
         assert_eq!(&data.unwrap()[..], b"|");
         let chunks: &[&[u8]] = &[b"E", b"N", b"D|"];
         let data = read_fed(&mut inbound, chunks, |i, cx| {
@@ -1460,7 +1478,7 @@ mod tests {
     fn d4_d5_limits_with_a_resumed_two_byte_search() {
         // limit 4: the search resumes across feeds; a separator found at 5 > 4 is an overrun
         // that consumes nothing.
-        let p = Probe::new();
+        let p = WakeCounter::new();
         let mut inbound = fed(4, b"abc");
         assert!(inbound.poll_read_until(&mut p.cx(), b"\r\n").is_pending());
         inbound.feed_data(b"de\r\n").unwrap();
@@ -1475,7 +1493,7 @@ mod tests {
 
     #[test]
     fn b2_b3_overrun_found_by_a_resumed_line_search() {
-        let p = Probe::new();
+        let p = WakeCounter::new();
         let mut inbound = fed(4, b"abcd");
         assert!(inbound.poll_read_line(&mut p.cx()).is_pending());
         inbound.feed_data(b"e\nok\n").unwrap();
@@ -1488,7 +1506,7 @@ mod tests {
     fn read_line_fast_path_releases_the_waker_and_resumes_reading() {
         // A read that waited, then finished on the fast path, leaves no waker behind, and the
         // fast path resumes paused reading once the buffer is down to the limit (E4).
-        let p = Probe::new();
+        let p = WakeCounter::new();
         let (mut inbound, control) = controlled(4);
         assert!(inbound.poll_read_line(&mut p.cx()).is_pending());
         inbound.feed_data(b"ab\ncd\nefgh").unwrap();
@@ -1512,7 +1530,7 @@ mod tests {
     /// the burst's.
     #[test]
     fn burst_buffer_is_released_once_read_empty() {
-        let p = Probe::new();
+        let p = WakeCounter::new();
         let mut inbound = inbound(1 << 20);
         for _ in 0..100 {
             inbound.feed_data(&[b'x'; 1000]).unwrap();
@@ -1538,7 +1556,7 @@ mod tests {
     /// Below `KEPT_CAPACITY` an emptied buffer is kept: small messages reuse its memory.
     #[test]
     fn small_buffer_is_kept_and_reused_once_read_empty() {
-        let p = Probe::new();
+        let p = WakeCounter::new();
         let mut inbound = inbound(1024);
         inbound.feed_data(&[1; 64]).unwrap();
         drop(ready(inbound.poll_read_exact(&mut p.cx(), 64)).unwrap());

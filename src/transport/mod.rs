@@ -9,6 +9,7 @@ pub(crate) mod connector;
 pub(crate) mod endpoint;
 pub(crate) mod inbound;
 pub(crate) mod outbound;
+pub(crate) mod read_side;
 mod stored_error;
 #[cfg(test)]
 pub(crate) mod test_support;

@@ -496,7 +496,7 @@ impl fmt::Debug for Outbound {
 #[cfg(test)]
 mod tests {
     use super::queue::COALESCE_BELOW;
-    use super::testing::{flush, ready, transmit, Probe};
+    use super::testing::{flush, ready, transmit, WakeCounter};
     use super::*;
 
     fn controlled() -> Outbound {
@@ -516,11 +516,15 @@ mod tests {
         io::Error::from_raw_os_error(104)
     }
 
-    fn drain(outbound: &mut Outbound, probe: &Probe, waiter: &mut Waiter) -> Poll<io::Result<()>> {
+    fn drain(
+        outbound: &mut Outbound,
+        probe: &WakeCounter,
+        waiter: &mut Waiter,
+    ) -> Poll<io::Result<()>> {
         outbound.poll_drain(&mut probe.cx(), waiter)
     }
 
-    fn wait_closed(outbound: &mut Outbound, probe: &Probe, waiter: &mut Waiter) -> Poll<()> {
+    fn wait_closed(outbound: &mut Outbound, probe: &WakeCounter, waiter: &mut Waiter) -> Poll<()> {
         outbound.poll_closed(&mut probe.cx(), waiter).map(|result| {
             result.unwrap();
         })
@@ -723,7 +727,7 @@ mod tests {
             .set_write_buffer_limits(Some(100), Some(50))
             .unwrap();
         assert!(outbound.paused);
-        let probe = Probe::new();
+        let probe = WakeCounter::new();
         assert!(drain(&mut outbound, &probe, &mut Waiter::default()).is_pending());
         // The next completion applies the new low watermark.
         let batch = outbound.next_send(8, 1).unwrap();
@@ -736,7 +740,7 @@ mod tests {
     fn idle_and_plain_writers_allocate_no_rare_parts() {
         // benches/idle_memory.rs: `Outbound` lives in every connection's allocation.
         assert!(std::mem::size_of::<Outbound>() <= 112);
-        let probe = Probe::new();
+        let probe = WakeCounter::new();
         let mut outbound = Outbound::default();
         let mut waiter = Waiter::default();
         let mut wire = Vec::new();
@@ -759,7 +763,7 @@ mod tests {
 
     #[test]
     fn rare_parts_are_allocated_when_needed() {
-        let probe = Probe::new();
+        let probe = WakeCounter::new();
         let mut waiter = Waiter::default();
         let mut outbound = Outbound::default();
         assert!(wait_closed(&mut outbound, &probe, &mut waiter).is_pending());
@@ -777,7 +781,12 @@ mod tests {
         outbound.set_write_buffer_limits(Some(10), Some(0)).unwrap();
         outbound.write_slice(&[0; 10]).unwrap();
         assert!(!outbound.paused);
-        assert!(ready(drain(&mut outbound, &Probe::new(), &mut Waiter::default())).is_ok());
+        assert!(ready(drain(
+            &mut outbound,
+            &WakeCounter::new(),
+            &mut Waiter::default()
+        ))
+        .is_ok());
         outbound.write_slice(&[0; 1]).unwrap();
         assert!(outbound.paused);
     }
@@ -799,14 +808,14 @@ mod tests {
     fn f4_drain_is_ready_at_once_when_not_paused() {
         let mut outbound = Outbound::default();
         outbound.write_slice(&[0; 1000]).unwrap();
-        let probe = Probe::new();
+        let probe = WakeCounter::new();
         assert!(ready(drain(&mut outbound, &probe, &mut Waiter::default())).is_ok());
     }
 
     #[test]
     fn f4_drain_waits_while_paused_until_resume() {
         let mut outbound = paused();
-        let probe = Probe::new();
+        let probe = WakeCounter::new();
         let mut waiter = Waiter::default();
         assert!(drain(&mut outbound, &probe, &mut waiter).is_pending());
         let batch = outbound.next_send(8, 3).unwrap();
@@ -821,7 +830,7 @@ mod tests {
     #[test]
     fn f4_every_concurrent_drain_is_released() {
         let mut outbound = paused();
-        let probes: Vec<Probe> = (0..100).map(|_| Probe::new()).collect();
+        let probes: Vec<WakeCounter> = (0..100).map(|_| WakeCounter::new()).collect();
         let mut waiters: Vec<Waiter> = (0..100).map(|_| Waiter::default()).collect();
         for (probe, waiter) in probes.iter().zip(&mut waiters) {
             assert!(drain(&mut outbound, probe, waiter).is_pending());
@@ -836,7 +845,7 @@ mod tests {
     #[test]
     fn f4_repolled_drain_is_woken_once() {
         let mut outbound = paused();
-        let probe = Probe::new();
+        let probe = WakeCounter::new();
         let mut waiter = Waiter::default();
         for _ in 0..1000 {
             assert!(drain(&mut outbound, &probe, &mut waiter).is_pending());
@@ -848,7 +857,7 @@ mod tests {
     #[test]
     fn f4_released_drain_returns_even_if_paused_again() {
         let mut outbound = paused();
-        let probe = Probe::new();
+        let probe = WakeCounter::new();
         let mut waiter = Waiter::default();
         assert!(drain(&mut outbound, &probe, &mut waiter).is_pending());
         flush(&mut outbound, &mut Vec::new());
@@ -861,7 +870,7 @@ mod tests {
     #[test]
     fn f4_cancelled_drain_is_not_woken() {
         let mut outbound = paused();
-        let (kept, dropped) = (Probe::new(), Probe::new());
+        let (kept, dropped) = (WakeCounter::new(), WakeCounter::new());
         let (mut kept_waiter, mut dropped_waiter) = (Waiter::default(), Waiter::default());
         assert!(drain(&mut outbound, &kept, &mut kept_waiter).is_pending());
         assert!(drain(&mut outbound, &dropped, &mut dropped_waiter).is_pending());
@@ -873,7 +882,7 @@ mod tests {
     #[test]
     fn f5_drain_returns_the_connection_error() {
         let mut outbound = paused();
-        let probe = Probe::new();
+        let probe = WakeCounter::new();
         let mut waiter = Waiter::default();
         assert!(drain(&mut outbound, &probe, &mut waiter).is_pending());
         outbound.fail(reset());
@@ -890,7 +899,7 @@ mod tests {
         let mut outbound = Outbound::default();
         outbound.write_slice(b"bye").unwrap();
         outbound.close();
-        let probe = Probe::new();
+        let probe = WakeCounter::new();
         assert!(ready(drain(&mut outbound, &probe, &mut Waiter::default())).is_ok());
         flush(&mut outbound, &mut Vec::new());
         let result = ready(drain(&mut outbound, &probe, &mut Waiter::default()));
@@ -907,7 +916,7 @@ mod tests {
     fn f5_drain_during_the_close_flush_waits_then_returns_ok() {
         let mut outbound = paused();
         outbound.close();
-        let probe = Probe::new();
+        let probe = WakeCounter::new();
         let mut waiter = Waiter::default();
         assert!(drain(&mut outbound, &probe, &mut waiter).is_pending());
         flush(&mut outbound, &mut Vec::new());
@@ -924,7 +933,7 @@ mod tests {
     fn f5_drain_released_by_a_close_that_lost_data_is_an_error() {
         let mut outbound = paused();
         outbound.close();
-        let probe = Probe::new();
+        let probe = WakeCounter::new();
         let mut waiter = Waiter::default();
         assert!(drain(&mut outbound, &probe, &mut waiter).is_pending());
         outbound.closed(Ok(()));
@@ -940,7 +949,12 @@ mod tests {
         let mut outbound = Outbound::default();
         outbound.fail(io::Error::new(io::ErrorKind::TimedOut, "peer went quiet"));
         outbound.fail(reset());
-        let error = ready(drain(&mut outbound, &Probe::new(), &mut Waiter::default())).unwrap_err();
+        let error = ready(drain(
+            &mut outbound,
+            &WakeCounter::new(),
+            &mut Waiter::default(),
+        ))
+        .unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::TimedOut);
         assert_eq!(error.to_string(), "peer went quiet");
     }
@@ -1032,7 +1046,7 @@ mod tests {
     #[test]
     fn f7_every_wait_closed_resolves_after_closed() {
         let mut outbound = Outbound::default();
-        let probes = [Probe::new(), Probe::new(), Probe::new()];
+        let probes = [WakeCounter::new(), WakeCounter::new(), WakeCounter::new()];
         let mut waiters = [Waiter::default(), Waiter::default(), Waiter::default()];
         for (probe, waiter) in probes.iter().zip(&mut waiters) {
             assert!(wait_closed(&mut outbound, probe, waiter).is_pending());
@@ -1058,7 +1072,7 @@ mod tests {
         drop(batch);
         assert!(outbound.should_close());
         outbound.closed(Ok(()));
-        let result = outbound.poll_closed(&mut Probe::new().cx(), &mut Waiter::default());
+        let result = outbound.poll_closed(&mut WakeCounter::new().cx(), &mut Waiter::default());
         assert_eq!(ready(result).unwrap_err().raw_os_error(), Some(104));
     }
 
@@ -1067,7 +1081,7 @@ mod tests {
         let mut outbound = Outbound::default();
         outbound.close();
         outbound.closed(Err(io::Error::from_raw_os_error(5)));
-        let result = outbound.poll_closed(&mut Probe::new().cx(), &mut Waiter::default());
+        let result = outbound.poll_closed(&mut WakeCounter::new().cx(), &mut Waiter::default());
         assert_eq!(ready(result).unwrap_err().raw_os_error(), Some(5));
     }
 
@@ -1077,7 +1091,7 @@ mod tests {
         outbound.write_slice(b"twelve bytes").unwrap();
         outbound.closed(Ok(()));
         assert_eq!(outbound.write_buffer_size(), 0);
-        let result = outbound.poll_closed(&mut Probe::new().cx(), &mut Waiter::default());
+        let result = outbound.poll_closed(&mut WakeCounter::new().cx(), &mut Waiter::default());
         let error = ready(result).unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::ConnectionAborted);
         assert!(error.to_string().contains("12 bytes"), "{error}");
@@ -1086,7 +1100,7 @@ mod tests {
     #[test]
     fn f7_cancelled_wait_closed_is_not_woken() {
         let mut outbound = Outbound::default();
-        let probe = Probe::new();
+        let probe = WakeCounter::new();
         let mut waiter = Waiter::default();
         assert!(wait_closed(&mut outbound, &probe, &mut waiter).is_pending());
         outbound.cancel_closed(&mut waiter);
@@ -1108,14 +1122,14 @@ mod tests {
         assert_eq!(outbound.write_buffer_size(), 0);
         assert!(outbound.next_send(8, usize::MAX).is_none());
         outbound.closed(Ok(()));
-        let result = outbound.poll_closed(&mut Probe::new().cx(), &mut Waiter::default());
+        let result = outbound.poll_closed(&mut WakeCounter::new().cx(), &mut Waiter::default());
         assert!(ready(result).is_ok());
     }
 
     #[test]
     fn f8_abort_releases_drains_with_an_error() {
         let mut outbound = paused();
-        let probe = Probe::new();
+        let probe = WakeCounter::new();
         let mut waiter = Waiter::default();
         assert!(drain(&mut outbound, &probe, &mut waiter).is_pending());
         outbound.abort();
@@ -1148,7 +1162,7 @@ mod tests {
         outbound.abort();
         outbound.fail(io::Error::from_raw_os_error(125));
         outbound.closed(Ok(()));
-        let result = outbound.poll_closed(&mut Probe::new().cx(), &mut Waiter::default());
+        let result = outbound.poll_closed(&mut WakeCounter::new().cx(), &mut Waiter::default());
         assert!(ready(result).is_ok());
     }
 

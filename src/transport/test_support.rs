@@ -8,14 +8,14 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
 /// A waker that counts how often it was woken.
-pub(crate) struct Probe {
+pub(crate) struct WakeCounter {
     /// Shared with `waker`.
     count: Arc<WakeCount>,
     /// Wakes `count`.
     waker: Waker,
 }
 
-/// The counter behind a [`Probe`]'s waker.
+/// The counter behind a [`WakeCounter`]'s waker.
 struct WakeCount(AtomicUsize);
 
 impl Wake for WakeCount {
@@ -28,15 +28,15 @@ impl Wake for WakeCount {
     }
 }
 
-impl Probe {
-    /// A probe that has not been woken.
+impl WakeCounter {
+    /// A counter that has not been woken.
     pub(crate) fn new() -> Self {
         let count = Arc::new(WakeCount(AtomicUsize::new(0)));
         let waker = Waker::from(Arc::clone(&count));
         Self { count, waker }
     }
 
-    /// A context whose waker counts on this probe.
+    /// A context whose waker counts on this counter.
     pub(crate) fn cx(&self) -> Context<'_> {
         Context::from_waker(&self.waker)
     }
@@ -46,7 +46,7 @@ impl Probe {
         self.count.0.load(Ordering::SeqCst)
     }
 
-    /// Polls `future` once with this probe's waker.
+    /// Polls `future` once with this counter's waker.
     pub(crate) fn poll<F: Future>(&self, future: Pin<&mut F>) -> Poll<F::Output> {
         future.poll(&mut self.cx())
     }

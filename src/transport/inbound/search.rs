@@ -42,14 +42,14 @@ pub(super) struct Match {
 ///
 /// 24 bytes, allocation-free for one separator of up to [`SHORT_MAX`] bytes.
 pub(super) struct SeparatorSearch {
-    /// For [`Kind::Byte`] and [`Kind::Short`]: no occurrence starts before this offset.
+    /// For [`Shape::Byte`] and [`Shape::Short`]: no occurrence starts before this offset.
     /// Never more than the buffer's length for those kinds.
     from: usize,
-    kind: Kind,
+    kind: Shape,
 }
 
 /// What the remembered search looks for.
-enum Kind {
+enum Shape {
     /// Nothing yet.
     Fresh,
     /// One separator of one byte.
@@ -91,7 +91,7 @@ impl Default for SeparatorSearch {
     fn default() -> Self {
         Self {
             from: 0,
-            kind: Kind::Fresh,
+            kind: Shape::Fresh,
         }
     }
 }
@@ -100,8 +100,8 @@ impl SeparatorSearch {
     /// Start of the first `byte` in `buf`, scanning only from the resume point.
     #[inline]
     pub(super) fn find_byte(&mut self, buf: &[u8], byte: u8) -> Option<usize> {
-        if !matches!(self.kind, Kind::Byte(b) if b == byte) {
-            self.start_over(Kind::Byte(byte));
+        if !matches!(self.kind, Shape::Byte(b) if b == byte) {
+            self.start_over(Shape::Byte(byte));
         }
         find_byte_from(buf, byte, &mut self.from)
     }
@@ -130,7 +130,7 @@ impl SeparatorSearch {
     #[inline]
     pub(super) fn consume(&mut self, n: usize) {
         self.from = self.from.saturating_sub(n);
-        if let Kind::Many(many) = &mut self.kind {
+        if let Shape::Many(many) = &mut self.kind {
             for resume in &mut many.0 {
                 resume.from = resume.from.saturating_sub(n);
             }
@@ -139,10 +139,10 @@ impl SeparatorSearch {
 
     #[inline]
     fn find_short(&mut self, buf: &[u8], separator: &[u8]) -> Option<Match> {
-        if !matches!(&self.kind, Kind::Short(short) if short.is(separator)) {
-            self.start_over(Kind::Short(Short::new(separator)));
+        if !matches!(&self.kind, Shape::Short(short) if short.is(separator)) {
+            self.start_over(Shape::Short(Short::new(separator)));
         }
-        let Kind::Short(short) = &self.kind else {
+        let Shape::Short(short) = &self.kind else {
             return None;
         };
         short
@@ -151,11 +151,11 @@ impl SeparatorSearch {
     }
 
     fn find_many(&mut self, buf: &[u8], separators: &[&[u8]]) -> Option<Match> {
-        let is_for = matches!(&self.kind, Kind::Many(many) if many.is_for(separators));
+        let is_for = matches!(&self.kind, Shape::Many(many) if many.is_for(separators));
         if !is_for {
-            self.start_over(Kind::Many(Box::new(Many::new(separators))));
+            self.start_over(Shape::Many(Box::new(Many::new(separators))));
         }
-        let Kind::Many(many) = &mut self.kind else {
+        let Shape::Many(many) = &mut self.kind else {
             return None;
         };
         let mut best: Option<Match> = None;
@@ -175,7 +175,7 @@ impl SeparatorSearch {
 
     /// Forgets the old search: a resume point only holds for what it was computed for.
     #[cold]
-    fn start_over(&mut self, kind: Kind) {
+    fn start_over(&mut self, kind: Shape) {
         self.kind = kind;
         self.from = 0;
     }
@@ -372,7 +372,7 @@ mod tests {
     /// The resume point of a `Many` search's `index`-th separator.
     fn many_from(search: &SeparatorSearch, index: usize) -> usize {
         match &search.kind {
-            Kind::Many(many) => many.0[index].from,
+            Shape::Many(many) => many.0[index].from,
             _ => panic!("not a list search"),
         }
     }
@@ -393,7 +393,7 @@ mod tests {
         assert_eq!(search.find_byte(b"abcd", b'\n'), None);
         assert_eq!(search.from, 4);
         assert_eq!(search.find_byte(b"\nbcd\n", b'\n'), Some(4));
-        assert!(matches!(search.kind, Kind::Byte(b'\n')));
+        assert!(matches!(search.kind, Shape::Byte(b'\n')));
     }
 
     #[test]
@@ -528,7 +528,7 @@ mod tests {
         assert_eq!(search.find(b"--boundary--|", separators), at(0, 12));
         // Only the long separator allocates a memmem Finder.
         match &search.kind {
-            Kind::Many(many) => {
+            Shape::Many(many) => {
                 let kinds: Vec<_> = many
                     .0
                     .iter()
@@ -549,9 +549,9 @@ mod tests {
         assert_eq!(std::mem::size_of::<SeparatorSearch>(), 24);
         let mut search = search();
         search.find(b"abc", &[b"\n"]);
-        assert!(matches!(search.kind, Kind::Byte(b'\n')));
+        assert!(matches!(search.kind, Shape::Byte(b'\n')));
         search.find(b"abc", &[b"\r\n\r\n"]);
-        assert!(matches!(search.kind, Kind::Short(_)));
+        assert!(matches!(search.kind, Shape::Short(_)));
     }
 
     /// Against a naive search, on every split of many buffers into two feeds.

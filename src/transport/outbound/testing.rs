@@ -3,7 +3,7 @@
 
 use super::{Outbound, SendBatch};
 
-pub(crate) use crate::transport::test_support::{ready, Probe};
+pub(crate) use crate::transport::test_support::{ready, WakeCounter};
 
 /// Plays the kernel: appends the first `sent` bytes of `batch` to `wire` and reports the
 /// send to `outbound`. Returns how many bytes went out (`sent`, capped at the batch length).

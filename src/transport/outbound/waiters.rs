@@ -104,14 +104,14 @@ impl Waiters {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::Probe;
+    use super::super::testing::WakeCounter;
     use super::*;
 
     #[test]
     fn f4_repolling_replaces_the_waker_in_place() {
         let mut waiters = Waiters::default();
         let mut waiter = Waiter::default();
-        let (first, second) = (Probe::new(), Probe::new());
+        let (first, second) = (WakeCounter::new(), WakeCounter::new());
         for _ in 0..100 {
             waiters.park(&mut waiter, first.cx().waker());
         }
@@ -125,7 +125,7 @@ mod tests {
     #[test]
     fn f4_dropped_waiters_give_their_place_back() {
         let mut waiters = Waiters::default();
-        let probe = Probe::new();
+        let probe = WakeCounter::new();
         let mut kept = Waiter::default();
         waiters.park(&mut kept, probe.cx().waker());
         for _ in 0..1000 {
@@ -142,7 +142,7 @@ mod tests {
     #[test]
     fn f4_a_waiter_from_an_earlier_round_is_parked_anew() {
         let mut waiters = Waiters::default();
-        let (early, late) = (Probe::new(), Probe::new());
+        let (early, late) = (WakeCounter::new(), WakeCounter::new());
         let mut waiter = Waiter::default();
         let mut other = Waiter::default();
         waiters.park(&mut waiter, early.cx().waker());
