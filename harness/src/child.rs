@@ -1,6 +1,7 @@
 //! Child processes in tests: a guard that kills one on failure, pipes collected on
 //! threads, bounded waits and runs, this test binary re-run for one test (under a limit or
-//! a filter), and system tools. Used by the library's tests and the command's.
+//! a filter), and system tools. Used by the library's tests, the command's tests, and
+//! `ringstream soak` (which runs the echo server as a child).
 
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};

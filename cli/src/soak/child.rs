@@ -1,11 +1,13 @@
 //! The echo server under soak: `ringstream echo` started as a child process (this same
 //! executable), so its own memory and descriptors can be read from `/proc`.
 
-use std::io::{self, BufRead, BufReader, Read};
+use std::io;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{self, Receiver};
+use std::sync::mpsc::Receiver;
 use std::thread;
 use std::time::{Duration, Instant};
+
+use ringstream_harness::child::first_line_then_rest;
 
 /// Longest wait for the child to print its address.
 const START_LIMIT: Duration = Duration::from_secs(10);
@@ -49,7 +51,7 @@ impl EchoChild {
             let _ = child.kill();
             return Err(io::Error::other("the echo server's stdout is not a pipe"));
         };
-        let (first, rest) = read_first_line(stdout);
+        let (first, rest) = first_line_then_rest(stdout);
         let mut server = EchoChild {
             child,
             addr: String::new(),
@@ -112,20 +114,4 @@ impl Drop for EchoChild {
             let _ = self.child.wait();
         }
     }
-}
-
-/// Reads `pipe` on a thread: its first line, then everything else once it closes.
-fn read_first_line(pipe: impl Read + Send + 'static) -> (Receiver<String>, Receiver<String>) {
-    let (first_tx, first_rx) = mpsc::channel();
-    let (rest_tx, rest_rx) = mpsc::channel();
-    thread::spawn(move || {
-        let mut lines = BufReader::new(pipe);
-        let mut first = String::new();
-        let _ = lines.read_line(&mut first);
-        let _ = first_tx.send(first);
-        let mut rest = String::new();
-        let _ = lines.read_to_string(&mut rest);
-        let _ = rest_tx.send(rest);
-    });
-    (first_rx, rest_rx)
 }
