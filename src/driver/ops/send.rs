@@ -26,6 +26,18 @@ impl SendBuffers {
             "a send's pieces were not taken back"
         );
         self.pieces = pieces;
+    }
+
+    /// Takes the chunks back after the send (or the empty list kept for the next one).
+    pub(crate) fn unload(&mut self) -> Vec<Bytes> {
+        self.iovecs.clear();
+        std::mem::take(&mut self.pieces)
+    }
+
+    /// Points the iovecs and the header at the chunks held now. Done by the op that takes
+    /// the buffers, so what its SQE points at is always what it owns, whatever was loaded
+    /// or taken before.
+    pub(super) fn prepare(&mut self) {
         self.iovecs.clear();
         self.iovecs
             .extend(self.pieces.iter().map(|piece| libc::iovec {
@@ -34,11 +46,6 @@ impl SendBuffers {
             }));
         self.msg.0.msg_iov = self.iovecs.as_mut_ptr();
         self.msg.0.msg_iovlen = self.iovecs.len();
-    }
-
-    /// Takes the chunks back after the send (or the empty list kept for the next one).
-    pub(crate) fn unload(&mut self) -> Vec<Bytes> {
-        std::mem::take(&mut self.pieces)
     }
 
     /// Keeps `spare` (an emptied chunk list) for the next send, unless a large send grew
@@ -88,7 +95,8 @@ impl Default for MsgHdr {
 
 impl Send {
     /// A send of what `buffers` holds (loaded with at least one non-empty chunk).
-    pub(crate) fn new(fd: i32, buffers: Box<SendBuffers>) -> Send {
+    pub(crate) fn new(fd: i32, mut buffers: Box<SendBuffers>) -> Send {
+        buffers.prepare();
         Send {
             fd,
             buffers: Some(buffers),
@@ -108,10 +116,9 @@ impl Send {
 }
 
 // SAFETY: the SQE points at the chunks (owned by `buffers`, `Bytes` whose memory does not
-// move), or at `buffers`' boxed `msghdr` and the iovec array it points to; the op owns
-// them all, and
-// `SendBuffers` can only be changed through `&mut`, which the op never gives out while it
-// exists.
+// move), or at `buffers`' boxed `msghdr` and the iovec array it points to, which `new`
+// rebuilt from exactly those chunks; the op owns them all, and `SendBuffers` can only be
+// changed through `&mut`, which the op never gives out while it exists.
 unsafe impl OpCode for Send {
     fn sqe(&self) -> squeue::Entry {
         let fd = types::Fd(self.fd);
@@ -127,5 +134,35 @@ unsafe impl OpCode for Send {
                 .flags(libc::MSG_NOSIGNAL as u32)
                 .build(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What an op's SQE points at is rebuilt from the chunks the buffers hold when the op
+    /// takes them, so chunks taken back earlier leave nothing stale behind.
+    #[test]
+    fn a_send_points_only_at_the_chunks_it_owns() {
+        let a = Bytes::from_static(b"first");
+        let b = Bytes::from(vec![7u8; 100]);
+        let mut buffers = Box::<SendBuffers>::default();
+        buffers.load(vec![a.clone(), b.clone()]);
+        let send = Send::new(3, buffers);
+        let mut buffers = send.into_buffers().expect("buffers");
+        let (iov, len) = buffers.iovecs();
+        assert_eq!(len, 2);
+        // SAFETY (test): `iov` points at the two iovecs the buffers hold.
+        let iovecs = unsafe { std::slice::from_raw_parts(iov, len) };
+        assert_eq!(iovecs[0].iov_base as *const u8, a.as_ptr());
+        assert_eq!(iovecs[1].iov_len, 100);
+        assert_eq!(buffers.msg.0.msg_iov as *const libc::iovec, iov);
+        assert_eq!(buffers.unload().len(), 2);
+        // Nothing loaded: the next op's SQE points at no iovec, not at the old ones.
+        let send = Send::new(3, buffers);
+        let buffers = send.into_buffers().expect("buffers");
+        assert_eq!(buffers.iovecs().1, 0);
+        assert_eq!(buffers.msg.0.msg_iovlen, 0);
     }
 }

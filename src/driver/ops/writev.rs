@@ -16,7 +16,8 @@ pub(crate) struct Writev {
 }
 
 impl Writev {
-    pub(crate) fn new(fd: i32, buffers: Box<SendBuffers>, rw_flags: i32) -> Writev {
+    pub(crate) fn new(fd: i32, mut buffers: Box<SendBuffers>, rw_flags: i32) -> Writev {
+        buffers.prepare();
         Writev {
             fd,
             buffers: Some(buffers),
@@ -36,8 +37,9 @@ impl Writev {
     }
 }
 
-// SAFETY: the SQE points at `buffers`' iovec array and the chunks it describes, which the
-// op owns and which can only change through `&mut`, never given out while it exists.
+// SAFETY: the SQE points at `buffers`' iovec array, which `new` rebuilt from the chunks
+// `buffers` owns, and at those chunks; the op owns them all, and they can only change
+// through `&mut`, never given out while it exists.
 unsafe impl OpCode for Writev {
     fn sqe(&self) -> squeue::Entry {
         let (iov, len) = match self.buffers.as_deref() {
