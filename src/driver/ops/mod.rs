@@ -32,8 +32,8 @@ pub(crate) use connect::connect;
 pub(crate) use nop::Nop;
 pub(crate) use poll::Poll;
 pub(crate) use read::Read;
-pub(crate) use recv::Recv;
-pub(crate) use send::{Send, SendBuffers};
+pub(crate) use recv::{Received, Recv};
+pub(crate) use send::{Send, SendBuffers, Sent};
 pub(crate) use writev::Writev;
 
 /// An op the driver can submit: it builds its SQE from what it owns.

@@ -1,8 +1,11 @@
 //! `IORING_OP_POLL_ADD`: wait until a descriptor is ready.
 
+use std::io;
+
 use io_uring::{opcode, squeue, types};
 
 use super::OpCode;
+use crate::driver::Completion;
 
 /// Waits for `events` (`POLLIN`, `POLLOUT`) on a descriptor: once, or on every readiness
 /// change while it stays armed (multishot).
@@ -35,6 +38,13 @@ impl Poll {
     /// The events waited for.
     pub(crate) fn events(&self) -> i16 {
         self.events
+    }
+
+    /// The error a completion carries: `None` when the descriptor is ready or the poll was
+    /// cancelled.
+    pub(crate) fn error_of(c: Completion) -> Option<io::Error> {
+        (c.result < 0 && c.result != -libc::ECANCELED)
+            .then(|| io::Error::from_raw_os_error(-c.result))
     }
 }
 

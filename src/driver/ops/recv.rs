@@ -1,8 +1,11 @@
 //! `IORING_OP_RECV` with a buffer picked from the provided-buffer ring.
 
+use std::io;
+
 use io_uring::{opcode, squeue, types};
 
 use super::OpCode;
+use crate::driver::Completion;
 
 /// One receive on a socket into a buffer the kernel picks from buffer group `group`; the
 /// completion names the buffer (`Completion::buffer_id`). Length 0: as much as that buffer
@@ -27,5 +30,44 @@ unsafe impl OpCode for Recv {
             .buf_group(self.group)
             .build()
             .flags(squeue::Flags::BUFFER_SELECT)
+    }
+}
+
+/// What a receive (or a pipe read, see `Read`) completion means.
+#[derive(Debug)]
+pub(crate) enum Received {
+    /// `len` bytes landed in ring buffer `buffer`; it is the receiver's until it gives it
+    /// back (recycle) or lends it.
+    Data { buffer: u16, len: usize },
+    /// The peer closed its side (a pipe: its writer closed).
+    Eof,
+    /// The ring had no free buffer (`ENOBUFS`): the data still waits in the socket.
+    NoBuffer,
+    /// Cancelled (close, a failure, teardown).
+    Cancelled,
+    /// Nothing to read yet (`EAGAIN`: a non-blocking pipe).
+    WouldBlock,
+    /// The receive failed.
+    Failed(io::Error),
+}
+
+impl Received {
+    pub(crate) fn of(c: Completion) -> Received {
+        match c.result {
+            n if n > 0 => match c.buffer_id() {
+                Some(buffer) => Received::Data {
+                    buffer,
+                    len: n as usize,
+                },
+                None => Received::Failed(io::Error::other(
+                    "a receive completed with data but without a ring buffer",
+                )),
+            },
+            0 => Received::Eof,
+            e if e == -libc::ENOBUFS => Received::NoBuffer,
+            e if e == -libc::ECANCELED => Received::Cancelled,
+            e if e == -libc::EAGAIN => Received::WouldBlock,
+            e => Received::Failed(io::Error::from_raw_os_error(-e)),
+        }
     }
 }

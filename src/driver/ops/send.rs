@@ -2,10 +2,34 @@
 //!
 //! From ordinary memory, not registered buffers (see `docs/decisions.md`, "Sends").
 
+use std::io;
+
 use bytes::Bytes;
 use io_uring::{opcode, squeue, types};
 
 use super::OpCode;
+use crate::driver::Completion;
+
+/// What a send (or a pipe write, see `Writev`) completion means.
+#[derive(Debug)]
+pub(crate) enum Sent {
+    /// This many bytes went out (maybe fewer than the batch).
+    Bytes(usize),
+    /// Nothing went out: the pipe is full (`EAGAIN`: a non-blocking pipe).
+    WouldBlock,
+    /// The send failed (or was cancelled by a teardown: `ECANCELED`).
+    Failed(io::Error),
+}
+
+impl Sent {
+    pub(crate) fn of(c: Completion) -> Sent {
+        match c.result {
+            e if e == -libc::EAGAIN => Sent::WouldBlock,
+            e if e < 0 => Sent::Failed(io::Error::from_raw_os_error(-e)),
+            n => Sent::Bytes(n as usize),
+        }
+    }
+}
 
 /// What one send points the kernel at: the chunks, one iovec each, and the `msghdr` of a
 /// vectored send. A connection keeps one and hands it to every send (boxed, so moving it

@@ -36,7 +36,7 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 
-use crate::driver::ops::{HandlerOp, SendBuffers};
+use crate::driver::ops::{self, HandlerOp, Received, SendBuffers, Sent};
 use crate::driver::{BeforeSubmit, Completion, CompletionHandler, Driver};
 
 use super::addr::Addr;
@@ -446,11 +446,15 @@ fn closed_error() -> io::Error {
 impl CompletionHandler for Conn {
     fn on_completion(&self, driver: &Driver, c: Completion, op: Option<HandlerOp>) {
         match op {
-            Some(HandlerOp::Recv(_) | HandlerOp::Read(_)) => self.on_recv(driver, c),
-            Some(HandlerOp::Send(op)) => self.on_send(c, op.into_buffers()),
-            Some(HandlerOp::Writev(op)) => self.on_send(c, op.into_buffers()),
-            Some(HandlerOp::Poll(poll)) if poll.events() == libc::POLLIN => self.on_readable(c),
-            Some(HandlerOp::Poll(_)) => self.on_writable(c),
+            Some(HandlerOp::Recv(_) | HandlerOp::Read(_)) => {
+                self.on_recv(driver, Received::of(c));
+            }
+            Some(HandlerOp::Send(op)) => self.on_send(Sent::of(c), op.into_buffers()),
+            Some(HandlerOp::Writev(op)) => self.on_send(Sent::of(c), op.into_buffers()),
+            Some(HandlerOp::Poll(poll)) if poll.events() == libc::POLLIN => {
+                self.on_readable(ops::Poll::error_of(c));
+            }
+            Some(HandlerOp::Poll(_)) => self.on_writable(ops::Poll::error_of(c)),
             // Every op a connection submits is single-shot and none is an accept.
             Some(HandlerOp::AcceptMulti(_)) | None => {}
         }

@@ -25,8 +25,8 @@
 use std::io;
 use std::rc::Weak;
 
-use crate::driver::ops::{Poll, Read, Recv};
-use crate::driver::{Completion, Driver, RecvWaiter};
+use crate::driver::ops::{Poll, Read, Received, Recv};
+use crate::driver::{Driver, RecvWaiter};
 
 use super::{nowait, Conn, RECEIVED};
 
@@ -100,47 +100,45 @@ impl Conn {
         self.recv.set(RecvState::Armed(key));
     }
 
-    pub(super) fn on_recv(&self, driver: &Driver, c: Completion) {
+    pub(super) fn on_recv(&self, driver: &Driver, received: Received) {
         self.recv.set(RecvState::Idle);
-        match c.result {
-            n if n > 0 => {
+        match received {
+            Received::Data { buffer, len } => {
                 self.note_activity(RECEIVED);
-                if let Some(bid) = c.buffer_id() {
-                    driver.with_recv_buffers(|ring| {
-                        let mut inbound = self.inbound.borrow_mut();
-                        // After close() or a failure nobody may read this any more.
-                        if inbound.is_over() {
-                            ring.recycle(bid);
-                            return;
-                        }
-                        let n = n as usize;
-                        if n >= LEND_MIN && inbound.is_empty() && ring.lent() < ring.count() / 2 {
-                            let _ = inbound.feed_lent(ring.lend(bid, n));
-                        } else {
-                            let _ = inbound.feed_data(ring.slice(bid, n));
-                            ring.recycle(bid);
-                        }
-                    });
-                }
+                driver.with_recv_buffers(|ring| {
+                    let mut inbound = self.inbound.borrow_mut();
+                    // After close() or a failure nobody may read this any more.
+                    if inbound.is_over() {
+                        ring.recycle(buffer);
+                        return;
+                    }
+                    if len >= LEND_MIN && inbound.is_empty() && ring.lent() < ring.count() / 2 {
+                        let _ = inbound.feed_lent(ring.lend(buffer, len));
+                    } else {
+                        let _ = inbound.feed_data(ring.slice(buffer, len));
+                        ring.recycle(buffer);
+                    }
+                });
             }
-            0 => self.inbound.borrow_mut().feed_eof(),
+            Received::Eof => self.inbound.borrow_mut().feed_eof(),
             // The buffer ring ran dry: the data is still in the socket. Wait for a buffer
             // in turn instead of re-arming (which would spin and let the recv that comes
             // first in the submission win every time).
-            e if e == -libc::ENOBUFS => {
+            Received::NoBuffer => {
                 if self.wants_recv() {
                     self.recv.set(RecvState::Queued);
                     self.driver.wait_for_recv_buffer(self.as_receiver());
                 }
             }
             // Cancelled by close or a failure.
-            e if e == -libc::ECANCELED => {}
+            Received::Cancelled => {}
             // A pipe in O_NONBLOCK mode with nothing to read: wait for data, then read.
-            e if e == -libc::EAGAIN && self.is_pipe() => {
+            Received::WouldBlock if self.is_pipe() => {
                 self.wait_readable();
                 return;
             }
-            e => self.fail(io::Error::from_raw_os_error(-e)),
+            Received::WouldBlock => self.fail(io::Error::from_raw_os_error(libc::EAGAIN)),
+            Received::Failed(e) => self.fail(e),
         }
         self.arm_recv();
         self.close_if_idle();
@@ -156,10 +154,10 @@ impl Conn {
         self.recv.set(RecvState::AwaitingReadable(key));
     }
 
-    pub(super) fn on_readable(&self, c: Completion) {
+    pub(super) fn on_readable(&self, error: Option<io::Error>) {
         self.recv.set(RecvState::Idle);
-        if c.result < 0 && c.result != -libc::ECANCELED {
-            self.fail(io::Error::from_raw_os_error(-c.result));
+        if let Some(e) = error {
+            self.fail(e);
         }
         self.arm_recv();
         self.close_if_idle();

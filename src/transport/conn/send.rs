@@ -5,8 +5,7 @@
 
 use std::io;
 
-use crate::driver::ops::{Poll, Send, SendBuffers, Writev};
-use crate::driver::Completion;
+use crate::driver::ops::{Poll, Send, SendBuffers, Sent, Writev};
 use crate::transport::outbound::SendBatch;
 
 use super::{nowait, Conn, SENT};
@@ -81,29 +80,29 @@ impl Conn {
 
     /// A send ended. `buffers` is `None` only when the ring failed with the send in the
     /// kernel (its memory is leaked, and the connection fails with the ring's error).
-    pub(super) fn on_send(&self, c: Completion, buffers: Option<Box<SendBuffers>>) {
+    pub(super) fn on_send(&self, sent: Sent, buffers: Option<Box<SendBuffers>>) {
         self.send.set(SendState::Idle);
         let Some(mut buffers) = buffers else {
             self.outbound.borrow_mut().abandon_send();
-            self.fail(
-                c.into_result()
-                    .err()
-                    .unwrap_or_else(|| io::Error::other("send lost")),
-            );
+            self.fail(match sent {
+                Sent::Failed(e) => e,
+                Sent::Bytes(_) | Sent::WouldBlock => io::Error::other("a send was lost"),
+            });
             return;
         };
         let batch = SendBatch::from_pieces(buffers.unload());
-        if c.result == -libc::EAGAIN && self.is_pipe() {
+        let (sent, error) = match sent {
             // A full O_NONBLOCK pipe: nothing was written; wait until it drains.
-            let spare = self.outbound.borrow_mut().complete_send(batch, 0);
-            buffers.recycle(spare, KEPT_PIECES);
-            self.send_buffers.set(Some(buffers));
-            self.wait_writable();
-            return;
-        }
-        let (sent, error) = match c.into_result() {
-            Ok(sent) => (sent as usize, None),
-            Err(e) => (0, Some(e)),
+            Sent::WouldBlock if self.is_pipe() => {
+                let spare = self.outbound.borrow_mut().complete_send(batch, 0);
+                buffers.recycle(spare, KEPT_PIECES);
+                self.send_buffers.set(Some(buffers));
+                self.wait_writable();
+                return;
+            }
+            Sent::WouldBlock => (0, Some(io::Error::from_raw_os_error(libc::EAGAIN))),
+            Sent::Bytes(n) => (n, None),
+            Sent::Failed(e) => (0, Some(e)),
         };
         if sent > 0 {
             self.note_activity(SENT);
@@ -126,10 +125,10 @@ impl Conn {
         self.send.set(SendState::AwaitingWritable(key));
     }
 
-    pub(super) fn on_writable(&self, c: Completion) {
+    pub(super) fn on_writable(&self, error: Option<io::Error>) {
         self.send.set(SendState::Idle);
-        if c.result < 0 && c.result != -libc::ECANCELED {
-            self.fail(io::Error::from_raw_os_error(-c.result));
+        if let Some(e) = error {
+            self.fail(e);
         }
         self.schedule_flush();
     }
