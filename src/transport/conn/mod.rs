@@ -184,6 +184,26 @@ impl Conn {
         self.endpoint.borrow().get().is_some_and(Endpoint::is_pipe)
     }
 
+    /// The descriptor a new op names, and whether it is a pipe (read / writev instead of
+    /// recv / send); `None` once the endpoint is closing, when no new op goes out. One look
+    /// at the endpoint per op.
+    fn op_target(&self) -> Option<(RawFd, bool)> {
+        match &*self.endpoint.borrow() {
+            EndpointState::Open(e) => Some((e.raw_fd(), e.is_pipe())),
+            EndpointState::Closing(_) | EndpointState::Closed => None,
+        }
+    }
+
+    /// Submits a one-shot poll for `events` on the endpoint (a pipe that met `EAGAIN`
+    /// waits for readiness before it reads or writes again); the connection handles its
+    /// completion. Returns the poll's key.
+    fn submit_poll(&self, events: i16) -> Option<usize> {
+        let conn = self.strong()?;
+        nowait::count_wait();
+        let poll = ops::Poll::once(self.raw_fd(), events);
+        Some(self.driver.submit_handler(poll, conn))
+    }
+
     /// Whether bytes were received (`RECEIVED`) or sent (`SENT`) since the last call. The
     /// server's idle and read timeouts look at every connection now and then with this,
     /// rather than arming a timer per read; a completion only sets a bit.

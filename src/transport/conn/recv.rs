@@ -25,7 +25,7 @@
 use std::io;
 use std::rc::Weak;
 
-use crate::driver::ops::{Poll, Read, Received, Recv};
+use crate::driver::ops::{Read, Received, Recv};
 use crate::driver::{Driver, RecvWaiter};
 
 use super::{nowait, Conn, RECEIVED};
@@ -90,8 +90,10 @@ impl Conn {
             ));
             return;
         };
-        let fd = self.raw_fd();
-        let key = if self.is_pipe() {
+        let Some((fd, pipe)) = self.op_target() else {
+            return;
+        };
+        let key = if pipe {
             let read = Read::new(fd, group, nowait::rw_flags());
             self.driver.submit_handler(read, conn)
         } else {
@@ -147,11 +149,9 @@ impl Conn {
     /// Waits with a one-shot poll until the pipe has data, then reads again. The poll
     /// takes the read's place, so close and failure cancel it.
     fn wait_readable(&self) {
-        let Some(conn) = self.strong() else { return };
-        nowait::count_wait();
-        let poll = Poll::once(self.raw_fd(), libc::POLLIN);
-        let key = self.driver.submit_handler(poll, conn);
-        self.recv.set(RecvState::AwaitingReadable(key));
+        if let Some(key) = self.submit_poll(libc::POLLIN) {
+            self.recv.set(RecvState::AwaitingReadable(key));
+        }
     }
 
     pub(super) fn on_readable(&self, error: Option<io::Error>) {

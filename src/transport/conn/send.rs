@@ -4,8 +4,9 @@
 //! "Sends").
 
 use std::io;
+use std::os::fd::RawFd;
 
-use crate::driver::ops::{Poll, Send, SendBuffers, Sent, Writev};
+use crate::driver::ops::{Send, SendBuffers, Sent, Writev};
 use crate::transport::outbound::SendBatch;
 
 use super::{nowait, Conn, SENT};
@@ -44,7 +45,11 @@ impl Conn {
     /// Starts a send if none is in flight and data is queued; then runs any half-close or
     /// close that the outbound state is waiting for.
     pub(super) fn flush(&self) {
-        if self.send.get() == SendState::Idle && self.is_open() {
+        let target = match self.send.get() {
+            SendState::Idle => self.op_target(),
+            SendState::InFlight(_) | SendState::AwaitingWritable(_) => None,
+        };
+        if let Some(target) = target {
             let mut buffers = self.send_buffers.take().unwrap_or_default();
             // The piece list of the last batch, reused (no allocation per send).
             let mut spare = buffers.unload();
@@ -55,7 +60,7 @@ impl Conn {
             );
             if let Some(batch) = batch {
                 buffers.load(batch.into_pieces());
-                self.submit_send(buffers);
+                self.submit_send(target, buffers);
                 return;
             }
             buffers.recycle(spare, KEPT_PIECES);
@@ -66,10 +71,9 @@ impl Conn {
 
     /// Submits what `buffers` holds as one send; the op's slot keeps the buffers (what the
     /// kernel reads) and the connection until the completion gives them back.
-    fn submit_send(&self, buffers: Box<SendBuffers>) {
+    fn submit_send(&self, (fd, pipe): (RawFd, bool), buffers: Box<SendBuffers>) {
         let Some(conn) = self.strong() else { return };
-        let fd = self.raw_fd();
-        let key = if self.is_pipe() {
+        let key = if pipe {
             let op = Writev::new(fd, buffers, nowait::rw_flags());
             self.driver.submit_handler(op, conn)
         } else {
@@ -118,11 +122,9 @@ impl Conn {
 
     /// Waits with a one-shot poll until the pipe has room, then sends again.
     fn wait_writable(&self) {
-        let Some(conn) = self.strong() else { return };
-        nowait::count_wait();
-        let poll = Poll::once(self.raw_fd(), libc::POLLOUT);
-        let key = self.driver.submit_handler(poll, conn);
-        self.send.set(SendState::AwaitingWritable(key));
+        if let Some(key) = self.submit_poll(libc::POLLOUT) {
+            self.send.set(SendState::AwaitingWritable(key));
+        }
     }
 
     pub(super) fn on_writable(&self, error: Option<io::Error>) {
