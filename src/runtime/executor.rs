@@ -61,7 +61,16 @@ pub(crate) struct Core {
     busy_poll: Duration,
     remote_scratch: RefCell<Vec<(usize, u32)>>,
     stats: Cell<LoopStats>,
+    /// Told when the runtime shuts down (see [`OnShutdown`]).
+    on_shutdown: RefCell<Slab<Weak<dyn OnShutdown>>>,
     weak_self: Weak<Core>,
+}
+
+/// Something that lives on a runtime outside any task and must end when the runtime does
+/// (a protocol connection delivers its `connection_lost`).
+pub(crate) trait OnShutdown {
+    /// The runtime is shutting down; its tasks are still there, its ring still works.
+    fn shutdown(&self);
 }
 
 impl Core {
@@ -83,6 +92,7 @@ impl Core {
             busy_poll,
             remote_scratch: RefCell::new(Vec::new()),
             stats: Cell::new(LoopStats::default()),
+            on_shutdown: RefCell::new(Slab::new()),
             weak_self: weak.clone(),
         })
     }
@@ -434,8 +444,34 @@ impl Core {
         }
     }
 
-    /// Drops every task (with this runtime current, so their destructors may use it).
+    /// Tells `hook` when the runtime shuts down, unless [`forget_on_shutdown`] is called
+    /// with the returned key first.
+    ///
+    /// [`forget_on_shutdown`]: Self::forget_on_shutdown
+    pub(crate) fn on_shutdown(&self, hook: Weak<dyn OnShutdown>) -> usize {
+        self.on_shutdown.borrow_mut().insert(hook)
+    }
+
+    pub(crate) fn forget_on_shutdown(&self, key: usize) {
+        self.on_shutdown.borrow_mut().try_remove(key);
+    }
+
+    /// Tells the shutdown hooks, then drops every task (with this runtime current, so their
+    /// destructors may use it).
     pub(crate) fn shutdown(&self) {
+        // One at a time, outside the borrow: a hook forgets itself as it runs.
+        loop {
+            let next = {
+                let mut hooks = self.on_shutdown.borrow_mut();
+                let Some(key) = hooks.iter().next().map(|(key, _)| key) else {
+                    break;
+                };
+                hooks.remove(key)
+            };
+            if let Some(hook) = next.upgrade() {
+                hook.shutdown();
+            }
+        }
         self.run_queue.borrow_mut().clear();
         loop {
             let entry = {

@@ -89,6 +89,11 @@ impl StreamReader {
         }
     }
 
+    /// The connection this reader reads from, if any.
+    pub(crate) fn connection(&self) -> Option<&Rc<Conn>> {
+        self.source.connection()
+    }
+
     /// A reader that alone owns its connection (a read pipe) and closes it when dropped.
     pub(crate) fn owning(conn: Rc<Conn>) -> StreamReader {
         StreamReader {

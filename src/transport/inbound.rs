@@ -60,6 +60,8 @@ pub(crate) struct Inbound {
     flow_control: bool,
     /// Over the threshold: the transport must not arm another receive.
     paused: bool,
+    /// Its owner paused reading (a protocol's `pause_reading`, G4): no receive either.
+    held: bool,
     /// A read brought a paused buffer back down; the transport re-arms when it takes this.
     resumed: bool,
     /// `buf` grew past `KEPT_CAPACITY`: it is released when a read empties it. A flag, as
@@ -98,6 +100,7 @@ impl Inbound {
             eof: false,
             flow_control: false,
             paused: false,
+            held: false,
             resumed: false,
             grown: false,
         })
@@ -113,7 +116,33 @@ impl Inbound {
     /// ended the stream.
     #[inline]
     pub(crate) fn wants_data(&self) -> bool {
-        !self.paused && !self.is_over()
+        !self.paused && !self.held && !self.is_over()
+    }
+
+    /// Pauses (`true`) or resumes receiving for the buffer's owner (G4), whatever is
+    /// buffered. Returns whether that changed anything; on a resume the transport then arms
+    /// its receive.
+    pub(crate) fn hold(&mut self, held: bool) -> bool {
+        std::mem::replace(&mut self.held, held) != held
+    }
+
+    /// Whether the owner paused receiving (see [`hold`](Self::hold)).
+    pub(crate) fn is_held(&self) -> bool {
+        self.held
+    }
+
+    /// Everything buffered, at once and without waiting (empty when nothing is): what a
+    /// protocol's `data_received` gets. A lent receive buffer is handed on as it is.
+    pub(crate) fn take_buffered(&mut self) -> Bytes {
+        if let Some(lent) = self.lent.as_mut().filter(|lent| !lent.is_empty()) {
+            let data = std::mem::take(&mut **lent);
+            self.consumed();
+            return data;
+        }
+        if self.buf.is_empty() {
+            return Bytes::new();
+        }
+        self.consume_all()
     }
 
     /// EOF was fed or an error set: nothing more is received.

@@ -378,18 +378,27 @@ impl Outbound {
         cx: &mut Context<'_>,
         waiter: &mut Waiter,
     ) -> Poll<io::Result<()>> {
-        if self.phase != Phase::Closed {
+        let Some(result) = self.closed_result() else {
             self.rare().closers.park(waiter, cx.waker());
             return Poll::Pending;
-        }
-        let Some(rare) = &mut self.rare else {
-            return Poll::Ready(Ok(()));
         };
-        rare.closers.remove(waiter);
-        match rare.error.as_deref().or(rare.close_error.as_ref()) {
-            Some(error) => Poll::Ready(Err(error.to_io_error())),
-            None => Poll::Ready(Ok(())),
+        if let Some(rare) = &mut self.rare {
+            rare.closers.remove(waiter);
         }
+        Poll::Ready(result)
+    }
+
+    /// How the connection ended, once it is closed (see [`poll_closed`](Self::poll_closed));
+    /// `None` while it is open.
+    pub(crate) fn closed_result(&self) -> Option<io::Result<()>> {
+        if self.phase != Phase::Closed {
+            return None;
+        }
+        let error = self
+            .rare
+            .as_deref()
+            .and_then(|rare| rare.error.as_deref().or(rare.close_error.as_ref()));
+        Some(error.map_or(Ok(()), |error| Err(error.to_io_error())))
     }
 
     /// A `wait_closed()` future was dropped: forgets its waker.
@@ -409,6 +418,11 @@ impl Outbound {
     /// Nothing queued and nothing in flight (F10).
     pub(crate) fn is_idle(&self) -> bool {
         self.write_buffer_size() == 0
+    }
+
+    /// Over the high watermark and not yet back down to the low one (F4, G3).
+    pub(crate) fn is_paused(&self) -> bool {
+        self.paused
     }
 
     /// Aborted, failed or closed: the queue is gone for good.

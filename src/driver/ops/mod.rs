@@ -21,6 +21,7 @@ mod nop;
 mod poll;
 mod read;
 mod recv;
+mod recv_into;
 mod send;
 mod writev;
 
@@ -33,6 +34,7 @@ pub(crate) use nop::Nop;
 pub(crate) use poll::Poll;
 pub(crate) use read::Read;
 pub(crate) use recv::{Received, Recv};
+pub(crate) use recv_into::RecvInto;
 pub(crate) use send::{Send, SendBuffers, Sent};
 pub(crate) use writev::Writev;
 
@@ -57,6 +59,7 @@ pub(crate) unsafe trait OpCode: 'static {
 #[derive(Debug)]
 pub(crate) enum HandlerOp {
     Recv(Recv),
+    RecvInto(RecvInto),
     Read(Read),
     Send(Send),
     Writev(Writev),
@@ -69,6 +72,7 @@ impl HandlerOp {
     pub(crate) fn sqe(&self) -> squeue::Entry {
         match self {
             HandlerOp::Recv(op) => op.sqe(),
+            HandlerOp::RecvInto(op) => op.sqe(),
             HandlerOp::Read(op) => op.sqe(),
             HandlerOp::Send(op) => op.sqe(),
             HandlerOp::Writev(op) => op.sqe(),
@@ -83,6 +87,7 @@ impl HandlerOp {
         match self {
             HandlerOp::Send(op) => op.leak_buffers(),
             HandlerOp::Writev(op) => op.leak_buffers(),
+            HandlerOp::RecvInto(op) => op.leak_buffer(),
             HandlerOp::Recv(_)
             | HandlerOp::Read(_)
             | HandlerOp::Poll(_)
@@ -100,4 +105,4 @@ macro_rules! into_handler_op {
         }
     )*};
 }
-into_handler_op!(Recv, Read, Send, Writev, Poll, AcceptMulti);
+into_handler_op!(Recv, RecvInto, Read, Send, Writev, Poll, AcceptMulti);

@@ -39,6 +39,8 @@ pub(crate) enum Received {
     /// `len` bytes landed in ring buffer `buffer`; it is the receiver's until it gives it
     /// back (recycle) or lends it.
     Data { buffer: u16, len: usize },
+    /// `len` bytes landed in the receiver's own buffer (`RecvInto`).
+    Filled { len: usize },
     /// The peer closed its side (a pipe: its writer closed).
     Eof,
     /// The ring had no free buffer (`ENOBUFS`): the data still waits in the socket.
@@ -52,6 +54,7 @@ pub(crate) enum Received {
 }
 
 impl Received {
+    /// What a receive into a ring buffer (`Recv`, `Read`) reports.
     pub(crate) fn of(c: Completion) -> Received {
         match c.result {
             n if n > 0 => match c.buffer_id() {
@@ -63,6 +66,20 @@ impl Received {
                     "a receive completed with data but without a ring buffer",
                 )),
             },
+            e => Received::no_data(e),
+        }
+    }
+
+    /// What a receive into the receiver's own buffer (`RecvInto`) reports.
+    pub(crate) fn of_own_buffer(c: Completion) -> Received {
+        match c.result {
+            n if n > 0 => Received::Filled { len: n as usize },
+            e => Received::no_data(e),
+        }
+    }
+
+    fn no_data(result: i32) -> Received {
+        match result {
             0 => Received::Eof,
             e if e == -libc::ENOBUFS => Received::NoBuffer,
             e if e == -libc::ECANCELED => Received::Cancelled,

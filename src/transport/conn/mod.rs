@@ -25,6 +25,7 @@
 //! `O_NONBLOCK` in io_uring complete those with `EAGAIN`; the connection then waits for
 //! readiness with a one-shot poll and retries.
 
+mod events;
 mod recv;
 mod send;
 
@@ -44,6 +45,7 @@ use super::endpoint::Endpoint;
 use super::inbound::Inbound;
 use super::outbound::{Outbound, Waiter};
 use super::stored_error::StoredError;
+pub(crate) use events::ConnEvents;
 use recv::RecvState;
 use send::SendState;
 
@@ -65,6 +67,8 @@ pub(crate) struct Conn {
     flush_scheduled: Cell<bool>,
     /// `RECEIVED` / `SENT` bits since the last `take_activity`.
     activity: Cell<u8>,
+    /// A front-end told after every completion and flush (`events.rs`).
+    events: RefCell<Option<Rc<dyn ConnEvents>>>,
     weak_self: Weak<Conn>,
 }
 
@@ -151,6 +155,7 @@ impl Conn {
             send_buffers: Cell::new(None),
             flush_scheduled: Cell::new(false),
             activity: Cell::new(0),
+            events: RefCell::new(None),
             weak_self: weak.clone(),
         });
         conn.arm_recv();
@@ -386,7 +391,7 @@ impl Conn {
     /// nothing: it comes from an op the teardown cancelled (F8: after our own `abort()` a
     /// cancelled send completes with `ECANCELED`, and reads must still see EOF), and the
     /// first error is the one both halves report.
-    fn fail(&self, err: io::Error) {
+    pub(crate) fn fail(&self, err: io::Error) {
         if self.outbound.borrow().is_torn_down() {
             return;
         }
@@ -469,6 +474,7 @@ impl CompletionHandler for Conn {
             Some(HandlerOp::Recv(_) | HandlerOp::Read(_)) => {
                 self.on_recv(driver, Received::of(c));
             }
+            Some(HandlerOp::RecvInto(op)) => self.on_recv_into(Received::of_own_buffer(c), op),
             Some(HandlerOp::Send(op)) => self.on_send(Sent::of(c), op.into_buffers()),
             Some(HandlerOp::Writev(op)) => self.on_send(Sent::of(c), op.into_buffers()),
             Some(HandlerOp::Poll(poll)) if poll.events() == libc::POLLIN => {
@@ -476,8 +482,9 @@ impl CompletionHandler for Conn {
             }
             Some(HandlerOp::Poll(_)) => self.on_writable(ops::Poll::error_of(c)),
             // Every op a connection submits is single-shot and none is an accept.
-            Some(HandlerOp::AcceptMulti(_)) | None => {}
+            Some(HandlerOp::AcceptMulti(_)) | None => return,
         }
+        self.notify();
     }
 }
 
@@ -486,6 +493,7 @@ impl BeforeSubmit for Conn {
     fn before_submit(&self, _driver: &Driver) {
         self.flush_scheduled.set(false);
         self.flush();
+        self.notify();
     }
 }
 

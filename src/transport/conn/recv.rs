@@ -25,7 +25,9 @@
 use std::io;
 use std::rc::Weak;
 
-use crate::driver::ops::{Read, Received, Recv};
+use bytes::BytesMut;
+
+use crate::driver::ops::{Read, Received, Recv, RecvInto};
 use crate::driver::{Driver, RecvWaiter};
 
 use super::{nowait, Conn, RECEIVED};
@@ -66,7 +68,7 @@ impl Conn {
     /// Asks for a recv in this turn's submission, behind the connections that found no
     /// receive buffer before (see `driver::buf_ring::waiters`).
     pub(super) fn arm_recv(&self) {
-        if self.wants_recv() {
+        if self.wants_recv() && !self.own_buffers() {
             self.recv.set(RecvState::Queued);
             self.driver.recv_when_ready(self.as_receiver());
         }
@@ -141,8 +143,82 @@ impl Conn {
             }
             Received::WouldBlock => self.fail(io::Error::from_raw_os_error(libc::EAGAIN)),
             Received::Failed(e) => self.fail(e),
+            // Only receives into the front-end's own buffer report this.
+            Received::Filled { .. } => self.fail(io::Error::other(
+                "a receive into a ring buffer reported no ring buffer",
+            )),
         }
         self.arm_recv();
+        self.close_if_idle();
+    }
+
+    /// The front-end that hands over receive buffers (`ConnEvents::own_buffers`) should arm
+    /// a receive now: none is in flight, and the connection wants data.
+    pub(crate) fn wants_buffer(&self) -> bool {
+        self.wants_recv()
+    }
+
+    /// Receives into the spare capacity of the front-end's `buffer`; the completion hands it
+    /// back through `ConnEvents::filled`. `Err` gives the buffer back when it has no spare
+    /// capacity or the connection takes no receive now.
+    pub(crate) fn recv_into(&self, buffer: BytesMut) -> Result<(), BytesMut> {
+        let (Some(conn), Some((fd, pipe)), true) =
+            (self.strong(), self.op_target(), self.wants_recv())
+        else {
+            return Err(buffer);
+        };
+        let op = RecvInto::new(fd, buffer, pipe, nowait::rw_flags())?;
+        let key = self.driver.submit_handler(op, conn);
+        self.recv.set(RecvState::Armed(key));
+        Ok(())
+    }
+
+    pub(super) fn on_recv_into(&self, received: Received, op: RecvInto) {
+        self.recv.set(RecvState::Idle);
+        let len = match received {
+            Received::Filled { len } => len,
+            _ => 0,
+        };
+        let buffer = op.into_buffer(len);
+        let events = self.events.borrow().clone();
+        let give_back = |buffer: BytesMut, len: usize| {
+            if let Some(events) = &events {
+                events.filled(buffer, len);
+            }
+        };
+        match received {
+            Received::Filled { len } => {
+                self.note_activity(RECEIVED);
+                // After close() or a failure nobody may read this any more.
+                let over = self.inbound.borrow().is_over();
+                give_back(buffer, if over { 0 } else { len });
+            }
+            Received::Eof => {
+                self.inbound.borrow_mut().feed_eof();
+                give_back(buffer, 0);
+            }
+            Received::Cancelled => give_back(buffer, 0),
+            Received::WouldBlock if self.is_pipe() => {
+                give_back(buffer, 0);
+                self.wait_readable();
+                return;
+            }
+            Received::WouldBlock => {
+                give_back(buffer, 0);
+                self.fail(io::Error::from_raw_os_error(libc::EAGAIN));
+            }
+            Received::Failed(e) => {
+                give_back(buffer, 0);
+                self.fail(e);
+            }
+            // Only receives into ring buffers report these.
+            Received::Data { .. } | Received::NoBuffer => {
+                give_back(buffer, 0);
+                self.fail(io::Error::other(
+                    "a receive into a protocol's buffer reported a ring buffer",
+                ));
+            }
+        }
         self.close_if_idle();
     }
 
@@ -182,7 +258,13 @@ impl RecvWaiter for Conn {
         if self.recv.get() == RecvState::Queued {
             self.recv.set(RecvState::Idle);
         }
-        if self.wants_recv() {
+        if !self.wants_recv() {
+            return;
+        }
+        if self.own_buffers() {
+            // Queued before the front-end took the buffers over: it arms the receive.
+            self.notify();
+        } else {
             self.submit_recv();
         }
     }

@@ -1,0 +1,93 @@
+//! The door for a front-end that runs its code straight from the connection's completions
+//! rather than from a task (the protocol front-end: `data_received` runs from the receive
+//! completion, with no task woken in between).
+//!
+//! The connection does not call the front-end with news: after it handled a completion
+//! or a flush, with no borrow of its state held, it says that something may have changed
+//! ([`ConnEvents::changed`]), and the front-end pulls what it wants to know through the
+//! same methods every front-end uses (buffered data, EOF, the watermark, the close).
+
+use std::io;
+use std::rc::Rc;
+
+use bytes::BytesMut;
+
+use super::Conn;
+
+/// A front-end told after every completion and flush of its connection.
+pub(crate) trait ConnEvents {
+    /// The connection's state may have changed: data, EOF or an error arrived, a send
+    /// completed, the endpoint closed.
+    fn changed(&self);
+
+    /// Receives go into buffers the front-end hands over ([`Conn::recv_into`]), not into
+    /// the runtime's buffer ring: the connection asks for none itself, and the front-end
+    /// arms the next receive once it has taken what came.
+    fn own_buffers(&self) -> bool;
+
+    /// A receive into the front-end's buffer ended: `buffer` comes back with `nbytes`
+    /// received bytes appended (0 when it ended without data: EOF, an error, a cancel).
+    fn filled(&self, buffer: BytesMut, nbytes: usize);
+}
+
+impl Conn {
+    /// Tells `events` about every later change, until [`clear_events`](Self::clear_events).
+    pub(crate) fn set_events(&self, events: Rc<dyn ConnEvents>) {
+        *self.events.borrow_mut() = Some(events);
+    }
+
+    /// Stops telling the front-end (it is done with the connection); drops the connection's
+    /// reference to it.
+    pub(crate) fn clear_events(&self) {
+        let events = self.events.borrow_mut().take();
+        drop(events);
+    }
+
+    /// Whether the front-end hands over the receive buffers.
+    pub(super) fn own_buffers(&self) -> bool {
+        self.events
+            .borrow()
+            .as_ref()
+            .is_some_and(|e| e.own_buffers())
+    }
+
+    /// Tells the front-end, if one listens.
+    pub(super) fn notify(&self) {
+        let events = self.events.borrow().clone();
+        if let Some(events) = events {
+            events.changed();
+        }
+    }
+
+    /// Tells the front-end again just before the ring's next submission (say, to deliver
+    /// what was buffered while it had paused reading, outside the call that resumed it).
+    pub(crate) fn notify_soon(&self) {
+        self.schedule_flush();
+    }
+
+    /// How the connection ended, once its endpoint is closed: `Ok` after `close()` or
+    /// `abort()`, its error if it failed; `None` while it is open.
+    pub(crate) fn closed_result(&self) -> Option<io::Result<()>> {
+        self.outbound.borrow().closed_result()
+    }
+
+    /// The writer is over its high watermark and not yet back down to the low one (G3).
+    pub(crate) fn writing_paused(&self) -> bool {
+        self.outbound.borrow().is_paused()
+    }
+
+    /// Pauses or resumes receiving for the front-end (G4): while paused no receive is
+    /// armed, so a flooding peer fills the kernel's socket buffer, not ours (a receive
+    /// already in flight still lands in the inbound buffer).
+    pub(crate) fn hold_reading(&self, held: bool) {
+        let changed = self.inbound.borrow_mut().hold(held);
+        if changed && !held {
+            self.arm_recv();
+        }
+    }
+
+    /// Whether the front-end paused receiving.
+    pub(crate) fn reading_held(&self) -> bool {
+        self.inbound.borrow().is_held()
+    }
+}
