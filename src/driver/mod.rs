@@ -475,6 +475,8 @@ impl Driver {
         for _ in 0..4 {
             let mut hooks = std::mem::take(&mut *self.before_submit.borrow_mut());
             if hooks.is_empty() {
+                // Nothing ran since the take: put the (empty) allocation back.
+                *self.before_submit.borrow_mut() = hooks;
                 return;
             }
             for hook in hooks.drain(..) {
