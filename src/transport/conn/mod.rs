@@ -1,7 +1,8 @@
 //! One connection's transport core, and the only door to it: the front-ends (`stream/`,
-//! the server in `net/server/`, and the protocol front-end to come) write, drain, close and
-//! abort through [`Conn`]'s methods, and read through the `ReadSide` made from it
-//! (`read_side.rs`); none of them touches its state or the ring.
+//! the server in `net/server/`, `protocol/`) write, drain, close and abort through
+//! [`Conn`]'s methods, and read through the `ReadSide` made from it (`read_side.rs`); none
+//! of them touches its state or the ring. A front-end that runs from the completions (the
+//! protocols) is told after each one (`events.rs`).
 //!
 //! The core owns the endpoint (socket or pipe end), the inbound and outbound state, and
 //! the completion handling of its ops, which writes into that state directly:
