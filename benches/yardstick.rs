@@ -1,5 +1,7 @@
-//! The yardstick: one load generator against five echo servers — ringstream,
-//! ringstream-spin (ringstream with a busy-poll window), tokio (`current_thread`, read +
+//! The yardstick: one load generator against seven echo servers — ringstream (the stream
+//! echo), ringstream-protocol and ringstream-buffered (the same server with the echo as a
+//! `Protocol` and as a `BufferedProtocol`, run straight from the receive completions),
+//! ringstream-spin (the stream echo with a busy-poll window), tokio (`current_thread`, read +
 //! `write_all`), monoio (io_uring driver) and a hand-written io_uring loop (no runtime: the
 //! practical ceiling) — in the same run, server pinned to CPU 0, load pinned to CPU 1.
 //!
@@ -26,8 +28,9 @@
 //! is checked before anything runs).
 //!
 //! Every scenario runs `--rounds` times (default 5), the servers in turn within a round;
-//! the table gives medians with the spread (min–max) and ratios against tokio and the
-//! raw ring, all from the same run.
+//! the table gives medians with the spread (min–max) and ratios against tokio, the
+//! ringstream stream echo and the raw ring, all from the same run. `--only` and `--server`
+//! take one name or several separated by commas (`--server ringstream,ringstream-protocol,tokio`).
 //!
 //! `--svg <path>` also writes, after the run, a bar chart of the same medians: each
 //! server's CPU per message (per MB for st16) as a multiple of tokio's, one group per
@@ -37,6 +40,7 @@
 //! ```text
 //! cargo bench --bench yardstick                       # everything, ~8 minutes
 //! cargo bench --bench yardstick -- --rounds 3 --secs 2 --only pp64
+//! cargo bench --bench yardstick -- --only pp64,pp64x4k,st16 --server ringstream,ringstream-protocol,ringstream-buffered,tokio
 //! cargo bench --bench yardstick -- --rounds 5 --secs 3 --only st16-tokio-client
 //! cargo bench --bench yardstick -- --rounds 5 --secs 2 --svg benches/yardstick/cpu-per-message.svg
 //! ```
@@ -151,20 +155,22 @@ struct Sample {
 struct Options {
     rounds: usize,
     secs: f64,
-    only: Option<String>,
-    server: Option<String>,
+    /// The scenarios to run (`--only`); all when empty.
+    only: Vec<&'static str>,
+    /// The servers to run (`--server`); all when empty.
+    servers: Vec<Peer>,
     /// Where to write the chart (`--svg`).
     svg: Option<String>,
     /// The arguments as given (less cargo's `--bench`), for the chart's footer.
     args: Vec<String>,
 }
 
-fn options() -> Options {
+fn options() -> Result<Options, String> {
     let mut o = Options {
         rounds: 5,
         secs: 3.0,
-        only: None,
-        server: None,
+        only: Vec::new(),
+        servers: Vec::new(),
         svg: None,
         args: std::env::args()
             .skip(1)
@@ -176,21 +182,51 @@ fn options() -> Options {
         match a.as_str() {
             "--rounds" => o.rounds = args.next().and_then(|v| v.parse().ok()).unwrap_or(5),
             "--secs" => o.secs = args.next().and_then(|v| v.parse().ok()).unwrap_or(3.0),
-            "--only" => o.only = args.next(),
-            "--server" => o.server = args.next(),
+            "--only" => {
+                let names: Vec<&str> = SCENARIOS.iter().map(|s| s.name).collect();
+                o.only = pick("--only", args.next(), &names, |&name| name)?;
+            }
+            "--server" => o.servers = pick("--server", args.next(), &Peer::ALL, |p| p.name())?,
             "--svg" => o.svg = args.next(),
             _ => {} // `cargo bench` passes --bench
         }
     }
-    o
+    Ok(o)
+}
+
+/// The items of `all` a comma-separated list names (in `all`'s order); an unknown name is
+/// an error that lists the known ones.
+fn pick<T: Copy>(
+    option: &str,
+    value: Option<String>,
+    all: &[T],
+    name: impl Fn(&T) -> &'static str,
+) -> Result<Vec<T>, String> {
+    let value = value.unwrap_or_default();
+    let wanted: Vec<&str> = value.split(',').map(str::trim).collect();
+    let known: Vec<&str> = all.iter().map(&name).collect();
+    if let Some(unknown) = wanted.iter().find(|w| !known.contains(w)) {
+        return Err(format!(
+            "{option} {unknown:?}: not one of {}",
+            known.join(", ")
+        ));
+    }
+    Ok(all
+        .iter()
+        .filter(|item| wanted.contains(&name(item)))
+        .copied()
+        .collect())
 }
 
 fn main() {
-    let opts = options();
+    let opts = options().unwrap_or_else(|e| {
+        eprintln!("yardstick: {e}");
+        std::process::exit(2);
+    });
     let selected = || {
         SCENARIOS
             .into_iter()
-            .filter(|s| opts.only.as_deref().is_none_or(|o| o == s.name))
+            .filter(|s| opts.only.is_empty() || opts.only.contains(&s.name))
     };
     for scenario in selected() {
         if let Err(e) = fd_limit::check(descriptors_needed(&scenario), scenario.name) {
@@ -201,7 +237,7 @@ fn main() {
     // Servers first: pinning this thread narrows the CPU set new threads may choose from.
     let servers: Vec<Server> = Peer::ALL
         .iter()
-        .filter(|p| opts.server.as_deref().is_none_or(|s| s == p.name()))
+        .filter(|p| opts.servers.is_empty() || opts.servers.contains(p))
         .map(|&p| servers::start(p))
         .collect();
     pin::pin_or_warn(LOAD_CPU, "yardstick: the load generator");
@@ -213,7 +249,7 @@ fn main() {
             for server in &servers {
                 let sample = run(scenario, server, warmup, measure);
                 eprintln!(
-                    "{} round {} {:>10}: {:>9.0} msgs/s {:>8.1} MB/s cpu {:>6.2} us cores {:>6.2} us p50 {:>6.1} p99 {:>6.1}",
+                    "{} round {} {:>19}: {:>9.0} msgs/s {:>8.1} MB/s cpu {:>6.2} us cores {:>6.2} us p50 {:>6.1} p99 {:>6.1}",
                     scenario.name,
                     round + 1,
                     server.peer.name(),
@@ -332,14 +368,15 @@ fn print_table(samples: &BTreeMap<(&str, &str), Vec<Sample>>, opts: &Options) {
         opts.secs,
     );
     println!(
-        "| scenario | server | msgs/s | MB/s | server CPU | both CPUs | p50 us | p99 us | p99.9 us | vs tokio | vs raw ring |"
+        "| scenario | server | msgs/s | MB/s | server CPU | both CPUs | p50 us | p99 us | p99.9 us | vs tokio | vs ringstream | vs raw ring |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     for scenario in SCENARIOS {
         let get = |peer: Peer| samples.get(&(scenario.name, peer.name()));
         let Some(tokio) = get(Peer::Tokio) else {
             continue;
         };
+        let stream_echo = get(Peer::Ringstream);
         let raw = get(Peer::RawRing);
         for peer in Peer::ALL {
             let Some(s) = get(peer) else { continue };
@@ -374,7 +411,7 @@ fn print_table(samples: &BTreeMap<(&str, &str), Vec<Sample>>, opts: &Options) {
                 }
             };
             println!(
-                "| {} | {} | {:.0} [{:.0}-{:.0}] | {:.1} | {:.2} {unit} [{:.2}-{:.2}] | {:.2} {unit} [{:.2}-{:.2}] | {} | {} | {} | {} | {} |",
+                "| {} | {} | {:.0} [{:.0}-{:.0}] | {:.1} | {:.2} {unit} [{:.2}-{:.2}] | {:.2} {unit} [{:.2}-{:.2}] | {} | {} | {} | {} | {} | {} |",
                 scenario.name,
                 peer.name(),
                 msgs,
@@ -391,6 +428,7 @@ fn print_table(samples: &BTreeMap<(&str, &str), Vec<Sample>>, opts: &Options) {
                 latency(p99),
                 latency(p999),
                 ratio(tokio),
+                stream_echo.map(|r| ratio(r)).unwrap_or_default(),
                 raw.map(|r| ratio(r)).unwrap_or_default()
             );
         }

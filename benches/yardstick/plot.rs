@@ -26,11 +26,13 @@ pub struct Chart<'a> {
 fn colour(series: &str, i: usize) -> &'static str {
     match series {
         "ringstream" => "#d9534f",
+        "ringstream-protocol" => "#5cb85c",
+        "ringstream-buffered" => "#337ab7",
         "ringstream-spin" => "#9b59b6",
         "tokio" => "#5bc0de",
         "monoio" => "#f0ad4e",
         "raw-ring" => "#777777",
-        _ => ["#5cb85c", "#337ab7", "#e83e8c", "#20c997"][i % 4],
+        _ => ["#e83e8c", "#20c997"][i % 2],
     }
 }
 

@@ -1,6 +1,7 @@
 //! `ringstream bench`: the echo server and the load generator in one process over
 //! loopback, through fixed scenarios, printed as one table with the server's CPU time per
-//! message. `ringstream bench --runtime` is the runtime micro-benchmark instead.
+//! message; `--api` picks the echo's ringstream API. `ringstream bench --runtime` is the
+//! runtime micro-benchmark instead.
 
 use std::io::{self, IsTerminal};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -15,7 +16,7 @@ use ringstream_harness::cpu::{current_thread_id, thread_cpu_time};
 use ringstream_harness::load::{
     run_load, LoadConfig, Mode, Placement, Report, Target, DEFAULT_STALL_TIMEOUT, DEFAULT_WINDOW,
 };
-use ringstream_harness::servers::echo_connection;
+use ringstream_harness::servers::{serve_echo, Api};
 use ringstream_harness::table::{format_rate, render};
 use ringstream_harness::units::{format_size, parse_duration};
 
@@ -29,9 +30,10 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// The text after the options in `--help`.
 const AFTER_HELP: &str = "\
-Starts an echo server (StreamServer, one core pinned to the first CPU) and the load
-generator (one thread pinned to the second CPU when there are two or more) in this
-process, on 127.0.0.1, and runs each scenario for --duration:
+Starts an echo server (StreamServer, one core pinned to the first CPU, echoing through
+the --api `ringstream echo` has: stream, protocol or buffered) and the load generator
+(one thread pinned to the second CPU when there are two or more) in this process, on
+127.0.0.1, and runs each scenario for --duration:
 
   pp1       1 connection, 64 B ping-pong
   pp64      64 connections, 64 B ping-pong
@@ -42,6 +44,8 @@ The table shows messages per second, MB/s (echoed bytes, one way), latency perce
 in µs, and the server thread's CPU time per message and in percent of the run (from
 /proc/self/task/<tid>/schedstat). Every echoed byte is checked; a wrong byte fails the
 run (exit 1). The default run takes about 15 s; build with --release for real numbers.
+Run it once per --api to compare the APIs (`--api protocol`: the echo's callbacks run
+straight from the receive completion, with no task wake-up).
 
 `--runtime` prints the runtime micro-benchmark instead: spawn + join, wake round trips
 and NOPs through the ring, 100,000 each, on the current thread.";
@@ -52,7 +56,7 @@ and NOPs through the ring, 100,000 each, on the current thread.";
 pub struct BenchArgs {
     /// Run the runtime micro-benchmark (spawn + join, wake, nop) instead of the echo
     /// scenarios.
-    #[arg(long, conflicts_with_all = ["duration", "scenario"])]
+    #[arg(long, conflicts_with_all = ["duration", "scenario", "api"])]
     pub runtime: bool,
 
     /// How long each scenario runs: 3s, 500ms, 1m.
@@ -62,6 +66,10 @@ pub struct BenchArgs {
     /// Run only this scenario.
     #[arg(long, value_enum, value_name = "NAME")]
     pub scenario: Option<Scenario>,
+
+    /// The ringstream API the echo server uses (as `ringstream echo --api`).
+    #[arg(long, value_enum, value_name = "API", default_value_t = Api::Stream)]
+    pub api: Api,
 }
 
 /// The fixed echo scenarios.
@@ -149,16 +157,14 @@ pub fn run(args: &BenchArgs) -> io::Result<bool> {
     // The handler notes the id of the server's thread, to read its CPU time.
     let server_tid = Arc::new(AtomicU32::new(0));
     let tid = server_tid.clone();
-    let server = StreamServer::bind("127.0.0.1:0")
-        .cpus(vec![server_cpu])
-        .serve(move |stream| {
-            if tid.load(Ordering::Relaxed) == 0 {
-                if let Ok(id) = current_thread_id() {
-                    tid.store(id, Ordering::Relaxed);
-                }
+    let builder = StreamServer::bind("127.0.0.1:0").cpus(vec![server_cpu]);
+    let server = serve_echo(builder, args.api, move || {
+        if tid.load(Ordering::Relaxed) == 0 {
+            if let Ok(id) = current_thread_id() {
+                tid.store(id, Ordering::Relaxed);
             }
-            echo_connection(stream)
-        })?;
+        }
+    })?;
     let target = Target::Tcp(server.local_addr().to_string());
     let config = |scenario: Scenario, duration: Duration| {
         let (mode, conns, size) = scenario.shape();
@@ -177,8 +183,9 @@ pub fn run(args: &BenchArgs) -> io::Result<bool> {
     };
 
     outln!(
-        "ringstream bench — echo over loopback: server on CPU {server_cpu}, load on \
-         {load_where}, {:.1} s per scenario, ring mode: {ring_mode}\n",
+        "ringstream bench — echo over loopback: server on CPU {server_cpu} (echo API: {}), \
+         load on {load_where}, {:.1} s per scenario, ring mode: {ring_mode}\n",
+        args.api.name(),
         args.duration.as_secs_f64()
     );
     // Warm-up: connections, caches, and the server thread's id for the CPU readings.

@@ -1,5 +1,6 @@
 //! `ringstream echo`: a sharded echo server (one pinned thread and ring per core) that
-//! runs until Ctrl-C or SIGTERM, then shuts down gracefully.
+//! runs until Ctrl-C or SIGTERM, then shuts down gracefully; `--api` picks the echo's
+//! ringstream API (streams, a protocol, a buffered protocol).
 
 use std::io;
 use std::path::PathBuf;
@@ -11,7 +12,7 @@ use ringstream::net::{CoreStats, StreamServer};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
-use ringstream_harness::servers::echo_connection;
+use ringstream_harness::servers::{serve_echo, Api};
 use ringstream_harness::units::parse_duration;
 
 use crate::output::{errln, outln};
@@ -22,8 +23,12 @@ const DEFAULT_GRACE: &str = "5s";
 
 /// The text after the options in `--help`.
 const AFTER_HELP: &str = "\
-Every connection is echoed until the client sends EOF; then the server closes it. The
-first line printed is `listening on <address>` (with the real port when --addr asks for
+Every connection is echoed until the client sends EOF; then the server closes it. --api
+picks how: `stream` (a task per connection reading and writing through StreamReader /
+StreamWriter), `protocol` (a Protocol whose data_received writes the bytes back, run
+straight from the receive completion) or `buffered` (a BufferedProtocol: the kernel
+receives into the protocol's own buffer). All three stop reading a client that does not
+read its echo once the write buffer is over its high watermark. The first line printed is `listening on <address>` (with the real port when --addr asks for
 port 0). Ctrl-C or SIGTERM stops accepting, gives open connections the --grace period to
 finish, aborts the rest, prints a one-line summary and exits 0. A second Ctrl-C or SIGTERM
 during the grace period aborts the open connections at once, prints the summary and exits
@@ -37,6 +42,7 @@ Examples:
   ringstream echo                               # 127.0.0.1:7878 on every core
   ringstream echo --addr 0.0.0.0:9000 --cores 2
   ringstream echo --unix /tmp/echo.sock --grace 500ms
+  ringstream echo --api protocol --cores 1
   ringstream echo --idle-timeout 60s --read-timeout 10s --max-conns 10000";
 
 /// `ringstream echo` options.
@@ -68,7 +74,7 @@ pub struct EchoArgs {
     pub idle_timeout: Option<Duration>,
 
     /// Close a connection whose handler has waited this long for its next bytes (nginx's
-    /// client_body_timeout: slow or stalled senders) [default: never].
+    /// client_body_timeout: slow or stalled senders); `--api stream` only [default: never].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub read_timeout: Option<Duration>,
 
@@ -81,6 +87,10 @@ pub struct EchoArgs {
     /// it, an address another socket listens on is an error.
     #[arg(long)]
     pub reuse_port: bool,
+
+    /// The ringstream API that echoes.
+    #[arg(long, value_enum, value_name = "API", default_value_t = Api::Stream)]
+    pub api: Api,
 }
 
 /// How the server stopped.
@@ -124,13 +134,24 @@ pub fn run(args: &EchoArgs) -> io::Result<Stopped> {
         builder = builder.idle_timeout(timeout);
     }
     if let Some(timeout) = args.read_timeout {
+        if args.api != Api::Stream {
+            // The server times a handler's pending read; a protocol has none to time.
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "--read-timeout times the reads of the stream echo; --api {} has none \
+                     (use --idle-timeout, or --api stream)",
+                    args.api.name()
+                ),
+            ));
+        }
         builder = builder.read_timeout(timeout);
     }
     if let Some(max) = args.max_conns {
         builder = builder.max_connections(usize::try_from(max).unwrap_or(usize::MAX));
     }
     builder = builder.reuse_port(args.reuse_port);
-    let server = builder.serve(echo_connection).map_err(|e| {
+    let server = serve_echo(builder, args.api, || {}).map_err(|e| {
         if e.kind() == io::ErrorKind::AddrInUse {
             io::Error::new(e.kind(), format!("{e} (for this command: --reuse-port)"))
         } else {
@@ -140,10 +161,11 @@ pub fn run(args: &EchoArgs) -> io::Result<Stopped> {
     let cpus: Vec<String> = server.stats().iter().map(|c| c.cpu.to_string()).collect();
     outln!("listening on {}", server.local_addr());
     outln!(
-        "{} core{} (CPU {}); Ctrl-C or SIGTERM stops",
+        "{} core{} (CPU {}), echo API: {}; Ctrl-C or SIGTERM stops",
         cpus.len(),
         if cpus.len() == 1 { "" } else { "s" },
-        cpus.join(", ")
+        cpus.join(", "),
+        args.api.name()
     );
 
     let closer = signals.handle();

@@ -198,7 +198,8 @@ fn every_command_has_help_naming_its_options() {
         (
             &["echo"],
             &[
-                "--addr", "--unix", "--cores", "--grace", "SIGTERM", "RUST_LOG",
+                "--addr", "--unix", "--cores", "--grace", "--api", "buffered", "SIGTERM",
+                "RUST_LOG",
             ],
         ),
         (
@@ -230,7 +231,7 @@ fn every_command_has_help_naming_its_options() {
         ),
         (
             &["bench"],
-            &["--duration", "--scenario", "--runtime", "pp64x4k"],
+            &["--duration", "--scenario", "--runtime", "--api", "pp64x4k"],
         ),
     ];
     for (command, options) in cases {
@@ -420,12 +421,15 @@ fn load_against_a_corrupting_server_reports_errors() {
 
 #[test]
 fn bad_arguments_are_usage_errors() {
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 8] = [
         (&["load", "--duration", "ten"], "invalid duration"),
         (&["load", "--size", "0"], "at least 1 byte"),
         (&["load", "--size", "12 parsecs"], "invalid size"),
         (&["load", "--conns", "0"], "--conns"),
         (&["bench", "--scenario", "nope"], "pp64x4k"),
+        (&["echo", "--api", "callbacks"], "buffered"),
+        (&["bench", "--api", "callbacks"], "protocol"),
+        (&["bench", "--runtime", "--api", "protocol"], "--api"),
     ];
     for (args, message) in cases {
         let out = ringstream(args);
@@ -436,6 +440,13 @@ fn bad_arguments_are_usage_errors() {
     assert_eq!(out.status.code(), Some(1), "{}", out.dump());
     assert!(
         out.stderr.contains("--pipeline applies to"),
+        "{}",
+        out.dump()
+    );
+    let out = ringstream(&["echo", "--api", "protocol", "--read-timeout", "1s"]);
+    assert_eq!(out.status.code(), Some(1), "{}", out.dump());
+    assert!(
+        out.stderr.contains("--read-timeout") && out.stderr.contains("--idle-timeout"),
         "{}",
         out.dump()
     );
@@ -450,15 +461,115 @@ fn bad_arguments_are_usage_errors() {
 
 #[test]
 fn a_short_bench_prints_its_table() {
-    let out = ringstream(&["bench", "--scenario", "pp1", "--duration", "300ms"]);
-    assert!(out.status.success(), "{}", out.dump());
-    let row = out
-        .stdout
-        .lines()
-        .find(|l| l.starts_with("pp1 "))
-        .unwrap_or_else(|| panic!("no pp1 row\n{}", out.dump()));
-    assert!(row.trim_end().ends_with(" 0"), "errors column: {row}");
-    assert!(out.stdout.contains("srv cpu µs/msg"), "{}", out.dump());
+    for (api, named) in [(None, "stream"), (Some("protocol"), "protocol")] {
+        let mut args = vec!["bench", "--scenario", "pp1", "--duration", "300ms"];
+        args.extend(api.map(|a| ["--api", a]).iter().flatten());
+        let out = ringstream(&args);
+        assert!(out.status.success(), "{args:?}\n{}", out.dump());
+        assert!(
+            out.stdout.contains(&format!("(echo API: {named})")),
+            "{args:?}\n{}",
+            out.dump()
+        );
+        let row = out
+            .stdout
+            .lines()
+            .find(|l| l.starts_with("pp1 "))
+            .unwrap_or_else(|| panic!("no pp1 row\n{}", out.dump()));
+        assert!(row.trim_end().ends_with(" 0"), "errors column: {row}");
+        assert!(out.stdout.contains("srv cpu µs/msg"), "{}", out.dump());
+    }
+}
+
+/// `echo --api protocol` and `--api buffered` echo every byte of a message larger than one
+/// receive, close after the client's EOF, carry `load` in both modes with no error, and
+/// stop reading a client that does not read its echo.
+#[test]
+fn echo_api_protocol_and_buffered_echo_every_byte() {
+    for api in ["protocol", "buffered"] {
+        let echo = Echo::start(&["--addr", "127.0.0.1:0", "--cores", "1", "--api", api]);
+        let message: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let mut client = TcpStream::connect(&echo.addr).expect("connect");
+        client
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let mut reader = client.try_clone().expect("clone");
+        // Read while writing: the echo pauses reading while the client does not read.
+        let receiving = thread::spawn(move || {
+            let mut back = Vec::new();
+            reader.read_to_end(&mut back).map(|_| back)
+        });
+        client.write_all(&message).expect("send");
+        client
+            .shutdown(std::net::Shutdown::Write)
+            .expect("send EOF");
+        let back = receiving
+            .join()
+            .expect("reader thread")
+            .expect("the echo, then EOF from the server");
+        assert_eq!(back.len(), message.len(), "--api {api}: echoed length");
+        assert!(back == message, "--api {api}: echoed bytes differ");
+        for mode in ["pingpong", "stream"] {
+            let args = [
+                "load",
+                "--addr",
+                &echo.addr,
+                "--mode",
+                mode,
+                "--conns",
+                "2",
+                "--size",
+                "16KiB",
+                "--duration",
+                "300ms",
+            ];
+            let out = ringstream(&args);
+            assert!(out.status.success(), "--api {api} {args:?}\n{}", out.dump());
+            assert_eq!(out.field("errors"), "0", "--api {api}\n{}", out.dump());
+        }
+        let sent = send_without_reading(&echo.addr);
+        assert!(
+            sent < SEND_CAP,
+            "--api {api}: the server read all {sent} bytes of a client that reads nothing"
+        );
+        let summary = echo.terminate();
+        assert!(
+            summary.contains("served 6 connections") && summary.contains(" 0 failed"),
+            "--api {api}: {summary}"
+        );
+    }
+}
+
+/// Where [`send_without_reading`] gives up: far more than the socket buffers of both ends
+/// on loopback hold (a few MB each way), so reaching it means the server read on while it
+/// could not send.
+const SEND_CAP: usize = 64 << 20;
+
+/// Sends to an echo server without ever reading, until the sends have been refused for
+/// 300 ms in a row or [`SEND_CAP`] bytes went out (10 s at most); how many bytes went.
+fn send_without_reading(addr: &str) -> usize {
+    let mut client = TcpStream::connect(addr).expect("connect");
+    client.set_nonblocking(true).expect("nonblocking");
+    let chunk = vec![5u8; 64 * 1024];
+    let (mut sent, mut refused_since) = (0usize, None);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sent < SEND_CAP && Instant::now() < deadline {
+        match client.write(&chunk) {
+            Ok(n) => {
+                sent += n;
+                refused_since = None;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                let since = *refused_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= Duration::from_millis(300) {
+                    break;
+                }
+                thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => panic!("send to the echo failed: {e}"),
+        }
+    }
+    sent
 }
 
 #[test]

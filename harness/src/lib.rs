@@ -2,9 +2,10 @@
 //! servers compared in every measurement, the checked load generator, CPU accounting,
 //! CPU pinning, the descriptor limit, tables, and the HTTP example servers.
 //!
-//! - [`servers`]: echo servers on one pinned thread each — ringstream, ringstream with a
-//!   busy-poll window, tokio, monoio and a hand-written io_uring loop ([`raw_ring`]) —
-//!   and [`servers::echo_connection`], the ringstream echo handler `ringstream echo` serves.
+//! - [`servers`]: echo servers on one pinned thread each — ringstream (streams, and the
+//!   echo as a protocol: [`protocol_echo`]), ringstream with a busy-poll window, tokio,
+//!   monoio and a hand-written io_uring loop ([`raw_ring`]) — and [`servers::serve_echo`],
+//!   the ringstream echo `ringstream echo --api` serves.
 //! - [`load`]: the load generator (ping-pong or streaming, every echoed byte checked,
 //!   stalls detected, latency histograms); [`tokio_stream`] is a streaming client that is
 //!   not ringstream.
@@ -31,6 +32,7 @@ pub mod fd_limit;
 pub mod http;
 pub mod load;
 pub mod pin;
+pub mod protocol_echo;
 pub mod raw_ring;
 pub mod report;
 pub mod seccomp;

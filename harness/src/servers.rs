@@ -1,12 +1,14 @@
 //! The echo servers every measurement compares, each on one thread pinned to the server
 //! CPU, each reporting the id of the thread that runs its connections (so its CPU time can
 //! be read): ringstream (a one-core `StreamServer` serving [`echo_connection`], the handler
-//! `ringstream echo` serves), `ringstream-spin` (the same with a busy-poll window,
-//! `Builder::busy_poll`, to show what it buys in latency and costs in CPU), tokio
-//! (`current_thread`, read + `write_all`), monoio (io_uring driver) and the raw ring
-//! ([`raw_ring`]: no runtime, the practical ceiling). Every server sets `TCP_NODELAY` and
-//! reads at most [`READ_SIZE`] at once; each echoes until EOF, and runs until the process
-//! ends.
+//! `ringstream echo` serves), `ringstream-protocol` and `ringstream-buffered` (the same
+//! server with the echo as a protocol, [`EchoProtocol`] and [`EchoBuffered`]: [`serve_echo`]
+//! starts all three, as `ringstream echo --api` does), `ringstream-spin` (the stream echo
+//! with a busy-poll window, `Builder::busy_poll`, to show what it buys in latency and costs
+//! in CPU), tokio (`current_thread`, read + `write_all`), monoio (io_uring driver) and the
+//! raw ring ([`raw_ring`]: no runtime, the practical ceiling). Every server sets
+//! `TCP_NODELAY` and reads at most [`READ_SIZE`] at once (the protocols: the runtime's
+//! receive size, the same 64 KiB); each echoes until EOF, and runs until the process ends.
 
 use std::io;
 use std::net::SocketAddr;
@@ -14,8 +16,11 @@ use std::sync::mpsc;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use ringstream::net::{ServerBuilder, StreamServer};
+use ringstream::protocol::Buffered;
 use ringstream::Stream;
 
+use crate::protocol_echo::{EchoBuffered, EchoProtocol};
 use crate::{cpu, raw_ring};
 
 /// Server CPU: every server runs here; the load generator runs on another CPU.
@@ -31,10 +36,72 @@ pub const BUSY_POLL: Duration = Duration::from_micros(50);
 /// bytes `ringstream echo` reads at once.
 pub const READ_SIZE: usize = 64 * 1024;
 
+/// Which of ringstream's APIs serves an echo (`ringstream echo --api`, `bench --api`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Api {
+    /// StreamReader / StreamWriter: a task per connection (`serve` with `echo_connection`).
+    #[default]
+    Stream,
+    /// A Protocol: `data_received` writes the bytes back, run straight from the receive
+    /// completion (`serve_protocol`).
+    Protocol,
+    /// A BufferedProtocol: the kernel receives into the protocol's own buffer, whose
+    /// received bytes are written back (`serve_protocol` with `Buffered`).
+    Buffered,
+}
+
+impl Api {
+    /// Its name on command lines.
+    pub fn name(self) -> &'static str {
+        match self {
+            Api::Stream => "stream",
+            Api::Protocol => "protocol",
+            Api::Buffered => "buffered",
+        }
+    }
+}
+
+/// Serves the echo through `api` with everything else `builder` sets, so the APIs differ in
+/// nothing else. `on_connection` runs on the serving core as each connection starts (the
+/// benches note the serving thread's id there).
+///
+/// ```no_run
+/// use ringstream::net::StreamServer;
+/// use ringstream_harness::servers::{serve_echo, Api};
+///
+/// let server = serve_echo(StreamServer::bind("127.0.0.1:7878").cores(1), Api::Buffered, || {})?;
+/// server.serve_forever()?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// # Errors
+/// As `ServerBuilder::serve`: binding, options, starting the cores.
+pub fn serve_echo<F>(builder: ServerBuilder, api: Api, on_connection: F) -> io::Result<StreamServer>
+where
+    F: Fn() + Clone + Send + 'static,
+{
+    match api {
+        Api::Stream => builder.serve(move |stream| {
+            on_connection();
+            echo_connection(stream)
+        }),
+        Api::Protocol => builder.serve_protocol(move || {
+            on_connection();
+            EchoProtocol::default()
+        }),
+        Api::Buffered => builder.serve_protocol(move || {
+            on_connection();
+            Buffered(EchoBuffered::default())
+        }),
+    }
+}
+
 /// The echo servers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Peer {
     Ringstream,
+    RingstreamProtocol,
+    RingstreamBuffered,
     RingstreamSpin,
     Tokio,
     Monoio,
@@ -43,8 +110,10 @@ pub enum Peer {
 
 impl Peer {
     /// Every server, in the order tables show them.
-    pub const ALL: [Peer; 5] = [
+    pub const ALL: [Peer; 7] = [
         Peer::Ringstream,
+        Peer::RingstreamProtocol,
+        Peer::RingstreamBuffered,
         Peer::RingstreamSpin,
         Peer::Tokio,
         Peer::Monoio,
@@ -55,10 +124,22 @@ impl Peer {
     pub fn name(self) -> &'static str {
         match self {
             Peer::Ringstream => "ringstream",
+            Peer::RingstreamProtocol => "ringstream-protocol",
+            Peer::RingstreamBuffered => "ringstream-buffered",
             Peer::RingstreamSpin => "ringstream-spin",
             Peer::Tokio => "tokio",
             Peer::Monoio => "monoio",
             Peer::RawRing => "raw-ring",
+        }
+    }
+
+    /// The ringstream API a ringstream server echoes through; `None` for the others.
+    fn ringstream_api(self) -> Option<Api> {
+        match self {
+            Peer::Ringstream | Peer::RingstreamSpin => Some(Api::Stream),
+            Peer::RingstreamProtocol => Some(Api::Protocol),
+            Peer::RingstreamBuffered => Some(Api::Buffered),
+            Peer::Tokio | Peer::Monoio | Peer::RawRing => None,
         }
     }
 }
@@ -71,7 +152,7 @@ pub struct Server {
     pub addr: SocketAddr,
     tid: Arc<OnceLock<u32>>,
     /// Keeps the ringstream server alive (other servers live on detached threads).
-    _keep: Option<ringstream::net::StreamServer>,
+    _keep: Option<StreamServer>,
 }
 
 impl Server {
@@ -98,21 +179,18 @@ fn remember_tid(tid: &OnceLock<u32>) {
 /// When the server cannot start: a bench cannot go on without it.
 pub fn start(peer: Peer) -> Server {
     let tid = Arc::new(OnceLock::new());
-    match peer {
-        Peer::Ringstream | Peer::RingstreamSpin => {
+    match peer.ringstream_api() {
+        Some(api) => {
             let seen = tid.clone();
             let mut runtime = ringstream::Builder::new();
             if peer == Peer::RingstreamSpin {
                 runtime.busy_poll(BUSY_POLL);
             }
-            let server = ringstream::net::StreamServer::bind("127.0.0.1:0")
+            let builder = StreamServer::bind("127.0.0.1:0")
                 .cpus(vec![SERVER_CPU])
-                .runtime(runtime)
-                .serve(move |stream| {
-                    remember_tid(&seen);
-                    echo_connection(stream)
-                })
-                .expect("ringstream server");
+                .runtime(runtime);
+            let server =
+                serve_echo(builder, api, move || remember_tid(&seen)).expect("ringstream server");
             let addr = server.local_addr().to_string().parse().expect("tcp addr");
             Server {
                 peer,
@@ -121,23 +199,23 @@ pub fn start(peer: Peer) -> Server {
                 _keep: Some(server),
             }
         }
-        other => {
+        None => {
             let (tx, rx) = mpsc::channel();
             let seen = tid.clone();
             std::thread::Builder::new()
-                .name(format!("{}-server", other.name()))
+                .name(format!("{}-server", peer.name()))
                 .spawn(move || {
-                    crate::pin::pin_or_warn(SERVER_CPU, &format!("the {} server", other.name()));
+                    crate::pin::pin_or_warn(SERVER_CPU, &format!("the {} server", peer.name()));
                     remember_tid(&seen);
                     let listener =
                         std::net::TcpListener::bind("127.0.0.1:0").expect("bind the server");
                     tx.send(listener.local_addr().expect("addr"))
                         .expect("report");
-                    match other {
+                    match peer {
                         Peer::Tokio => tokio_server(listener),
                         Peer::Monoio => monoio_server(listener),
                         Peer::RawRing => raw_ring::serve(listener),
-                        Peer::Ringstream | Peer::RingstreamSpin => unreachable!(),
+                        ringstream => unreachable!("{ringstream:?} is served by serve_echo"),
                     }
                 })
                 .expect("spawn the server thread");
@@ -145,7 +223,7 @@ pub fn start(peer: Peer) -> Server {
                 .recv_timeout(Duration::from_secs(10))
                 .expect("the server reports its address");
             Server {
-                peer: other,
+                peer,
                 addr,
                 tid,
                 _keep: None,
