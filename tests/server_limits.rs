@@ -317,3 +317,34 @@ fn zero_limits_are_an_error() {
         io::ErrorKind::InvalidInput
     );
 }
+
+/// read_timeout on a protocol server: a protocol waits for data whenever it is reading, so
+/// a client that goes silent for longer than the timeout is closed, and one that keeps
+/// talking (faster than the timeout between messages) is not.
+#[test]
+fn read_timeout_closes_a_silent_protocol_client() {
+    use ringstream_harness::protocol_echo::EchoProtocol;
+
+    let timeout = Duration::from_millis(300);
+    let server = StreamServer::bind("127.0.0.1:0")
+        .cores(1)
+        .read_timeout(timeout)
+        .serve_protocol(EchoProtocol::default)
+        .expect("serve");
+    let mut silent = connect(&server);
+    let mut talking = connect(&server);
+    round_trip(&mut silent, b"hello\n");
+    let started = Instant::now();
+    for _ in 0..8 {
+        std::thread::sleep(Duration::from_millis(100));
+        round_trip(&mut talking, b"still here\n");
+    }
+    assert!(
+        closed_within(&mut silent, Duration::from_secs(5)),
+        "the silent client was kept open"
+    );
+    assert!(started.elapsed() >= timeout);
+    round_trip(&mut talking, b"and more\n");
+    drop(talking);
+    server.shutdown(Duration::from_secs(5)).expect("shutdown");
+}

@@ -134,17 +134,6 @@ pub fn run(args: &EchoArgs) -> io::Result<Stopped> {
         builder = builder.idle_timeout(timeout);
     }
     if let Some(timeout) = args.read_timeout {
-        if args.api != Api::Stream {
-            // The server times a handler's pending read; a protocol has none to time.
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
-                    "--read-timeout times the reads of the stream echo; --api {} has none \
-                     (use --idle-timeout, or --api stream)",
-                    args.api.name()
-                ),
-            ));
-        }
         builder = builder.read_timeout(timeout);
     }
     if let Some(max) = args.max_conns {

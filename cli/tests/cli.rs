@@ -443,13 +443,6 @@ fn bad_arguments_are_usage_errors() {
         "{}",
         out.dump()
     );
-    let out = ringstream(&["echo", "--api", "protocol", "--read-timeout", "1s"]);
-    assert_eq!(out.status.code(), Some(1), "{}", out.dump());
-    assert!(
-        out.stderr.contains("--read-timeout") && out.stderr.contains("--idle-timeout"),
-        "{}",
-        out.dump()
-    );
     let out = ringstream(&["echo", "--addr", "256.1.2.3:1"]);
     assert_eq!(out.status.code(), Some(1), "{}", out.dump());
     assert!(

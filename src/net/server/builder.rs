@@ -205,8 +205,9 @@ impl ServerBuilder {
     /// nginx's `client_body_timeout`: the time allowed between two successive receives, not
     /// for a whole request, so a client that sends one byte at a time more slowly than
     /// this (slowloris) is closed, and a handler busy elsewhere (not reading) is not
-    /// timed. Closed as for [`idle_timeout`](ServerBuilder::idle_timeout), and with the same
-    /// precision.
+    /// timed. A protocol ([`serve_protocol`](ServerBuilder::serve_protocol)) waits for data
+    /// whenever it is reading (not paused with `pause_reading`, not after EOF). Closed as
+    /// for [`idle_timeout`](ServerBuilder::idle_timeout), and with the same precision.
     ///
     /// ```no_run
     /// use ringstream::net::StreamServer;

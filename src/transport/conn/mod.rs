@@ -233,9 +233,11 @@ impl Conn {
         self.arm_recv();
     }
 
-    /// A read is waiting for data.
+    /// A read is waiting for data; a front-end told by the completions (a protocol) waits
+    /// for data whenever it is receiving (not paused, not at EOF or closed).
     pub(crate) fn read_pending(&self) -> bool {
-        self.inbound.borrow().read_pending()
+        let inbound = self.inbound.borrow();
+        inbound.read_pending() || (self.events.borrow().is_some() && inbound.wants_data())
     }
 
     // ---- the writer's door ---------------------------------------------------------
