@@ -1,13 +1,15 @@
 //! The one home of the helpers the integration tests share: loopback addresses and pairs,
 //! a bounded run, descriptor and listener counts from `/proc`, bounded waits, a drop flag,
-//! echo handlers (`echo`). Each test file says `mod support;`; child processes come from
-//! `ringstream_harness::child`, which the command's tests share.
+//! echo handlers (`echo`), a protocol that records its callbacks (`protocol`). Each test
+//! file says `mod support;`; child processes come from `ringstream_harness::child`, which
+//! the command's tests share.
 
 // Every test file is its own crate and uses a different subset of these helpers: what one
 // crate leaves unused is not dead.
 #![allow(dead_code)]
 
 pub mod echo;
+pub mod protocol;
 
 use std::cell::Cell;
 use std::future::Future;
