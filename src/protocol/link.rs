@@ -25,8 +25,8 @@ use bytes::{Bytes, BytesMut};
 
 use crate::runtime::executor::OnShutdown;
 use crate::stream::{Stream, StreamReader, StreamWriter};
-use crate::transport::conn::{Conn, ConnEvents, Direction};
-use crate::transport::inbound::Inbound;
+use crate::transport::conn::{Conn, ConnEvents, Direction, WriteSide};
+use crate::transport::inbound::{Inbound, Pulled};
 use crate::transport::read_side::ReadSide;
 
 use super::traits::kind::Kind;
@@ -231,10 +231,14 @@ impl<K: Kind> Link<K> {
                 "the runtime shut down with the connection open; it was aborted",
             ))));
         }
+        let write_side = self.conn.write_side();
         if self.panic.borrow().is_none() {
-            if let Some(event) = self.next_news(told) {
+            if let Some(event) = self.next_news(told, write_side) {
                 return Some(event);
             }
+        }
+        if !write_side.closed {
+            return None;
         }
         let result = self.conn.closed_result()?;
         self.update(|t| t.lost = true);
@@ -248,40 +252,45 @@ impl<K: Kind> Link<K> {
     }
 
     /// A watermark crossing, data, or EOF.
-    fn next_news(&self, told: Told) -> Option<Event> {
-        let conn = &self.conn;
-        if self.direction != Direction::Read && !conn.is_torn_down() {
-            let paused = conn.writing_paused();
-            if paused != told.writing_paused {
-                self.update(|t| t.writing_paused = paused);
-                return Some(if paused {
-                    Event::PauseWriting
-                } else {
-                    Event::ResumeWriting
-                });
+    fn next_news(&self, told: Told, write_side: WriteSide) -> Option<Event> {
+        if self.direction != Direction::Read && write_side.paused != told.writing_paused {
+            self.update(|t| t.writing_paused = write_side.paused);
+            return Some(if write_side.paused {
+                Event::PauseWriting
+            } else {
+                Event::ResumeWriting
+            });
+        }
+        if write_side.closing {
+            // No `data_received` or `eof_received` after `close()`, `abort()` or a failure;
+            // a buffer given back empty still goes back.
+            return self.filled_buffer(|n| n == 0);
+        }
+        if K::OWN_BUFFERS {
+            // Received bytes wait while reading is paused.
+            let reading = !self.conn.reading_held();
+            if let Some(event) = self.filled_buffer(|n| n == 0 || reading) {
+                return Some(event);
             }
         }
-        let reading = !conn.reading_held() && !conn.is_closing();
-        {
-            let mut filled = self.filled.borrow_mut();
-            // An empty buffer given back goes back at once; received bytes wait while
-            // reading is paused.
-            if filled.as_ref().is_some_and(|(_, n)| *n == 0 || reading) {
-                let (buffer, n) = filled.take()?;
-                return Some(Event::Filled(buffer, n));
-            }
-        }
-        if !reading {
-            return None;
-        }
-        let data = self.reader.step(Inbound::take_buffered);
+        let pulled = self.reader.step(Inbound::pull);
         self.reader.after_step();
-        if !data.is_empty() {
-            return Some(Event::Data(data));
+        match pulled {
+            Pulled::Data(data) => Some(Event::Data(data)),
+            Pulled::Eof if self.direction != Direction::Write && !told.eof => {
+                self.update(|t| t.eof = true);
+                Some(Event::Eof)
+            }
+            Pulled::Eof | Pulled::Nothing => None,
         }
-        if self.direction != Direction::Write && !told.eof && self.reader.look(Inbound::at_eof) {
-            self.update(|t| t.eof = true);
-            return Some(Event::Eof);
+    }
+
+    /// The buffer the kernel filled (or gave back empty), if `deliver(nbytes)` says so.
+    fn filled_buffer(&self, deliver: impl FnOnce(usize) -> bool) -> Option<Event> {
+        let mut filled = self.filled.borrow_mut();
+        if filled.as_ref().is_some_and(|(_, n)| deliver(*n)) {
+            let (buffer, n) = filled.take()?;
+            return Some(Event::Filled(buffer, n));
         }
         None
     }

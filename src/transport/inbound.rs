@@ -70,6 +70,14 @@ pub(crate) struct Inbound {
     grown: bool,
 }
 
+/// What [`Inbound::pull`] found.
+#[derive(Debug)]
+pub(crate) enum Pulled {
+    Nothing,
+    Data(Bytes),
+    Eof,
+}
+
 /// What a read decided: done with these bytes, or wait until `wanted` bytes are buffered.
 enum Step {
     Done(Bytes),
@@ -131,18 +139,25 @@ impl Inbound {
         self.held
     }
 
-    /// Everything buffered, at once and without waiting (empty when nothing is): what a
-    /// protocol's `data_received` gets. A lent receive buffer is handed on as it is.
-    pub(crate) fn take_buffered(&mut self) -> Bytes {
+    /// What a protocol is told next, in one look: nothing while its owner paused reading
+    /// (G4); else everything buffered, at once (a lent receive buffer handed on as it is);
+    /// else whether the stream ended with EOF (not an error) and nothing is left.
+    pub(crate) fn pull(&mut self) -> Pulled {
+        if self.held {
+            return Pulled::Nothing;
+        }
         if let Some(lent) = self.lent.as_mut().filter(|lent| !lent.is_empty()) {
             let data = std::mem::take(&mut **lent);
             self.consumed();
-            return data;
+            return Pulled::Data(data);
         }
-        if self.buf.is_empty() {
-            return Bytes::new();
+        if !self.buf.is_empty() {
+            return Pulled::Data(self.consume_all());
         }
-        self.consume_all()
+        if self.eof && self.error.is_none() {
+            return Pulled::Eof;
+        }
+        Pulled::Nothing
     }
 
     /// EOF was fed or an error set: nothing more is received.

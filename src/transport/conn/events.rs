@@ -14,7 +14,19 @@ use bytes::BytesMut;
 
 use super::Conn;
 
-/// A front-end told after every completion and flush of its connection.
+/// See [`Conn::write_side`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WriteSide {
+    /// Over the high watermark and not yet back down to the low one (G3); never once the
+    /// queue is torn down (aborted, failed, closed).
+    pub(crate) paused: bool,
+    /// From `close()`, `abort()` or a failure on.
+    pub(crate) closing: bool,
+    /// The endpoint is closed ([`Conn::closed_result`] says how).
+    pub(crate) closed: bool,
+}
+
+/// A front-end told after its connection's completions that may change what it sees.
 pub(crate) trait ConnEvents {
     /// The connection's state may have changed: data, EOF or an error arrived, a send
     /// completed, the endpoint closed.
@@ -62,6 +74,7 @@ impl Conn {
     /// Tells the front-end again just before the ring's next submission (say, to deliver
     /// what was buffered while it had paused reading, outside the call that resumed it).
     pub(crate) fn notify_soon(&self) {
+        self.notify_at_flush.set(true);
         self.schedule_flush();
     }
 
@@ -71,9 +84,15 @@ impl Conn {
         self.outbound.borrow().closed_result()
     }
 
-    /// The writer is over its high watermark and not yet back down to the low one (G3).
-    pub(crate) fn writing_paused(&self) -> bool {
-        self.outbound.borrow().is_paused()
+    /// The write side's facts a front-end told by the completions checks after each one,
+    /// in one look.
+    pub(crate) fn write_side(&self) -> WriteSide {
+        let outbound = self.outbound.borrow();
+        WriteSide {
+            paused: outbound.is_paused() && !outbound.is_torn_down(),
+            closing: outbound.is_closing(),
+            closed: outbound.closed_result().is_some(),
+        }
     }
 
     /// Pauses or resumes receiving for the front-end (G4): while paused no receive is

@@ -46,7 +46,7 @@ use super::endpoint::Endpoint;
 use super::inbound::Inbound;
 use super::outbound::{Outbound, Waiter};
 use super::stored_error::StoredError;
-pub(crate) use events::ConnEvents;
+pub(crate) use events::{ConnEvents, WriteSide};
 use recv::RecvState;
 use send::SendState;
 
@@ -66,6 +66,8 @@ pub(crate) struct Conn {
     send_buffers: Cell<Option<Box<SendBuffers>>>,
     /// A flush waits for the next submission (see `schedule_flush`).
     flush_scheduled: Cell<bool>,
+    /// That flush tells the front-end too (`notify_soon`).
+    notify_at_flush: Cell<bool>,
     /// `RECEIVED` / `SENT` bits since the last `take_activity`.
     activity: Cell<u8>,
     /// A front-end told after every completion and flush (`events.rs`).
@@ -155,6 +157,7 @@ impl Conn {
             send: Cell::new(SendState::Idle),
             send_buffers: Cell::new(None),
             flush_scheduled: Cell::new(false),
+            notify_at_flush: Cell::new(false),
             activity: Cell::new(0),
             events: RefCell::new(None),
             weak_self: weak.clone(),
@@ -457,6 +460,7 @@ impl Conn {
                 std::mem::replace(&mut *self.endpoint.borrow_mut(), EndpointState::Closed);
             drop(endpoint);
             self.outbound.borrow_mut().closed(Ok(()));
+            self.notify();
         }
     }
 
@@ -476,8 +480,12 @@ impl CompletionHandler for Conn {
         match op {
             Some(HandlerOp::Recv(_) | HandlerOp::Read(_)) => {
                 self.on_recv(driver, Received::of(c));
+                self.notify();
             }
-            Some(HandlerOp::RecvInto(op)) => self.on_recv_into(Received::of_own_buffer(c), op),
+            Some(HandlerOp::RecvInto(op)) => {
+                self.on_recv_into(Received::of_own_buffer(c), op);
+                self.notify();
+            }
             Some(HandlerOp::Send(op)) => self.on_send(Sent::of(c), op.into_buffers()),
             Some(HandlerOp::Writev(op)) => self.on_send(Sent::of(c), op.into_buffers()),
             Some(HandlerOp::Poll(poll)) if poll.events() == libc::POLLIN => {
@@ -485,9 +493,8 @@ impl CompletionHandler for Conn {
             }
             Some(HandlerOp::Poll(_)) => self.on_writable(ops::Poll::error_of(c)),
             // Every op a connection submits is single-shot and none is an accept.
-            Some(HandlerOp::AcceptMulti(_)) | None => return,
+            Some(HandlerOp::AcceptMulti(_)) | None => {}
         }
-        self.notify();
     }
 }
 
@@ -496,7 +503,9 @@ impl BeforeSubmit for Conn {
     fn before_submit(&self, _driver: &Driver) {
         self.flush_scheduled.set(false);
         self.flush();
-        self.notify();
+        if self.notify_at_flush.replace(false) {
+            self.notify();
+        }
     }
 }
 

@@ -86,6 +86,7 @@ impl Conn {
     /// kernel (its memory is leaked, and the connection fails with the ring's error).
     pub(super) fn on_send(&self, sent: Sent, buffers: Option<Box<SendBuffers>>) {
         self.send.set(SendState::Idle);
+        let was_paused = self.outbound.borrow().is_paused();
         let Some(mut buffers) = buffers else {
             self.outbound.borrow_mut().abandon_send();
             self.fail(match sent {
@@ -118,6 +119,12 @@ impl Conn {
             self.fail(e);
         }
         self.schedule_flush();
+        // A front-end told by the completions hears of a send only when it took the
+        // buffer back down to the low watermark (`resume_writing`); a close it leads to
+        // tells it when the endpoint closes.
+        if was_paused && !self.outbound.borrow().is_paused() {
+            self.notify();
+        }
     }
 
     /// Waits with a one-shot poll until the pipe has room, then sends again.
