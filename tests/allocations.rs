@@ -43,6 +43,27 @@ static SERIAL: Mutex<()> = Mutex::new(());
 /// growth (a slab, a queue) may happen; anything per message would be 1,000 or more.
 const MOST_PER_1000: u64 = 10;
 
+/// Allocations in 1,000 round trips after 100 of warm-up (buffers and slabs reach their
+/// size).
+async fn measure(mut round_trip: impl AsyncFnMut(u32)) -> u64 {
+    for i in 0..100 {
+        round_trip(i).await;
+    }
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    for i in 0..1000 {
+        round_trip(i).await;
+    }
+    ALLOCATIONS.load(Ordering::Relaxed) - before
+}
+
+fn check(allocations: u64) {
+    println!("{allocations} allocations in 1,000 round trips");
+    assert!(
+        allocations <= MOST_PER_1000,
+        "{allocations} allocations in 1,000 round trips"
+    );
+}
+
 /// F1 / A3 on the hot path: one round trip is two writes, two sends, two receives and two
 /// reads. Once warm, none allocates: a send reuses its connection's send buffers and piece
 /// list, the reader's and the writer's `BytesMut` are reclaimed in place once the `Bytes`
@@ -55,7 +76,7 @@ fn a_ping_pong_round_trip_allocates_nothing() {
         let (a, b) = Stream::pair().expect("pair");
         let (mut ra, wa) = a.split();
         let (mut rb, wb) = b.split();
-        let mut round_trip = async |i: u32| {
+        let round_trip = async |i: u32| {
             let ping = [(i % 251) as u8; 64];
             wa.write(&ping).expect("ping");
             let got = rb.read_exact(64).await.expect("ping arrives");
@@ -63,21 +84,9 @@ fn a_ping_pong_round_trip_allocates_nothing() {
             let back = ra.read_exact(64).await.expect("pong arrives");
             assert_eq!(back[..], ping[..], "round trip {i}");
         };
-        for i in 0..100 {
-            round_trip(i).await; // warm-up: buffers and slabs reach their size
-        }
-        const ROUND_TRIPS: u32 = 1000;
-        let before = ALLOCATIONS.load(Ordering::Relaxed);
-        for i in 0..ROUND_TRIPS {
-            round_trip(i).await;
-        }
-        ALLOCATIONS.load(Ordering::Relaxed) - before
+        measure(round_trip).await
     });
-    println!("{allocations} allocations in 1,000 round trips");
-    assert!(
-        allocations <= MOST_PER_1000,
-        "{allocations} allocations in 1,000 round trips"
-    );
+    check(allocations);
 }
 
 /// The same round trip with a `Protocol` echoing on one end (its `data_received` writes
@@ -106,25 +115,13 @@ fn a_protocol_echo_round_trip_allocates_nothing() {
         let (ours, theirs) = std::os::unix::net::UnixStream::pair().expect("pair");
         let (mut ra, wa) = Stream::from_std(ours).expect("stream").split();
         let _echo = connect_accepted_socket(|| Echo(None), theirs).expect("protocol");
-        let mut round_trip = async |i: u32| {
+        let round_trip = async |i: u32| {
             let ping = [(i % 251) as u8; 64];
             wa.write(&ping).expect("ping");
             let back = ra.read_exact(64).await.expect("pong arrives");
             assert_eq!(back[..], ping[..], "round trip {i}");
         };
-        for i in 0..100 {
-            round_trip(i).await;
-        }
-        const ROUND_TRIPS: u32 = 1000;
-        let before = ALLOCATIONS.load(Ordering::Relaxed);
-        for i in 0..ROUND_TRIPS {
-            round_trip(i).await;
-        }
-        ALLOCATIONS.load(Ordering::Relaxed) - before
+        measure(round_trip).await
     });
-    println!("{allocations} allocations in 1,000 round trips");
-    assert!(
-        allocations <= MOST_PER_1000,
-        "{allocations} allocations in 1,000 round trips"
-    );
+    check(allocations);
 }
