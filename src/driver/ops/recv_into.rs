@@ -21,7 +21,7 @@ pub(crate) struct RecvInto {
 }
 
 impl RecvInto {
-    /// `None` when `buffer` has no spare capacity. A pipe is read (at "the current
+    /// `Err` gives `buffer` back when it has no spare capacity. A pipe is read (at "the current
     /// position") instead; `rw_flags` are `preadv2` flags for that read.
     pub(crate) fn new(
         fd: i32,

@@ -2,10 +2,13 @@
 //! rather than from a task (the protocol front-end: `data_received` runs from the receive
 //! completion, with no task woken in between).
 //!
-//! The connection does not call the front-end with news: after it handled a completion
-//! or a flush, with no borrow of its state held, it says that something may have changed
-//! ([`ConnEvents::changed`]), and the front-end pulls what it wants to know through the
-//! same methods every front-end uses (buffered data, EOF, the watermark, the close).
+//! The connection does not call the front-end with news: after a completion that can
+//! change what the front-end sees (a receive, a send that took the buffer back down to the
+//! low watermark, the endpoint closing), with no borrow of its state held, it says that
+//! something may have changed ([`ConnEvents::changed`]), and the front-end pulls what it
+//! wants to know (buffered data, EOF, the watermark, the close). Sends that change nothing
+//! it sees, and flushes, tell it nothing: that keeps a protocol's per-message cost to one
+//! look after its receive.
 
 use std::io;
 use std::rc::Rc;

@@ -2,7 +2,7 @@
 //! the server in `net/server/`, `protocol/`) write, drain, close and abort through
 //! [`Conn`]'s methods, and read through the `ReadSide` made from it (`read_side.rs`); none
 //! of them touches its state or the ring. A front-end that runs from the completions (the
-//! protocols) is told after each one (`events.rs`).
+//! protocols) is told after those that concern it (`events.rs`).
 //!
 //! The core owns the endpoint (socket or pipe end), the inbound and outbound state, and
 //! the completion handling of its ops, which writes into that state directly:
@@ -70,7 +70,7 @@ pub(crate) struct Conn {
     notify_at_flush: Cell<bool>,
     /// `RECEIVED` / `SENT` bits since the last `take_activity`.
     activity: Cell<u8>,
-    /// A front-end told after every completion and flush (`events.rs`).
+    /// A front-end told after the completions that may change what it sees (`events.rs`).
     events: RefCell<Option<Rc<dyn ConnEvents>>>,
     weak_self: Weak<Conn>,
 }
