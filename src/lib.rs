@@ -38,3 +38,4 @@ pub use runtime::{
     nop, run, spawn, yield_now, Builder, JoinError, JoinHandle, PerCore, RingMode, Runtime,
     RuntimeStats,
 };
+pub use runtime::{spawn_blocking, BlockingHandle};

@@ -1,7 +1,7 @@
 //! Opening connections: TCP by host and port or socket address, Unix sockets by path.
 //!
-//! Name resolution runs on a helper thread (see `offload`), so the ring's thread never
-//! blocks on `getaddrinfo`; literal addresses skip it. The connect itself is an
+//! Name resolution runs on the blocking pool (`runtime::spawn_blocking`), so the ring's
+//! thread never blocks on `getaddrinfo`; literal addresses skip it. The connect itself is an
 //! `IORING_OP_CONNECT` on the ring; each resolved address is tried in turn.
 
 use std::io;
@@ -14,7 +14,7 @@ use crate::stream::{Stream, StreamOptions, StreamReader, StreamWriter};
 use crate::transport;
 use crate::transport::endpoint::Endpoint;
 
-use super::offload::offload;
+use crate::runtime::spawn_blocking;
 
 /// Connects to a TCP address: `"host:port"`, `"[::1]:80"`, or anything that resolves.
 /// `TCP_NODELAY` is set.
@@ -89,18 +89,23 @@ pub async fn open_connection(host: &str, port: u16) -> io::Result<(StreamReader,
     Ok(connect(&addr).await?.split())
 }
 
-/// Literal addresses at once; names through `getaddrinfo` on a helper thread.
+/// Literal addresses at once; names through `getaddrinfo` on the blocking pool.
 async fn resolve(target: &str) -> io::Result<Vec<SocketAddr>> {
     if let Ok(addr) = target.parse::<SocketAddr>() {
         return Ok(vec![addr]);
     }
     let name = target.to_string();
-    offload("resolve", move || {
+    spawn_blocking(move || {
         name.to_socket_addrs()
             .map(Iterator::collect)
             .map_err(|e| io::Error::new(e.kind(), format!("resolving {name:?} failed: {e}")))
     })
-    .await?
+    .await
+    .map_err(|e| {
+        io::Error::other(format!(
+            "resolving {target:?} on the blocking pool failed: {e}"
+        ))
+    })?
 }
 
 async fn connect_tcp(target: SocketAddr, options: &StreamOptions) -> io::Result<socket2::Socket> {

@@ -4,7 +4,6 @@
 mod bind;
 mod connect;
 pub(crate) mod listener;
-mod offload;
 mod server;
 
 pub use connect::{connect, connect_unix, connect_unix_with, connect_with, open_connection};

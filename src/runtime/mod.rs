@@ -2,6 +2,7 @@
 //! thread-per-core launcher. One runtime = one thread = one ring; tasks are `!Send` and
 //! never migrate.
 
+mod blocking;
 mod builder;
 mod context;
 pub(crate) mod executor;
@@ -17,6 +18,7 @@ use std::io;
 use std::rc::Rc;
 use std::sync::Arc;
 
+pub use blocking::{spawn_blocking, BlockingHandle, KEEP_ALIVE, MAX_THREADS};
 pub use builder::Builder;
 pub use nop::{nop, Nop};
 pub use per_core::{current_cpu, pin_current_thread, pinned_cpu, CoreError, CoreGroup, PerCore};

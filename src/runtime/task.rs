@@ -73,7 +73,9 @@ where
 /// Why a task produced no value.
 #[derive(Debug)]
 pub enum JoinError {
-    /// The task was aborted with [`JoinHandle::abort`] (or its runtime shut down first).
+    /// The task was aborted with [`JoinHandle::abort`] (or its runtime shut down first),
+    /// or the blocking pool could not start a thread to run a
+    /// [`spawn_blocking`](crate::runtime::spawn_blocking) job.
     Cancelled,
     /// The task panicked; the payload is what `panic!` was given.
     Panicked(Box<dyn Any + Send + 'static>),
