@@ -16,6 +16,7 @@ mod error;
 pub mod net;
 pub mod protocol;
 pub mod runtime;
+pub mod signal;
 pub mod stream;
 mod sys;
 pub(crate) mod transport;

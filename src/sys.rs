@@ -1,6 +1,6 @@
 //! The bottom floor: thin, safe wrappers over the few raw Linux calls the crate makes that
 //! have nothing to do with the ring: the wake-up eventfd, CPU affinity, giving freed heap
-//! memory back, and errno names for error messages.
+//! memory back, errno names for error messages, and the action signal handlers run.
 //!
 //! `unsafe` lives here and in `src/driver/` only (the ring, its ops and its buffer memory),
 //! so the rest of the crate is safe Rust.
@@ -171,6 +171,46 @@ pub(crate) fn errno_name(errno: i32) -> &'static str {
         libc::EIO => "EIO",
         _ => "errno",
     }
+}
+
+/// Makes every delivery of `signal` add one to `count`, then add one to the eventfd `wake`,
+/// from the signal handler. signal-hook-registry installs one `sigaction` handler
+/// (`SA_RESTART`, errno saved) per signal and runs every action registered for it, so
+/// other handlers in the process (the command's, a library's) keep running too.
+///
+/// `wake` must stay open for the life of the process: the handler may run at any time.
+pub(crate) fn count_signal(
+    signal: i32,
+    count: &'static std::sync::atomic::AtomicU64,
+    wake: std::os::fd::RawFd,
+) -> io::Result<()> {
+    if signal_hook_registry::FORBIDDEN.contains(&signal) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "signal {signal} cannot be handled (SIGKILL, SIGSTOP, SIGILL, SIGFPE and \
+                 SIGSEGV are refused): listen for another signal"
+            ),
+        ));
+    }
+    let action = move || {
+        count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let one: u64 = 1;
+        // SAFETY: write(2) reads 8 live bytes from our stack; it is async-signal-safe. A
+        // full counter (EAGAIN) still leaves the eventfd readable, so the result is not
+        // needed.
+        let _ = unsafe { libc::write(wake, (&one as *const u64).cast(), 8) };
+    };
+    // SAFETY: the action is async-signal-safe: one atomic add and one write(2), no
+    // allocation, no lock, nothing that can panic.
+    unsafe { signal_hook_registry::register(signal, action) }
+        .map(drop)
+        .map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("installing a handler for signal {signal} failed: {e}"),
+            )
+        })
 }
 
 #[cfg(test)]
