@@ -6,6 +6,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use ringstream::process::{Child, Command, Stdio};
+use ringstream::protocol::{subprocess_exec, SubprocessProtocol, SubprocessTransport};
 use ringstream::time::{sleep, timeout};
 
 use support::{run_bounded, wait_until};
@@ -281,4 +282,263 @@ fn spawn_errors_name_the_cause() {
     });
     assert_eq!(missing.kind(), std::io::ErrorKind::NotFound);
     assert!(missing.to_string().contains("ringstream-no-such-program"));
+}
+
+/// What a [`SubprocessProtocol`] was told, in order.
+#[derive(Debug, Clone, PartialEq)]
+enum Told {
+    Made,
+    Data(i32, Vec<u8>),
+    PipeLost(i32, Option<std::io::ErrorKind>),
+    Exited(Option<i32>),
+    Lost(bool),
+    PauseWriting,
+}
+
+type Log = std::rc::Rc<std::cell::RefCell<Vec<Told>>>;
+
+/// Records every callback; on `connection_made` writes `input` to stdin (if piped) and
+/// closes it.
+struct Recorder {
+    log: Log,
+    input: &'static [u8],
+    transport: Option<SubprocessTransport>,
+}
+
+impl SubprocessProtocol for Recorder {
+    fn connection_made(&mut self, transport: SubprocessTransport) {
+        self.log.borrow_mut().push(Told::Made);
+        if let Some(stdin) = transport.get_pipe_transport(0) {
+            stdin.write(self.input).expect("stdin open");
+            stdin.close();
+        }
+        self.transport = Some(transport);
+    }
+    fn pipe_data_received(&mut self, fd: i32, data: bytes::Bytes) {
+        self.log.borrow_mut().push(Told::Data(fd, data.to_vec()));
+    }
+    fn pipe_connection_lost(&mut self, fd: i32, err: Option<std::io::Error>) {
+        self.log
+            .borrow_mut()
+            .push(Told::PipeLost(fd, err.map(|e| e.kind())));
+    }
+    fn process_exited(&mut self) {
+        let code = self.transport.as_ref().and_then(|t| t.get_returncode());
+        self.log.borrow_mut().push(Told::Exited(code));
+    }
+    fn connection_lost(&mut self, err: Option<std::io::Error>) {
+        self.log.borrow_mut().push(Told::Lost(err.is_none()));
+    }
+}
+
+/// Runs `command` under a [`Recorder`] until `connection_lost`; returns the log.
+async fn record(command: &mut Command, input: &'static [u8]) -> std::io::Result<Vec<Told>> {
+    let log = Log::default();
+    let shared = log.clone();
+    let transport = subprocess_exec(
+        move || Recorder {
+            log: shared,
+            input,
+            transport: None,
+        },
+        command,
+    )?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !log.borrow().iter().any(|t| matches!(t, Told::Lost(_))) {
+        assert!(
+            Instant::now() < deadline,
+            "no connection_lost: {:?}",
+            log.borrow()
+        );
+        sleep(Duration::from_millis(2)).await;
+    }
+    assert!(
+        transport.get_pipe_transport(1).is_none(),
+        "released after the end"
+    );
+    let told = log.borrow().clone();
+    Ok(told)
+}
+
+#[test]
+fn subprocess_protocol_is_told_data_pipe_ends_exit_and_loss_in_order() {
+    let told = run_bounded(BOUND, async {
+        record(
+            Command::shell("echo out; echo err >&2; cat")
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped()),
+            b"in\n",
+        )
+        .await
+    });
+    assert_eq!(told.first(), Some(&Told::Made), "{told:?}");
+    assert_eq!(told.last(), Some(&Told::Lost(true)), "{told:?}");
+    let data = |fd: i32| -> Vec<u8> {
+        told.iter()
+            .filter_map(|t| match t {
+                Told::Data(f, d) if *f == fd => Some(d.clone()),
+                _ => None,
+            })
+            .flatten()
+            .collect()
+    };
+    assert_eq!(data(1), b"out\nin\n");
+    assert_eq!(data(2), b"err\n");
+    for fd in 0..3 {
+        let lost: Vec<usize> = (0..told.len())
+            .filter(|&i| matches!(told[i], Told::PipeLost(f, _) if f == fd))
+            .collect();
+        assert_eq!(lost.len(), 1, "pipe {fd} lost once: {told:?}");
+        assert_eq!(told[lost[0]], Told::PipeLost(fd, None), "clean end");
+        let last_data = told
+            .iter()
+            .rposition(|t| matches!(t, Told::Data(f, _) if *f == fd));
+        assert!(
+            last_data.is_none_or(|i| i < lost[0]),
+            "data before the end: {told:?}"
+        );
+    }
+    let exited: Vec<&Told> = told
+        .iter()
+        .filter(|t| matches!(t, Told::Exited(_)))
+        .collect();
+    assert_eq!(
+        exited,
+        [&Told::Exited(Some(0))],
+        "once, with its returncode"
+    );
+}
+
+#[test]
+fn subprocess_transport_signals_and_close_end_the_process() {
+    run_bounded(BOUND, async {
+        for (signal, how) in [
+            (libc::SIGKILL, "kill"),
+            (libc::SIGTERM, "terminate"),
+            (libc::SIGINT, "send_signal"),
+            (libc::SIGKILL, "close"),
+        ] {
+            let log = Log::default();
+            let shared = log.clone();
+            let transport = subprocess_exec(
+                move || Recorder {
+                    log: shared,
+                    input: b"",
+                    transport: None,
+                },
+                Command::new("sleep").arg("60").stdout(Stdio::piped()),
+            )?;
+            assert!(transport.get_pid() > 0);
+            assert_eq!(transport.get_returncode(), None);
+            match how {
+                "kill" => transport.kill()?,
+                "terminate" => transport.terminate()?,
+                "send_signal" => transport.send_signal(libc::SIGINT)?,
+                _ => {
+                    transport.close();
+                    assert!(transport.is_closing());
+                }
+            }
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !log.borrow().contains(&Told::Lost(true)) {
+                assert!(Instant::now() < deadline, "{how}: {:?}", log.borrow());
+                sleep(Duration::from_millis(2)).await;
+            }
+            assert_eq!(transport.get_returncode(), Some(-signal), "{how}");
+            assert!(log.borrow().contains(&Told::Exited(Some(-signal))), "{how}");
+            // After the exit: nothing to signal, and no error.
+            transport.kill()?;
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn subprocess_stdin_to_a_child_that_exited_ends_with_broken_pipe() {
+    let told = run_bounded(BOUND, async {
+        record(Command::new("true").stdin(Stdio::piped()), &[b'x'; 1 << 20]).await
+    });
+    assert!(
+        told.contains(&Told::PipeLost(0, Some(std::io::ErrorKind::BrokenPipe))),
+        "{told:?}"
+    );
+    assert_eq!(told.last(), Some(&Told::Lost(true)));
+}
+
+/// Writes over stdin's high watermark, then closes its transport, from inside
+/// `pipe_data_received`.
+struct CloseOnData(Log, Option<SubprocessTransport>);
+
+impl SubprocessProtocol for CloseOnData {
+    fn connection_made(&mut self, transport: SubprocessTransport) {
+        self.1 = Some(transport);
+    }
+    fn pipe_data_received(&mut self, fd: i32, data: bytes::Bytes) {
+        self.0.borrow_mut().push(Told::Data(fd, data.to_vec()));
+        if let Some(transport) = &self.1 {
+            // Both reach this protocol at once (`pause_writing` inside `write`), and are
+            // told after this callback returns.
+            if let Some(stdin) = transport.get_pipe_transport(0) {
+                stdin.write(&[b'x'; 1 << 20]).expect("stdin open");
+            }
+            transport.close();
+        }
+        self.0.borrow_mut().push(Told::Made);
+    }
+    fn pipe_connection_lost(&mut self, fd: i32, err: Option<std::io::Error>) {
+        self.0
+            .borrow_mut()
+            .push(Told::PipeLost(fd, err.map(|e| e.kind())));
+    }
+    fn connection_lost(&mut self, err: Option<std::io::Error>) {
+        self.0.borrow_mut().push(Told::Lost(err.is_none()));
+    }
+    fn pause_writing(&mut self) {
+        self.0.borrow_mut().push(Told::PauseWriting);
+    }
+}
+
+#[test]
+fn subprocess_callbacks_never_nest_when_one_closes_the_transport() {
+    let told = run_bounded(BOUND, async {
+        let log = Log::default();
+        let shared = log.clone();
+        subprocess_exec(
+            move || CloseOnData(shared, None),
+            Command::shell("echo ready; exec cat")
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped()),
+        )?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !log.borrow().iter().any(|t| matches!(t, Told::Lost(_))) {
+            assert!(
+                Instant::now() < deadline,
+                "no connection_lost: {:?}",
+                log.borrow()
+            );
+            sleep(Duration::from_millis(2)).await;
+        }
+        let told = log.borrow().clone();
+        Ok(told)
+    });
+    // `Made` here marks the end of the data callback: nothing ran inside it.
+    assert_eq!(
+        told[..3],
+        [
+            Told::Data(1, b"ready\n".to_vec()),
+            Told::Made,
+            Told::PauseWriting
+        ],
+        "{told:?}"
+    );
+    // Ended by the kill while it still had bytes to write, not by a panic.
+    assert!(
+        told.iter().any(|t| matches!(
+            t,
+            Told::PipeLost(0, None | Some(std::io::ErrorKind::BrokenPipe))
+        )),
+        "{told:?}"
+    );
+    assert_eq!(told.last(), Some(&Told::Lost(true)));
 }

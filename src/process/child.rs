@@ -48,6 +48,9 @@ pub struct Child {
     pub stderr: Option<StreamReader>,
     pidfd: Pidfd,
     kill_on_drop: bool,
+    /// False once [`into_watched`](Self::into_watched) gave the process to another owner,
+    /// which then reaps it: the drop leaves it alone.
+    owns_process: bool,
 }
 
 impl Child {
@@ -72,12 +75,26 @@ impl Child {
             stderr: None,
             pidfd,
             kill_on_drop: true,
+            owns_process: true,
         };
         child.stdin = stdin.map(crate::write_pipe).transpose()?;
         child.stdout = stdout.map(crate::read_pipe).transpose()?;
         child.stderr = stderr.map(crate::read_pipe).transpose()?;
         child.kill_on_drop = kill_on_drop;
         Ok(child)
+    }
+
+    /// Gives the process to a new owner: its pipes, a guard that reaps it (waiting on the
+    /// ring, or from a thread if the guard is dropped first), and a handle to signal it.
+    pub(crate) fn into_watched(mut self) -> Watched {
+        self.owns_process = false;
+        Watched {
+            stdin: self.stdin.take(),
+            stdout: self.stdout.take(),
+            stderr: self.stderr.take(),
+            reaper: Orphan::guard(self.pidfd.handover()),
+            signals: self.pidfd.handover(),
+        }
     }
 
     /// The process id.
@@ -249,6 +266,17 @@ impl Child {
     }
 }
 
+/// A process given to another owner by [`Child::into_watched`].
+pub(crate) struct Watched {
+    pub(crate) stdin: Option<StreamWriter>,
+    pub(crate) stdout: Option<StreamReader>,
+    pub(crate) stderr: Option<StreamReader>,
+    /// Reaps the process: wait on it.
+    pub(crate) reaper: Orphan,
+    /// Signals the process (never reaps it).
+    pub(crate) signals: Pidfd,
+}
+
 /// asyncio's returncode of a status: the code, or minus the signal.
 pub(crate) fn returncode(status: ExitStatus) -> i32 {
     match (status.code(), status.signal()) {
@@ -272,7 +300,7 @@ impl fmt::Debug for Child {
 
 impl Drop for Child {
     fn drop(&mut self) {
-        if self.pidfd.status().is_some() {
+        if !self.owns_process || self.pidfd.status().is_some() {
             return;
         }
         if self.kill_on_drop {

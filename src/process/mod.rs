@@ -24,6 +24,9 @@ mod communicate;
 mod pidfd;
 mod reap;
 
+pub(crate) use child::{returncode, Watched};
+pub(crate) use pidfd::Pidfd;
+
 pub use child::Child;
 pub use command::Command;
 pub use std::process::{ExitStatus, Output, Stdio};

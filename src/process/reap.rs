@@ -6,30 +6,47 @@
 //! short-lived thread blocks in `waitid` for it instead: one thread per such child, alive
 //! until that child exits.
 
+use std::io;
+use std::process::ExitStatus;
+
 use super::pidfd::Pidfd;
 
-/// A running child whose owner is gone.
+/// A running child whose owner is gone, or a guard that reaps it whoever waits.
 pub(crate) struct Orphan(Option<Pidfd>);
 
 impl Orphan {
     /// Reaps `pidfd`'s process once it exits, on this runtime if there is one.
     pub(crate) fn reap(pidfd: Pidfd) {
-        let orphan = Orphan(Some(pidfd));
+        let mut orphan = Orphan::guard(pidfd);
         if crate::runtime::current_core().is_some() {
             // Detached: the task owns the orphan until it is reaped.
-            drop(crate::spawn(orphan.wait()));
+            drop(crate::spawn(async move {
+                let _ = orphan.wait().await;
+            }));
         }
         // Otherwise dropping `orphan` hands it to a thread.
     }
 
-    /// Waits on the ring; a failure leaves the child to the thread fallback, which reports
-    /// it if it fails too.
-    async fn wait(mut self) {
-        if let Some(pidfd) = self.0.as_mut() {
-            if pidfd.wait().await.is_ok() {
-                self.0 = None;
-            }
-        }
+    /// Holds `pidfd`'s process: dropped before [`wait`](Self::wait) reaped it, it hands
+    /// the process to a thread that does.
+    pub(crate) fn guard(pidfd: Pidfd) -> Orphan {
+        Orphan(Some(pidfd))
+    }
+
+    /// The process's pid.
+    pub(crate) fn pid(&self) -> Option<u32> {
+        self.0.as_ref().map(Pidfd::pid)
+    }
+
+    /// Waits on the ring and reaps the process. A failure leaves it to the thread
+    /// fallback, which reports it if it fails too.
+    pub(crate) async fn wait(&mut self) -> io::Result<ExitStatus> {
+        let Some(pidfd) = self.0.as_mut() else {
+            return Err(io::Error::other("the process was already reaped"));
+        };
+        let status = pidfd.wait().await?;
+        self.0 = None;
+        Ok(status)
     }
 }
 
