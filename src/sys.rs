@@ -278,4 +278,39 @@ mod tests {
         assert_eq!(errno_name(libc::EPERM), "EPERM");
         assert_eq!(errno_name(libc::ENOMEM), "ENOMEM");
     }
+
+    #[test]
+    fn a_pidfd_signals_and_reaps_its_child() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("60")
+            .spawn()
+            .expect("spawn");
+        let pidfd = pidfd_open(child.id()).expect("pidfd_open");
+        assert_eq!(
+            waitid_pidfd(&pidfd, false).expect("waitid"),
+            None,
+            "running"
+        );
+        pidfd_send_signal(&pidfd, libc::SIGKILL).expect("signal");
+        let status = waitid_pidfd(&pidfd, true).expect("waitid");
+        assert_eq!(status, Some(libc::SIGKILL), "wait status of a SIGKILL");
+        let again = child
+            .try_wait()
+            .expect_err("already reaped through the pidfd");
+        assert_eq!(again.raw_os_error(), Some(libc::ECHILD));
+    }
+
+    #[test]
+    fn waitid_encodes_exit_codes_as_waitpid_does() {
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "exit 3"])
+            .spawn()
+            .expect("spawn");
+        let pidfd = pidfd_open(child.id()).expect("pidfd_open");
+        assert_eq!(waitid_pidfd(&pidfd, true).expect("waitid"), Some(3 << 8));
+        assert!(
+            child.try_wait().is_err(),
+            "already reaped through the pidfd"
+        );
+    }
 }

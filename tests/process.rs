@@ -542,3 +542,35 @@ fn subprocess_callbacks_never_nest_when_one_closes_the_transport() {
     );
     assert_eq!(told.last(), Some(&Told::Lost(true)));
 }
+
+#[test]
+fn runtime_shutdown_tells_a_running_subprocess_protocol_and_reaps_it_later() {
+    let log = Log::default();
+    let rt = ringstream::Runtime::new().expect("runtime");
+    let pid = rt.block_on(async {
+        let shared = log.clone();
+        let transport = subprocess_exec(
+            move || Recorder {
+                log: shared,
+                input: b"",
+                transport: None,
+            },
+            Command::new("sleep").arg("0.2").stdout(Stdio::piped()),
+        )
+        .expect("spawn");
+        transport.get_pid()
+    });
+    drop(rt);
+    let told = log.borrow().clone();
+    assert_eq!(
+        told,
+        [
+            Told::Made,
+            Told::PipeLost(1, Some(std::io::ErrorKind::ConnectionAborted)),
+            Told::Lost(false)
+        ]
+    );
+    wait_until("the process reaped", Duration::from_secs(10), || {
+        !exists(pid)
+    });
+}

@@ -26,6 +26,7 @@ mod reap;
 
 pub(crate) use child::{returncode, Watched};
 pub(crate) use pidfd::Pidfd;
+pub(crate) use reap::Orphan;
 
 pub use child::Child;
 pub use command::Command;

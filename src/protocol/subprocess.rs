@@ -85,7 +85,9 @@ pub trait SubprocessProtocol: 'static {
     fn process_exited(&mut self) {}
 
     /// The process has exited and every pipe is closed: `None`, or the error that ended
-    /// the watch on the process (it was reaped elsewhere). Always the last callback.
+    /// the watch on the process: it was reaped elsewhere, or the runtime shut down while
+    /// it ran (`ConnectionAborted`; a thread reaps it when it exits). Always the last
+    /// callback.
     #[doc(alias = "BaseProtocol.connection_lost")]
     fn connection_lost(&mut self, err: Option<io::Error>) {
         let _ = err;

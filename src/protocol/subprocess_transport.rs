@@ -12,7 +12,7 @@ use std::rc::Rc;
 
 use bytes::Bytes;
 
-use crate::process::{returncode, Watched};
+use crate::process::{returncode, Orphan, Watched};
 
 use super::link::{Ends, Link};
 use super::subprocess::SubprocessProtocol;
@@ -91,7 +91,7 @@ impl SubprocessTransport {
             stdin,
             stdout,
             stderr,
-            mut reaper,
+            reaper,
             signals,
         } = process;
         let shared = Rc::new(Shared {
@@ -122,19 +122,12 @@ impl SubprocessTransport {
             let link = Link::attach(end, pipe, false)?;
             shared.pipes.borrow_mut()[fd as usize] = Some(Transport::new(link));
         }
-        let watcher = shared.clone();
+        let mut watch = Watch {
+            shared: shared.clone(),
+            reaper,
+        };
         // Detached: it holds the process (and this transport's state) until the exit.
-        drop(crate::spawn(async move {
-            match reaper.wait().await {
-                Ok(status) => {
-                    watcher.status.set(Some(status));
-                    watcher.push(Event::Exited);
-                }
-                Err(err) => *watcher.watch_error.borrow_mut() = Some(err),
-            }
-            watcher.finish_if_done();
-            watcher.deliver();
-        }));
+        drop(crate::spawn(async move { watch.run().await }));
         let transport = SubprocessTransport {
             shared: shared.clone(),
         };
@@ -284,6 +277,46 @@ impl Shared {
                 }
             }
         }
+    }
+}
+
+/// Waits for the process to exit and tells the protocol.
+struct Watch {
+    shared: Rc<Shared>,
+    reaper: Orphan,
+}
+
+impl Watch {
+    async fn run(&mut self) {
+        match self.reaper.wait().await {
+            Ok(status) => {
+                self.shared.status.set(Some(status));
+                self.shared.push(Event::Exited);
+            }
+            Err(err) => *self.shared.watch_error.borrow_mut() = Some(err),
+        }
+        self.shared.finish_if_done();
+        self.shared.deliver();
+    }
+}
+
+impl Drop for Watch {
+    /// The runtime shut down with the process running: the reaper's thread reaps it, and
+    /// the protocol, whose pipes the shutdown aborted, is told `connection_lost` now.
+    fn drop(&mut self) {
+        let shared = &self.shared;
+        if shared.status.get().is_some() || shared.watch_error.borrow().is_some() {
+            return;
+        }
+        *shared.watch_error.borrow_mut() = Some(io::Error::new(
+            io::ErrorKind::ConnectionAborted,
+            format!(
+                "the runtime shut down while process {} ran; it is reaped when it exits",
+                shared.pid
+            ),
+        ));
+        shared.finish_if_done();
+        shared.deliver();
     }
 }
 
