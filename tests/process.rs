@@ -149,24 +149,31 @@ fn thousand_short_children_awaited_and_dropped_leave_no_zombie() {
 
 #[test]
 fn a_child_dropped_after_its_runtime_is_reaped_by_the_fallback() {
-    let (pid_after, pid_during) = {
+    let (pid_after, pid_during, pid_in_task) = {
         let rt = ringstream::Runtime::new().expect("runtime");
-        let (child, pid_during) = rt.block_on(async {
+        let (child, pid_during, pid_in_task) = rt.block_on(async {
+            // Held by a task the shutdown drops: the child is dropped during shutdown.
+            let held = Command::new("sleep").arg("0.2").spawn().expect("spawn");
+            let pid_in_task = held.pid();
+            drop(ringstream::spawn(async move {
+                sleep(Duration::from_secs(60)).await;
+                drop(held);
+            }));
             let child = Command::new("sleep").arg("0.2").spawn().expect("spawn");
             // Dropped on the runtime: its reaper task is still waiting when the runtime
             // shuts down.
             let other = Command::new("sleep").arg("0.2").spawn().expect("spawn");
             let pid = other.pid();
             drop(other);
-            (child, pid)
+            (child, pid, pid_in_task)
         });
         drop(rt);
         let pid = child.pid();
         drop(child); // no runtime at all now
-        (pid, pid_during)
+        (pid, pid_during, pid_in_task)
     };
-    wait_until("both children reaped", Duration::from_secs(10), || {
-        !exists(pid_after) && !exists(pid_during)
+    wait_until("all three children reaped", Duration::from_secs(10), || {
+        !exists(pid_after) && !exists(pid_during) && !exists(pid_in_task)
     });
 }
 
