@@ -14,6 +14,7 @@
 pub(crate) mod driver;
 mod error;
 pub mod net;
+pub mod process;
 pub mod protocol;
 pub mod runtime;
 pub mod signal;

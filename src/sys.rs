@@ -1,6 +1,7 @@
 //! The bottom floor: thin, safe wrappers over the few raw Linux calls the crate makes that
 //! have nothing to do with the ring: the wake-up eventfd, CPU affinity, giving freed heap
-//! memory back, errno names for error messages, and the action signal handlers run.
+//! memory back, errno names for error messages, the action signal handlers run, and pidfds
+//! for child processes.
 //!
 //! `unsafe` lives here and in `src/driver/` only (the ring, its ops and its buffer memory),
 //! so the rest of the crate is safe Rust.
@@ -213,6 +214,73 @@ pub(crate) fn count_signal(
         })
 }
 
+/// A pidfd for the child `pid` of this process (close-on-exec): it becomes readable when
+/// the child exits, and signals and `waitid` through it can never reach another process
+/// that reused the number.
+pub(crate) fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
+    let pid = libc::pid_t::try_from(pid)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "pid out of range"))?;
+    // SAFETY: pidfd_open takes a pid and flags, no pointers; a negative return is an error.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just returned by pidfd_open and is owned by nobody else; descriptors
+    // fit in an i32.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// Sends `signal` to the process behind a pidfd.
+pub(crate) fn pidfd_send_signal(pidfd: &OwnedFd, signal: i32) -> io::Result<()> {
+    // SAFETY: a null siginfo asks the kernel to fill it in as kill(2) does; no other pointers.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            signal,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Reaps the exited child behind a pidfd (`waitid(P_PIDFD, WEXITED)`), returning its wait
+/// status as `waitpid` encodes it (what `ExitStatus::from_raw` takes). With `block` false
+/// a child still running is `None` at once; with `block` true this waits for it.
+pub(crate) fn waitid_pidfd(pidfd: &OwnedFd, block: bool) -> io::Result<Option<i32>> {
+    let id = libc::id_t::try_from(pidfd.as_raw_fd())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "bad pidfd"))?;
+    let flags = libc::WEXITED | if block { 0 } else { libc::WNOHANG };
+    loop {
+        // SAFETY: siginfo_t is plain data; all-zero is valid and means "no child" to WNOHANG.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: waitid writes one siginfo_t into `info`, which lives on our stack.
+        let rc = unsafe { libc::waitid(libc::P_PIDFD, id, &mut info, flags) };
+        if rc < 0 {
+            let err = io::Error::last_os_error();
+            if err.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(err);
+        }
+        // SAFETY: after a successful waitid the pid and status fields are initialized (zero
+        // when WNOHANG found the child running).
+        let (pid, status) = unsafe { (info.si_pid(), info.si_status()) };
+        if pid == 0 {
+            return Ok(None);
+        }
+        return Ok(Some(match info.si_code {
+            libc::CLD_EXITED => (status & 0xff) << 8,
+            libc::CLD_DUMPED => (status & 0x7f) | 0x80,
+            _ => status & 0x7f,
+        }));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,5 +318,40 @@ mod tests {
         assert!(!cpus.is_empty());
         assert_eq!(errno_name(libc::EPERM), "EPERM");
         assert_eq!(errno_name(libc::ENOMEM), "ENOMEM");
+    }
+
+    #[test]
+    fn a_pidfd_signals_and_reaps_its_child() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("60")
+            .spawn()
+            .expect("spawn");
+        let pidfd = pidfd_open(child.id()).expect("pidfd_open");
+        assert_eq!(
+            waitid_pidfd(&pidfd, false).expect("waitid"),
+            None,
+            "running"
+        );
+        pidfd_send_signal(&pidfd, libc::SIGKILL).expect("signal");
+        let status = waitid_pidfd(&pidfd, true).expect("waitid");
+        assert_eq!(status, Some(libc::SIGKILL), "wait status of a SIGKILL");
+        let again = child
+            .try_wait()
+            .expect_err("already reaped through the pidfd");
+        assert_eq!(again.raw_os_error(), Some(libc::ECHILD));
+    }
+
+    #[test]
+    fn waitid_encodes_exit_codes_as_waitpid_does() {
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "exit 3"])
+            .spawn()
+            .expect("spawn");
+        let pidfd = pidfd_open(child.id()).expect("pidfd_open");
+        assert_eq!(waitid_pidfd(&pidfd, true).expect("waitid"), Some(3 << 8));
+        assert!(
+            child.try_wait().is_err(),
+            "already reaped through the pidfd"
+        );
     }
 }

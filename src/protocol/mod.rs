@@ -17,6 +17,7 @@
 //! | `loop.connect_accepted_socket` | [`connect_accepted_socket`] |
 //! | `loop.connect_read_pipe` / `connect_write_pipe` | [`connect_read_pipe`], [`connect_write_pipe`] |
 //! | `loop.create_server` / `create_unix_server` | [`ServerBuilder::serve_protocol`](crate::net::ServerBuilder::serve_protocol) |
+//! | `loop.subprocess_exec` / `subprocess_shell` | [`subprocess_exec`] ([`SubprocessProtocol`]) |
 //!
 //! A [`BufferedProtocol`] is wrapped in [`Buffered`] where a protocol is expected.
 //!
@@ -25,6 +26,8 @@
 mod connect;
 pub(crate) mod link;
 mod serve;
+mod subprocess;
+mod subprocess_transport;
 mod traits;
 mod transport;
 
@@ -34,3 +37,6 @@ pub use connect::{
 };
 pub use traits::{BaseProtocol, Buffered, BufferedProtocol, Protocol, ProtocolKind};
 pub use transport::Transport;
+
+pub use subprocess::{subprocess_exec, SubprocessProtocol};
+pub use subprocess_transport::SubprocessTransport;

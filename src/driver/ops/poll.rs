@@ -1,6 +1,8 @@
 //! `IORING_OP_POLL_ADD`: wait until a descriptor is ready.
 
 use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::rc::Rc;
 
 use io_uring::{opcode, squeue, types};
 
@@ -14,6 +16,9 @@ pub(crate) struct Poll {
     fd: i32,
     events: i16,
     multishot: bool,
+    /// The descriptor, for an op that keeps it open itself (its owner may close its copy
+    /// while the op waits in a slot).
+    _held: Option<Rc<OwnedFd>>,
 }
 
 impl Poll {
@@ -23,6 +28,17 @@ impl Poll {
             fd,
             events,
             multishot: false,
+            _held: None,
+        }
+    }
+
+    /// One readiness completion, keeping `fd` open until the op's last completion.
+    pub(crate) fn once_holding(fd: Rc<OwnedFd>, events: i16) -> Poll {
+        Poll {
+            fd: fd.as_raw_fd(),
+            events,
+            multishot: false,
+            _held: Some(fd),
         }
     }
 
@@ -32,6 +48,7 @@ impl Poll {
             fd,
             events,
             multishot: true,
+            _held: None,
         }
     }
 
