@@ -6,6 +6,7 @@ mod connect;
 pub(crate) mod listener;
 mod offload;
 mod server;
+mod udp;
 
 pub use connect::{connect, connect_unix, connect_unix_with, connect_with, open_connection};
 pub use listener::{ListenOptions, Listener, MAX_QUEUED};
@@ -13,3 +14,4 @@ pub use server::{
     CoreStats, FailureCause, FailureHook, HandlerFailure, ServerBuilder, ShutdownReport,
     StreamServer,
 };
+pub use udp::{UdpOptions, UdpSocket};

@@ -1,0 +1,242 @@
+//! `net::UdpSocket` over loopback: both send APIs, truncation and ICMP errors reported,
+//! bounded receive queue with drops counted, cancel safety of `recv_from`.
+
+use std::future::{poll_fn, Future};
+use std::io;
+use std::net::SocketAddr;
+use std::pin::pin;
+use std::task::Poll;
+use std::time::Duration;
+
+use bytes::Bytes;
+use ringstream::net::{UdpOptions, UdpSocket};
+use ringstream::time::{sleep, timeout};
+use ringstream::Builder;
+
+const LOCAL: &str = "127.0.0.1:0";
+
+fn local() -> SocketAddr {
+    LOCAL.parse().unwrap()
+}
+
+async fn recv_within(socket: &UdpSocket) -> io::Result<(Bytes, SocketAddr)> {
+    timeout(Duration::from_secs(5), socket.recv_from())
+        .await
+        .expect("a datagram within 5 s")
+}
+
+#[test]
+fn send_to_and_connected_send_round_trip() {
+    ringstream::run(async {
+        let server = UdpSocket::bind(local()).unwrap();
+        let client = UdpSocket::bind(local()).unwrap();
+        let server_addr = server.local_addr().unwrap();
+        client.send_to(b"hello", server_addr).await.unwrap();
+        let (data, from) = recv_within(&server).await.unwrap();
+        assert_eq!(&data[..], b"hello");
+        assert_eq!(from, client.local_addr().unwrap());
+        server.send_to_bytes(data, from).await.unwrap();
+        assert_eq!(&recv_within(&client).await.unwrap().0[..], b"hello");
+
+        client.connect(server_addr).unwrap();
+        assert_eq!(client.peer_addr().unwrap(), server_addr);
+        client.send(b"").await.unwrap();
+        client.send_bytes(Bytes::from_static(b"two")).await.unwrap();
+        assert_eq!(
+            recv_within(&server).await.unwrap().0.len(),
+            0,
+            "empty datagram"
+        );
+        let (data, from) = recv_within(&server).await.unwrap();
+        assert_eq!(&data[..], b"two");
+        server.send_to(b"back", from).await.unwrap();
+        let reply = timeout(Duration::from_secs(5), client.recv())
+            .await
+            .unwrap();
+        assert_eq!(&reply.unwrap()[..], b"back");
+    })
+    .unwrap();
+}
+
+#[test]
+fn send_without_connect_is_an_error_and_options_apply() {
+    ringstream::run(async {
+        let options = UdpOptions::new().reuse_address(true).reuse_port(true);
+        let socket = UdpSocket::bind_with(local(), &options).unwrap();
+        let err = socket.send(b"x").await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotConnected);
+        socket.set_broadcast(true).unwrap();
+        assert!(socket.broadcast().unwrap());
+        socket.set_ttl(7).unwrap();
+        assert_eq!(socket.ttl().unwrap(), 7);
+        let twin = UdpSocket::bind_with(socket.local_addr().unwrap(), &options);
+        assert!(
+            twin.is_ok(),
+            "SO_REUSEPORT lets a second socket share the port"
+        );
+    })
+    .unwrap();
+}
+
+#[test]
+fn msg_trunc_datagram_too_long_for_the_buffer_is_reported_not_cut() {
+    let mut builder = Builder::new();
+    builder.recv_buffers(8, 512);
+    let rt = builder.build().unwrap();
+    rt.block_on(async {
+        let server = UdpSocket::bind(local()).unwrap();
+        let client = UdpSocket::bind(local()).unwrap();
+        let to = server.local_addr().unwrap();
+        client.send_to(&[7u8; 2000], to).await.unwrap();
+        client.send_to(b"after", to).await.unwrap();
+        let err = recv_within(&server).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert!(err.to_string().contains("truncated"), "{err}");
+        assert_eq!(&recv_within(&server).await.unwrap().0[..], b"after");
+    });
+}
+
+#[test]
+fn econnrefused_on_a_connected_socket_reaches_the_next_recv() {
+    ringstream::run(async {
+        let closed_port = std::net::UdpSocket::bind(LOCAL).unwrap();
+        let target = closed_port.local_addr().unwrap();
+        drop(closed_port);
+        let socket = UdpSocket::bind(local()).unwrap();
+        socket.connect(target).unwrap();
+        socket.send(b"anyone?").await.unwrap();
+        let err = timeout(Duration::from_secs(5), socket.recv())
+            .await
+            .expect("the ICMP error within 5 s")
+            .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused);
+        // The socket goes on: a peer that appears later is heard.
+        let peer = UdpSocket::bind(target).unwrap();
+        peer.send_to(b"here", socket.local_addr().unwrap())
+            .await
+            .unwrap();
+        let data = timeout(Duration::from_secs(5), socket.recv())
+            .await
+            .unwrap();
+        assert_eq!(&data.unwrap()[..], b"here");
+    })
+    .unwrap();
+}
+
+/// 100,000 datagrams, sent in rounds the socket buffer holds: every one arrives, in order.
+#[test]
+fn hundred_thousand_datagrams_at_a_paced_rate_none_lost() {
+    ringstream::run(async {
+        let server = UdpSocket::bind(local()).unwrap();
+        let client = UdpSocket::bind(local()).unwrap();
+        client.connect(server.local_addr().unwrap()).unwrap();
+        const ROUND: u32 = 100;
+        let mut next = 0u32;
+        for _ in 0..100_000 / ROUND {
+            for i in 0..ROUND {
+                let mut payload = [0u8; 64];
+                payload[..4].copy_from_slice(&(next + i).to_le_bytes());
+                client.send(&payload).await.unwrap();
+            }
+            for _ in 0..ROUND {
+                let (data, _) = recv_within(&server).await.unwrap();
+                let seq = u32::from_le_bytes(data[..4].try_into().unwrap());
+                assert_eq!(seq, next, "datagram lost or reordered");
+                next += 1;
+            }
+        }
+        assert_eq!(next, 100_000);
+        assert_eq!(server.drops(), 0);
+    })
+    .unwrap();
+}
+
+/// A flood into a small socket buffer that nobody reads: what did not arrive is exactly
+/// what the kernel counted as dropped, and the receive queue stayed bounded.
+#[test]
+fn flood_drops_are_counted_and_the_queue_stays_bounded() {
+    ringstream::run(async {
+        let options = UdpOptions::new().recv_buffer_size(16 * 1024);
+        let server = UdpSocket::bind_with(local(), &options).unwrap();
+        server.set_recv_queue_limit(4 * 1024);
+        let client = UdpSocket::bind(local()).unwrap();
+        client.connect(server.local_addr().unwrap()).unwrap();
+        const SENT: u32 = 5_000;
+        client.set_write_buffer_limits(Some(1 << 20), None).unwrap();
+        for _ in 0..SENT {
+            client.send(&[1u8; 100]).await.unwrap();
+        }
+        for _ in 0..1000 {
+            if client.get_write_buffer_size() == 0 {
+                break;
+            }
+            sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(client.get_write_buffer_size(), 0);
+        let mut received = 0u32;
+        while let Ok(got) = timeout(Duration::from_millis(200), server.recv_from()).await {
+            let (data, _) = got.unwrap();
+            assert_eq!(data.len(), 100);
+            received += 1;
+            assert!(received <= SENT);
+        }
+        // The count comes with the next datagram delivered after the drops.
+        client.send(b"marker").await.unwrap();
+        assert_eq!(&recv_within(&server).await.unwrap().0[..], b"marker");
+        assert!(
+            server.drops() > 0,
+            "the flood overflowed a 16 KiB socket buffer"
+        );
+        assert_eq!(u64::from(received) + server.drops(), u64::from(SENT));
+    })
+    .unwrap();
+}
+
+#[test]
+fn recv_from_dropped_after_its_wakeup_loses_no_datagram() {
+    ringstream::run(async {
+        let server = UdpSocket::bind(local()).unwrap();
+        let client = UdpSocket::bind(local()).unwrap();
+        {
+            let mut pending = pin!(server.recv_from());
+            let polled = poll_fn(|cx| Poll::Ready(pending.as_mut().poll(cx).is_pending())).await;
+            assert!(polled, "nothing sent yet");
+            client
+                .send_to(b"kept", server.local_addr().unwrap())
+                .await
+                .unwrap();
+            sleep(Duration::from_millis(20)).await;
+            // Dropped here: woken, never polled again.
+        }
+        assert_eq!(&recv_within(&server).await.unwrap().0[..], b"kept");
+    })
+    .unwrap();
+}
+
+#[test]
+fn close_flushes_the_queue_then_recv_and_send_fail() {
+    ringstream::run(async {
+        let server = UdpSocket::bind(local()).unwrap();
+        let client = UdpSocket::bind(local()).unwrap();
+        let to = server.local_addr().unwrap();
+        for _ in 0..10 {
+            client.send_to(b"bye", to).await.unwrap();
+        }
+        client.close();
+        assert!(client.is_closing());
+        timeout(Duration::from_secs(5), client.wait_closed())
+            .await
+            .unwrap();
+        for _ in 0..10 {
+            assert_eq!(&recv_within(&server).await.unwrap().0[..], b"bye");
+        }
+        assert!(client.send_to(b"late", to).await.is_err());
+        assert!(client.recv_from().await.is_err());
+        server.abort();
+        timeout(Duration::from_secs(5), server.wait_closed())
+            .await
+            .unwrap();
+        assert!(server.recv_from().await.is_err());
+    })
+    .unwrap();
+}
