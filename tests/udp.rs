@@ -240,3 +240,68 @@ fn close_flushes_the_queue_then_recv_and_send_fail() {
     })
     .unwrap();
 }
+
+/// What a test protocol was told, in order.
+#[derive(Default)]
+struct Told(Vec<String>);
+
+struct Recorder {
+    told: std::rc::Rc<std::cell::RefCell<Told>>,
+    transport: Option<ringstream::protocol::DatagramTransport>,
+}
+
+impl ringstream::protocol::DatagramProtocol for Recorder {
+    fn connection_made(&mut self, transport: ringstream::protocol::DatagramTransport) {
+        self.told.borrow_mut().0.push("made".into());
+        self.transport = Some(transport);
+    }
+    fn datagram_received(&mut self, data: Bytes, _addr: SocketAddr) {
+        let text = String::from_utf8_lossy(&data).into_owned();
+        self.told.borrow_mut().0.push(format!("data {text}"));
+    }
+    fn error_received(&mut self, err: io::Error) {
+        self.told.borrow_mut().0.push(format!("error {:?}", err.kind()));
+        if let Some(t) = &self.transport {
+            t.close();
+        }
+    }
+    fn connection_lost(&mut self, err: Option<io::Error>) {
+        self.told.borrow_mut().0.push(format!("lost {}", err.is_some()));
+        self.transport = None;
+    }
+}
+
+#[test]
+fn datagram_protocol_hears_datagrams_then_econnrefused_then_lost() {
+    ringstream::run(async {
+        let peer = UdpSocket::bind(local()).unwrap();
+        let told = std::rc::Rc::new(std::cell::RefCell::new(Told::default()));
+        let recorder = Recorder {
+            told: told.clone(),
+            transport: None,
+        };
+        let remote = peer.local_addr().unwrap();
+        let t = ringstream::protocol::create_datagram_endpoint(recorder, None, Some(remote))
+            .unwrap();
+        assert_eq!(told.borrow().0, ["made"]);
+        t.sendto(Bytes::from_static(b"ping"), None).unwrap();
+        let (data, from) = recv_within(&peer).await.unwrap();
+        peer.send_to_bytes(data, from).await.unwrap();
+        for _ in 0..500 {
+            if told.borrow().0.len() >= 2 {
+                break;
+            }
+            sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(told.borrow().0, ["made", "data ping"]);
+        peer.close();
+        timeout(Duration::from_secs(5), peer.wait_closed()).await.unwrap();
+        t.sendto(Bytes::from_static(b"gone?"), None).unwrap();
+        timeout(Duration::from_secs(5), t.wait_closed()).await.unwrap();
+        assert_eq!(
+            told.borrow().0,
+            ["made", "data ping", "error ConnectionRefused", "lost false"]
+        );
+    })
+    .unwrap();
+}
