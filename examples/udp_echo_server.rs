@@ -2,8 +2,8 @@
 //! stopped (Ctrl-C).
 //!
 //! Mirrors asyncio's "UDP echo server" example (`loop.create_datagram_endpoint(
-//! EchoServerProtocol, local_addr=...)`). It prints the address it listens on, so port 0
-//! (the kernel picks one) works too.
+//! EchoServerProtocol, local_addr=...)`). Its first line names the address it listens on, so
+//! port 0 (the kernel picks one) works too.
 //!
 //! ```sh
 //! cargo run --example udp_echo_server                    # 127.0.0.1:9999
@@ -74,9 +74,11 @@ fn main() -> ExitCode {
         }
     };
     let outcome = ringstream::run(async move {
-        println!("Starting UDP server");
         let transport = create_datagram_endpoint(EchoServer::default(), Some(addr), None)?;
-        println!("Listening on {}", transport.socket().local_addr()?);
+        println!(
+            "Starting UDP server on {}",
+            transport.socket().local_addr()?
+        );
         transport.wait_closed().await;
         Ok::<(), io::Error>(())
     });

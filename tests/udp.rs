@@ -13,11 +13,9 @@ use ringstream::net::{UdpOptions, UdpSocket};
 use ringstream::time::{sleep, timeout};
 use ringstream::Builder;
 
-const LOCAL: &str = "127.0.0.1:0";
+mod support;
 
-fn local() -> SocketAddr {
-    LOCAL.parse().unwrap()
-}
+use support::loopback as local;
 
 async fn recv_within(socket: &UdpSocket) -> io::Result<(Bytes, SocketAddr)> {
     timeout(Duration::from_secs(5), socket.recv_from())
@@ -99,7 +97,7 @@ fn msg_trunc_datagram_too_long_for_the_buffer_is_reported_not_cut() {
 #[test]
 fn econnrefused_on_a_connected_socket_reaches_the_next_recv() {
     ringstream::run(async {
-        let closed_port = std::net::UdpSocket::bind(LOCAL).unwrap();
+        let closed_port = std::net::UdpSocket::bind(local()).unwrap();
         let target = closed_port.local_addr().unwrap();
         drop(closed_port);
         let socket = UdpSocket::bind(local()).unwrap();
@@ -260,13 +258,19 @@ impl ringstream::protocol::DatagramProtocol for Recorder {
         self.told.borrow_mut().0.push(format!("data {text}"));
     }
     fn error_received(&mut self, err: io::Error) {
-        self.told.borrow_mut().0.push(format!("error {:?}", err.kind()));
+        self.told
+            .borrow_mut()
+            .0
+            .push(format!("error {:?}", err.kind()));
         if let Some(t) = &self.transport {
             t.close();
         }
     }
     fn connection_lost(&mut self, err: Option<io::Error>) {
-        self.told.borrow_mut().0.push(format!("lost {}", err.is_some()));
+        self.told
+            .borrow_mut()
+            .0
+            .push(format!("lost {}", err.is_some()));
         self.transport = None;
     }
 }
@@ -281,8 +285,8 @@ fn datagram_protocol_hears_datagrams_then_econnrefused_then_lost() {
             transport: None,
         };
         let remote = peer.local_addr().unwrap();
-        let t = ringstream::protocol::create_datagram_endpoint(recorder, None, Some(remote))
-            .unwrap();
+        let t =
+            ringstream::protocol::create_datagram_endpoint(recorder, None, Some(remote)).unwrap();
         assert_eq!(told.borrow().0, ["made"]);
         t.sendto(Bytes::from_static(b"ping"), None).unwrap();
         let (data, from) = recv_within(&peer).await.unwrap();
@@ -295,9 +299,13 @@ fn datagram_protocol_hears_datagrams_then_econnrefused_then_lost() {
         }
         assert_eq!(told.borrow().0, ["made", "data ping"]);
         peer.close();
-        timeout(Duration::from_secs(5), peer.wait_closed()).await.unwrap();
+        timeout(Duration::from_secs(5), peer.wait_closed())
+            .await
+            .unwrap();
         t.sendto(Bytes::from_static(b"gone?"), None).unwrap();
-        timeout(Duration::from_secs(5), t.wait_closed()).await.unwrap();
+        timeout(Duration::from_secs(5), t.wait_closed())
+            .await
+            .unwrap();
         assert_eq!(
             told.borrow().0,
             ["made", "data ping", "error ConnectionRefused", "lost false"]

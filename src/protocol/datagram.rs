@@ -287,8 +287,9 @@ impl Link {
         }
         // Bounded per call by what is queued: every turn consumes one piece of news.
         while let Some(call) = self.next_call() {
-            let outcome =
-                catch_unwind(AssertUnwindSafe(|| call(&mut **self.protocol.borrow_mut())));
+            let outcome = catch_unwind(AssertUnwindSafe(|| {
+                call.make(&mut **self.protocol.borrow_mut())
+            }));
             if outcome.is_err() {
                 log::error!("a DatagramProtocol callback panicked: the endpoint is aborted");
                 self.lost.set(true);
@@ -301,39 +302,48 @@ impl Link {
     }
 
     /// The next callback to make, if any.
-    #[allow(clippy::type_complexity)]
-    fn next_call(&self) -> Option<Box<dyn FnOnce(&mut dyn DatagramProtocol)>> {
+    fn next_call(&self) -> Option<Call> {
         if self.lost.get() {
             return None;
         }
         if !self.made.replace(true) {
-            let transport = self.transport.clone();
-            return Some(Box::new(move |p| p.connection_made(transport)));
+            return Some(Call::Made(self.transport.clone()));
         }
         let paused = self.core().is_paused();
         if paused != self.paused.replace(paused) {
-            return Some(Box::new(move |p| {
-                if paused {
-                    p.pause_writing()
-                } else {
-                    p.resume_writing()
-                }
-            }));
+            return Some(Call::Writing { paused });
         }
         if let Some(entry) = self.core().try_recv() {
-            return Some(Box::new(move |p| match entry {
-                Ok((data, addr)) => p.datagram_received(data, addr),
-                Err(err) => p.error_received(err),
-            }));
+            return Some(Call::Received(entry));
         }
         if self.core().is_closed() {
             self.lost.set(true);
             // The core holds this link until here; after this it is dropped with it.
             self.core().set_events(None);
-            let error = self.core().error();
-            return Some(Box::new(move |p| p.connection_lost(error)));
+            return Some(Call::Lost(self.core().error()));
         }
         None
+    }
+}
+
+/// One callback and what it is given.
+enum Call {
+    Made(DatagramTransport),
+    Writing { paused: bool },
+    Received(io::Result<(Bytes, SocketAddr)>),
+    Lost(Option<io::Error>),
+}
+
+impl Call {
+    fn make(self, protocol: &mut dyn DatagramProtocol) {
+        match self {
+            Call::Made(transport) => protocol.connection_made(transport),
+            Call::Writing { paused: true } => protocol.pause_writing(),
+            Call::Writing { paused: false } => protocol.resume_writing(),
+            Call::Received(Ok((data, addr))) => protocol.datagram_received(data, addr),
+            Call::Received(Err(err)) => protocol.error_received(err),
+            Call::Lost(err) => protocol.connection_lost(err),
+        }
     }
 }
 
