@@ -313,3 +313,80 @@ fn datagram_protocol_hears_datagrams_then_econnrefused_then_lost() {
     })
     .unwrap();
 }
+
+#[test]
+fn dropping_a_socket_releases_its_port() {
+    ringstream::run(async {
+        let socket = UdpSocket::bind(local()).unwrap();
+        let addr = socket.local_addr().unwrap();
+        assert!(
+            std::net::UdpSocket::bind(addr).is_err(),
+            "the port is taken"
+        );
+        drop(socket);
+        let mut rebound = None;
+        for _ in 0..200 {
+            if let Ok(s) = std::net::UdpSocket::bind(addr) {
+                rebound = Some(s);
+                break;
+            }
+            sleep(Duration::from_millis(5)).await;
+        }
+        assert!(rebound.is_some(), "the dropped socket's port came free");
+    })
+    .unwrap();
+}
+
+#[test]
+fn dropping_the_runtime_closes_udp_sockets_and_tells_protocols() {
+    let told = std::rc::Rc::new(std::cell::RefCell::new(Told::default()));
+    let mut addrs = Vec::new();
+    {
+        let runtime = ringstream::Runtime::new().unwrap();
+        runtime.block_on(async {
+            let socket = UdpSocket::bind(local()).unwrap();
+            addrs.push(socket.local_addr().unwrap());
+            // A task parked in a receive, holding the socket: only teardown ends it.
+            drop(ringstream::spawn(async move {
+                let _ = socket.recv_from().await;
+            }));
+            let recorder = Recorder {
+                told: told.clone(),
+                transport: None,
+            };
+            let t = ringstream::protocol::create_datagram_endpoint(recorder, Some(local()), None)
+                .unwrap();
+            addrs.push(t.socket().local_addr().unwrap());
+            ringstream::yield_now().await;
+        });
+        drop(runtime);
+    }
+    assert_eq!(told.borrow().0, ["made", "lost false"]);
+    for addr in addrs {
+        assert!(
+            std::net::UdpSocket::bind(addr).is_ok(),
+            "{addr} is still held after the runtime was dropped"
+        );
+    }
+}
+
+#[test]
+fn ipv6_sources_are_parsed() {
+    let v6: SocketAddr = "[::1]:0".parse().unwrap();
+    if std::net::UdpSocket::bind(v6).is_err() {
+        eprintln!("skipped: no IPv6 loopback here");
+        return;
+    }
+    ringstream::run(async move {
+        let server = UdpSocket::bind(v6).unwrap();
+        let client = UdpSocket::bind(v6).unwrap();
+        client
+            .send_to(b"six", server.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (data, from) = recv_within(&server).await.unwrap();
+        assert_eq!(&data[..], b"six");
+        assert_eq!(from, client.local_addr().unwrap());
+    })
+    .unwrap();
+}

@@ -16,6 +16,7 @@ use std::rc::{Rc, Weak};
 use bytes::Bytes;
 
 use crate::net::UdpSocket;
+use crate::runtime::executor::OnShutdown;
 use crate::transport::datagram::{DatagramCore, DatagramEvents};
 
 /// asyncio's `DatagramProtocol`: callbacks run from the socket's completions, in order
@@ -257,8 +258,13 @@ pub fn create_datagram_endpoint<P: DatagramProtocol>(
         made: Cell::new(false),
         paused: Cell::new(false),
         lost: Cell::new(false),
+        shutdown_key: Cell::new(None),
     });
     socket.core().set_events(Some(link.clone()));
+    if let Some(core) = crate::runtime::current_core() {
+        let hook: Weak<dyn OnShutdown> = Rc::downgrade(&link) as Weak<dyn OnShutdown>;
+        link.shutdown_key.set(Some(core.on_shutdown(hook)));
+    }
     link.run();
     Ok(link.transport.clone())
 }
@@ -272,6 +278,8 @@ struct Link {
     /// What the protocol was last told about writing.
     paused: Cell<bool>,
     lost: Cell<bool>,
+    /// Its place among the runtime's shutdown hooks (see `OnShutdown`).
+    shutdown_key: Cell<Option<usize>>,
 }
 
 impl Link {
@@ -294,7 +302,7 @@ impl Link {
                 log::error!("a DatagramProtocol callback panicked: the endpoint is aborted");
                 self.lost.set(true);
                 self.core().abort();
-                self.core().set_events(None);
+                self.finish();
                 break;
             }
         }
@@ -318,11 +326,32 @@ impl Link {
         }
         if self.core().is_closed() {
             self.lost.set(true);
-            // The core holds this link until here; after this it is dropped with it.
-            self.core().set_events(None);
+            self.finish();
             return Some(Call::Lost(self.core().error()));
         }
         None
+    }
+}
+
+impl Link {
+    /// No more callbacks: the core stops telling this link (it held the link until now,
+    /// so the link, its protocol and the transports that protocol holds are dropped once
+    /// the last callback returns), and the runtime's shutdown forgets it.
+    fn finish(&self) {
+        self.core().set_events(None);
+        if let (Some(key), Some(core)) = (self.shutdown_key.take(), crate::runtime::current_core())
+        {
+            core.forget_on_shutdown(key);
+        }
+    }
+}
+
+/// The runtime is shutting down: the endpoint is aborted, so its protocol hears
+/// `connection_lost` and the socket is closed rather than kept alive by the protocol.
+impl OnShutdown for Link {
+    fn shutdown(&self) {
+        self.core().abort();
+        self.run();
     }
 }
 

@@ -109,7 +109,10 @@ mod tests {
         let mut q = RecvQueue::default();
         q.set_limit(0);
         q.push(Err(io::Error::from_raw_os_error(libc::ECONNREFUSED)));
-        assert!(!q.is_full(), "an empty queue's limit holds at least one entry");
+        assert!(
+            !q.is_full(),
+            "an empty queue's limit holds at least one entry"
+        );
         q.push(datagram(0));
         assert!(q.is_full(), "entries with no payload still take room");
         let first = q.pop().unwrap();
