@@ -390,3 +390,29 @@ fn ipv6_sources_are_parsed() {
     })
     .unwrap();
 }
+
+/// Datagrams queued in one turn leave as one linked chain; one the kernel refuses
+/// (EMSGSIZE) breaks the chain, and the ones after it are sent again, in order, while the
+/// refusal reaches the sender's next receive.
+#[test]
+fn a_refused_datagram_costs_only_itself_and_order_is_kept() {
+    ringstream::run(async {
+        let server = UdpSocket::bind(local()).unwrap();
+        let client = UdpSocket::bind(local()).unwrap();
+        client.set_write_buffer_limits(Some(1 << 20), None).unwrap();
+        let to = server.local_addr().unwrap();
+        client.send_to(b"first", to).await.unwrap();
+        client.send_to(&vec![0u8; 70_000], to).await.unwrap();
+        for i in 0..5u8 {
+            client.send_to(&[b'0' + i], to).await.unwrap();
+        }
+        assert_eq!(&recv_within(&server).await.unwrap().0[..], b"first");
+        for i in 0..5u8 {
+            assert_eq!(recv_within(&server).await.unwrap().0[..], [b'0' + i]);
+        }
+        let err = recv_within(&client).await.unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EMSGSIZE), "{err}");
+        assert_eq!(client.get_write_buffer_size(), 0);
+    })
+    .unwrap();
+}

@@ -4,8 +4,9 @@
 //! One multishot `RECVMSG` (buffer select on the runtime's provided-buffer ring) receives
 //! every datagram into the bounded [`RecvQueue`]; it is cancelled when the queue is full
 //! and armed again when a reader takes it back under its limit, or when the kernel ends it
-//! (a completion without `IORING_CQE_F_MORE`: `ENOBUFS`, an ICMP error). Sends go one
-//! `SENDMSG` at a time from the [`SendQueue`] (watermarks as for streams). Errors that
+//! (a completion without `IORING_CQE_F_MORE`: `ENOBUFS`, an ICMP error). Sends leave the
+//! [`SendQueue`] (watermarks as for streams) once per loop turn as one linked chain of
+//! `SENDMSG`s (see `flush`). Errors that
 //! concern one datagram (an ICMP error such as `ECONNREFUSED` on a connected socket, a
 //! truncated datagram, a send refused) are queued in order with the datagrams, so the
 //! next receive returns them; an error that ends the socket is kept and returned by every
@@ -28,7 +29,7 @@ use bytes::Bytes;
 use socket2::Socket;
 
 use crate::driver::ops::{Datagram, HandlerOp, RecvMsgMulti, RecvMsgOutcome, SendTo, HEADER_ROOM};
-use crate::driver::{Completion, CompletionHandler, Driver, RecvWaiter};
+use crate::driver::{BeforeSubmit, Completion, CompletionHandler, Driver, RecvWaiter};
 use crate::runtime::current_core;
 use crate::transport::outbound::{Waiter, Waiters};
 use crate::transport::stored_error::StoredError;
@@ -87,7 +88,15 @@ pub(crate) struct DatagramCore {
     fd: RawFd,
     state: Cell<State>,
     recv: Cell<RecvState>,
-    sending: Cell<Option<usize>>,
+    /// The sends of the chain in flight (keys, in order); empty when none is.
+    sending: RefCell<Vec<usize>>,
+    /// Datagrams of the chain in flight that its broken link cancelled, in order: they go
+    /// back to the front of the queue when the chain ends.
+    unsent: RefCell<Vec<(Bytes, Option<SocketAddr>)>>,
+    /// A flush waits for the next submission.
+    flush_scheduled: Cell<bool>,
+    /// `abort()`: cancelled sends are dropped, not sent again.
+    aborted: Cell<bool>,
     inbound: RefCell<RecvQueue>,
     outbound: RefCell<SendQueue>,
     fatal: RefCell<Option<StoredError>>,
@@ -121,7 +130,10 @@ impl DatagramCore {
             fd,
             state: Cell::new(State::Open),
             recv: Cell::new(RecvState::Idle),
-            sending: Cell::new(None),
+            sending: RefCell::new(Vec::new()),
+            unsent: RefCell::new(Vec::new()),
+            flush_scheduled: Cell::new(false),
+            aborted: Cell::new(false),
             inbound: RefCell::new(RecvQueue::default()),
             outbound: RefCell::new(SendQueue::default()),
             fatal: RefCell::new(None),
@@ -327,39 +339,84 @@ impl DatagramCore {
             return Err(closed_error());
         }
         self.outbound.borrow_mut().push(data, addr);
-        self.start_send();
+        self.schedule_flush();
         Ok(())
     }
 
-    fn start_send(&self) {
-        if self.sending.get().is_some() || self.socket.borrow().is_none() {
+    /// Sends what is queued just before the next submission, so every datagram queued in
+    /// one loop turn goes out in one chain.
+    fn schedule_flush(&self) {
+        if self.flush_scheduled.get() || !self.sending.borrow().is_empty() {
             return;
         }
-        let Some((data, addr)) = self.outbound.borrow_mut().next() else {
+        if let Some(this) = self.this.upgrade() {
+            self.flush_scheduled.set(true);
+            self.driver.before_submit(this);
+        }
+    }
+
+    /// Submits up to [`MAX_CHAIN`] queued datagrams as one linked chain (`IOSQE_IO_LINK`:
+    /// each starts once the one before it has succeeded), so they leave in queue order
+    /// even when one waits for room in the socket buffer. One chain at a time.
+    fn flush(&self) {
+        if !self.sending.borrow().is_empty() || self.socket.borrow().is_none() {
             return;
-        };
+        }
         let Some(this) = self.this.upgrade() else {
             return;
         };
-        let key = self
-            .driver
-            .submit_handler(SendTo::new(self.fd, data, addr), this);
-        self.sending.set(Some(key));
+        let mut sending = self.sending.borrow_mut();
+        let mut outbound = self.outbound.borrow_mut();
+        let mut next = outbound.next();
+        while let Some((data, addr)) = next.take() {
+            let op = SendTo::new(self.fd, data, addr);
+            if sending.len() + 1 < MAX_CHAIN {
+                next = outbound.next();
+            }
+            let op = if next.is_some() { op.linked() } else { op };
+            sending.push(self.driver.submit_handler(op, this.clone()));
+        }
     }
 
     fn on_sent(&self, c: Completion, op: SendTo) {
-        self.sending.set(None);
+        let len = op.len();
+        let mut resumed = false;
         match SendTo::sent(c) {
-            Ok(_) => {}
-            Err(e) if e.raw_os_error() == Some(libc::ECANCELED) => {}
-            Err(e) => self.inbound.borrow_mut().push(Err(e)),
+            Ok(_) => resumed = self.outbound.borrow_mut().sent(len),
+            // Its chain broke before it: it goes back to the queue, in order, once the
+            // chain has ended.
+            Err(e) if e.raw_os_error() == Some(libc::ECANCELED) && !self.aborted.get() => {
+                self.unsent.borrow_mut().push(op.into_parts());
+            }
+            // `abort()` cancelled it.
+            Err(e) if e.raw_os_error() == Some(libc::ECANCELED) => {
+                resumed = self.outbound.borrow_mut().sent(len);
+            }
+            Err(e) => {
+                self.inbound.borrow_mut().push(Err(e));
+                resumed = self.outbound.borrow_mut().sent(len);
+            }
         }
-        let resumed = self.outbound.borrow_mut().sent(op.data().len());
+        let chain_done = {
+            let mut sending = self.sending.borrow_mut();
+            if !sending.is_empty() {
+                sending.remove(0);
+            }
+            sending.is_empty()
+        };
+        if chain_done {
+            let unsent = std::mem::take(&mut *self.unsent.borrow_mut());
+            let mut outbound = self.outbound.borrow_mut();
+            for (data, addr) in unsent.into_iter().rev() {
+                outbound.put_back(data, addr);
+            }
+            drop(outbound);
+            self.flush();
+        }
         if resumed {
             self.drains.borrow_mut().wake_all();
         }
-        self.start_send();
-        if self.state.get() == State::Closing && self.sending.get().is_none() {
+        if self.state.get() == State::Closing && self.sending.borrow().is_empty() {
             self.stop_recv();
         }
         self.maybe_finish_close();
@@ -425,7 +482,7 @@ impl DatagramCore {
             return;
         }
         self.state.set(State::Closing);
-        if self.sending.get().is_none() && self.outbound.borrow().is_empty() {
+        if self.sending.borrow().is_empty() && self.outbound.borrow().is_empty() {
             self.stop_recv();
         }
         self.maybe_finish_close();
@@ -439,10 +496,11 @@ impl DatagramCore {
             return;
         }
         self.state.set(State::Closing);
+        self.aborted.set(true);
         if self.outbound.borrow_mut().clear() {
             self.drains.borrow_mut().wake_all();
         }
-        if let Some(key) = self.sending.get() {
+        for &key in self.sending.borrow().iter() {
             self.driver.cancel(key);
         }
         self.stop_recv();
@@ -475,7 +533,7 @@ impl DatagramCore {
     fn maybe_finish_close(&self) {
         let idle = matches!(self.recv.get(), RecvState::Idle | RecvState::Queued);
         if self.state.get() != State::Closing
-            || self.sending.get().is_some()
+            || !self.sending.borrow().is_empty()
             || !self.outbound.borrow().is_empty()
             || !idle
         {
@@ -496,6 +554,19 @@ fn closed_error() -> io::Error {
         io::ErrorKind::NotConnected,
         "the UDP socket is closed (close() or abort() was called)",
     )
+}
+
+/// The most datagrams one chain of sends carries: a burst queued in one loop turn goes out
+/// in one submission, and a chain stays well below the submission queue's size, so the
+/// driver rarely has to submit one in two parts (whose halves may then run in either
+/// order).
+const MAX_CHAIN: usize = 32;
+
+impl BeforeSubmit for DatagramCore {
+    fn before_submit(&self, _driver: &Driver) {
+        self.flush_scheduled.set(false);
+        self.flush();
+    }
 }
 
 impl RecvWaiter for DatagramCore {
