@@ -6,10 +6,9 @@
 //! and armed again when a reader takes it back under its limit, or when the kernel ends it
 //! (a completion without `IORING_CQE_F_MORE`: `ENOBUFS`, an ICMP error). Sends leave the
 //! [`SendQueue`] (watermarks as for streams) once per loop turn as one linked chain of
-//! `SENDMSG`s (see `flush`). Errors that
-//! concern one datagram (an ICMP error such as `ECONNREFUSED` on a connected socket, a
-//! truncated datagram, a send refused) are queued in order with the datagrams, so the
-//! next receive returns them; an error that ends the socket is kept and returned by every
+//! `SENDMSG`s (see `flush`). Errors that concern one datagram (an ICMP error such as
+//! `ECONNREFUSED` on a connected socket, a truncated datagram, a send refused) are queued
+//! in order with the datagrams, so the next receive returns them; an error that ends the socket is kept and returned by every
 //! later call.
 //!
 //! Front-ends (the async `UdpSocket`, the protocol dispatcher) hold an `Rc` and use only
@@ -215,6 +214,10 @@ impl DatagramCore {
     }
 
     fn on_recv(&self, driver: &Driver, c: Completion, last: bool) {
+        if last {
+            // The op is over (its slot is gone): nothing may cancel it from here on.
+            self.recv.set(RecvState::Idle);
+        }
         match RecvMsgOutcome::of(c) {
             RecvMsgOutcome::Data { buffer, len } => {
                 let entry = driver
@@ -225,7 +228,7 @@ impl DatagramCore {
                     })
                     .unwrap_or_else(|| Err(io::Error::other("the receive buffer ring is gone")));
                 self.inbound.borrow_mut().push(entry);
-                if self.inbound.borrow().is_full() && !last {
+                if self.inbound.borrow().is_full() {
                     self.stop_recv();
                 }
             }
@@ -233,7 +236,10 @@ impl DatagramCore {
                 self.inbound.borrow_mut().push(Err(e));
             }
             RecvMsgOutcome::Failed(e) => {
+                // The socket cannot receive any more (asyncio's fatal error): it closes,
+                // and every later call (and `connection_lost`) reports the error.
                 self.fatal.borrow_mut().get_or_insert(StoredError::new(&e));
+                self.abort();
             }
             RecvMsgOutcome::NoBuffer => {
                 if last && self.should_receive() {
@@ -244,12 +250,6 @@ impl DatagramCore {
             RecvMsgOutcome::Cancelled | RecvMsgOutcome::Ended => {}
         }
         if last {
-            if matches!(
-                self.recv.get(),
-                RecvState::Armed(_) | RecvState::Stopping(_)
-            ) {
-                self.recv.set(RecvState::Idle);
-            }
             self.want_recv();
             self.maybe_finish_close();
         }
