@@ -273,6 +273,12 @@ impl ringstream::protocol::DatagramProtocol for Recorder {
             .push(format!("lost {}", err.is_some()));
         self.transport = None;
     }
+    fn pause_writing(&mut self) {
+        self.told.borrow_mut().0.push("pause".into());
+    }
+    fn resume_writing(&mut self) {
+        self.told.borrow_mut().0.push("resume".into());
+    }
 }
 
 #[test]
@@ -413,6 +419,90 @@ fn a_refused_datagram_costs_only_itself_and_order_is_kept() {
         let err = recv_within(&client).await.unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::EMSGSIZE), "{err}");
         assert_eq!(client.get_write_buffer_size(), 0);
+    })
+    .unwrap();
+}
+
+/// F4 for datagrams: `send_to` returns once the queue is back at or under the low
+/// watermark when the datagram took it over the high one.
+#[test]
+fn f4_send_to_waits_while_over_the_high_watermark() {
+    ringstream::run(async {
+        let server = UdpSocket::bind(local()).unwrap();
+        let client = UdpSocket::bind(local()).unwrap();
+        client
+            .set_write_buffer_limits(Some(1000), Some(100))
+            .unwrap();
+        let to = server.local_addr().unwrap();
+        client.send_to(&[0u8; 900], to).await.unwrap();
+        client.send_to(&[0u8; 200], to).await.unwrap();
+        assert!(client.get_write_buffer_size() <= 100);
+        assert_eq!(recv_within(&server).await.unwrap().0.len(), 900);
+        assert_eq!(recv_within(&server).await.unwrap().0.len(), 200);
+    })
+    .unwrap();
+}
+
+/// G3 for datagrams: `pause_writing` inside `sendto` once over the high watermark,
+/// `resume_writing` once the sends took it back to the low one.
+#[test]
+fn g3_datagram_transport_pauses_and_resumes_writing() {
+    ringstream::run(async {
+        let peer = UdpSocket::bind(local()).unwrap();
+        let told = std::rc::Rc::new(std::cell::RefCell::new(Told::default()));
+        let recorder = Recorder {
+            told: told.clone(),
+            transport: None,
+        };
+        let remote = peer.local_addr().unwrap();
+        let t =
+            ringstream::protocol::create_datagram_endpoint(recorder, None, Some(remote)).unwrap();
+        t.set_write_buffer_limits(Some(100), None).unwrap();
+        t.sendto(Bytes::from(vec![1u8; 100]), None).unwrap();
+        assert_eq!(
+            told.borrow().0,
+            ["made"],
+            "at the high watermark is not over it"
+        );
+        t.sendto(Bytes::from(vec![2u8; 1]), None).unwrap();
+        assert_eq!(told.borrow().0, ["made", "pause"]);
+        for _ in 0..2 {
+            recv_within(&peer).await.unwrap();
+        }
+        for _ in 0..500 {
+            if told.borrow().0.len() >= 3 {
+                break;
+            }
+            sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(told.borrow().0, ["made", "pause", "resume"]);
+        t.close();
+    })
+    .unwrap();
+}
+
+struct Panicker;
+
+impl ringstream::protocol::DatagramProtocol for Panicker {
+    fn datagram_received(&mut self, _data: Bytes, _addr: SocketAddr) {
+        panic!("the protocol's own bug");
+    }
+}
+
+/// A callback's panic aborts its endpoint, not the runtime.
+#[test]
+fn a_panicking_datagram_protocol_aborts_only_its_endpoint() {
+    ringstream::run(async {
+        let t =
+            ringstream::protocol::create_datagram_endpoint(Panicker, Some(local()), None).unwrap();
+        let peer = UdpSocket::bind(local()).unwrap();
+        peer.send_to(b"boom", t.socket().local_addr().unwrap())
+            .await
+            .unwrap();
+        timeout(Duration::from_secs(5), t.wait_closed())
+            .await
+            .expect("the endpoint closed");
+        assert!(t.is_closing());
     })
     .unwrap();
 }
