@@ -281,6 +281,28 @@ pub(crate) fn waitid_pidfd(pidfd: &OwnedFd, block: bool) -> io::Result<Option<i3
     }
 }
 
+/// Asks a datagram socket to report, with each datagram, how many the kernel dropped for
+/// want of room in its receive buffer (`SO_RXQ_OVFL`).
+pub(crate) fn report_receive_drops(fd: &impl AsRawFd) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    // SAFETY: setsockopt reads `size_of::<c_int>()` bytes from `&on`, which lives across the
+    // call; a bad descriptor is an error, not undefined behaviour.
+    let res = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RXQ_OVFL,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if res == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -190,7 +190,12 @@ fn have_python() -> bool {
 fn example(name: &str) -> PathBuf {
     static BUILT: OnceLock<Vec<(String, PathBuf)>> = OnceLock::new();
     let built = BUILT.get_or_init(|| {
-        let names = ["protocol_echo_server", "protocol_echo_client"];
+        let names = [
+            "protocol_echo_server",
+            "protocol_echo_client",
+            "udp_echo_server",
+            "udp_echo_client",
+        ];
         // This test runs from target/<profile dir>/deps/.
         let exe = std::env::current_exe().expect("the test's path");
         let profile_dir = exe
@@ -576,4 +581,125 @@ fn protocol_echo_client_reports_a_refused_connection() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("is the server running?"), "{stderr}");
+}
+
+/// The asyncio datagram client: `python3 -c UDP_CLIENT PORT`. Sends 100 short datagrams and
+/// one of 8 KiB through `loop.create_datagram_endpoint(remote_addr=...)`, one at a time,
+/// each of which must come back unchanged within 5 s; prints OK.
+const UDP_CLIENT: &str = r#"
+import asyncio
+import sys
+
+
+class Client(asyncio.DatagramProtocol):
+    def __init__(self):
+        self.got = asyncio.Queue()
+
+    def datagram_received(self, data, addr):
+        self.got.put_nowait(data)
+
+    def error_received(self, exc):
+        self.got.put_nowait(exc)
+
+
+async def main(port):
+    loop = asyncio.get_running_loop()
+    transport, client = await loop.create_datagram_endpoint(
+        Client, remote_addr=("127.0.0.1", port))
+    messages = [b"datagram %d" % i for i in range(100)] + [bytes(range(256)) * 32]
+    for message in messages:
+        transport.sendto(message)
+        got = await asyncio.wait_for(client.got.get(), 5)
+        assert got == message, (got[:40], message[:40])
+    transport.close()
+    print("OK")
+
+
+asyncio.run(main(int(sys.argv[1])))
+"#;
+
+#[test]
+fn asyncio_datagram_client_against_udp_echo_server() {
+    if !have_python() {
+        return;
+    }
+    let mut command = Command::new(example("udp_echo_server"));
+    command.arg("127.0.0.1:0");
+    let server = Running::start(&mut command, "Starting UDP server on ");
+    let port = server
+        .addr
+        .rsplit_once(':')
+        .map(|(_, port)| port.to_string())
+        .expect("the server prints HOST:PORT");
+    let mut client = Command::new("python3");
+    client.args(["-c", UDP_CLIENT, &port]);
+    let output = output_within(&mut client, LIMIT).expect("start python3");
+    let out = String::from_utf8_lossy(&output.stdout);
+    // The client first: if it failed, the server's lines will not all come.
+    assert!(
+        output.status.success() && out.trim() == "OK",
+        "python3 datagram client: {}\n--- stdout\n{out}--- stderr\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines = lines_until(&server.lines, 101, LIMIT, |line| line.starts_with("Send "));
+    let stderr = server.kill();
+    assert!(stderr.is_empty(), "server stderr: {stderr}");
+    assert!(
+        lines[0].starts_with(r#"Received "datagram 0" from 127.0.0.1:"#),
+        "{}",
+        lines[0]
+    );
+}
+
+/// asyncio's UDP echo server (`loop.create_datagram_endpoint(local_addr=...)`) on a free
+/// loopback port: prints `listening on PORT`, then `received DATA` for each datagram it
+/// echoes.
+const UDP_SERVER: &str = r#"
+import asyncio
+
+
+class Server(asyncio.DatagramProtocol):
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def datagram_received(self, data, addr):
+        print("received %r" % data, flush=True)
+        self.transport.sendto(data, addr)
+
+
+async def main():
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.create_datagram_endpoint(
+        Server, local_addr=("127.0.0.1", 0))
+    print("listening on %d" % transport.get_extra_info("sockname")[1], flush=True)
+    await asyncio.sleep(3600)
+
+
+asyncio.run(main())
+"#;
+
+#[test]
+fn udp_echo_client_against_asyncio_datagram_server() {
+    if !have_python() {
+        return;
+    }
+    let mut python = Command::new("python3");
+    python.args(["-c", UDP_SERVER]);
+    let server = Running::start(&mut python, "listening on ");
+    let mut client = Command::new(example("udp_echo_client"));
+    client.args([format!("127.0.0.1:{}", server.addr), "hi there".to_string()]);
+    let output = output_within(&mut client, LIMIT).expect("start udp_echo_client");
+    let seen = lines_until(&server.lines, 1, LIMIT, |line| {
+        line.starts_with("received ")
+    });
+    let stderr = server.kill();
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{}\n{out}", output.status);
+    assert!(out.contains(r#"Received: "hi there""#), "{out}");
+    assert_eq!(
+        seen.last().map(String::as_str),
+        Some("received b'hi there'")
+    );
+    assert!(stderr.is_empty(), "asyncio server stderr: {stderr}");
 }

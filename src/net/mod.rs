@@ -5,6 +5,7 @@ mod bind;
 mod connect;
 pub(crate) mod listener;
 mod server;
+mod udp;
 
 pub use connect::{connect, connect_unix, connect_unix_with, connect_with, open_connection};
 pub use listener::{ListenOptions, Listener, MAX_QUEUED};
@@ -12,3 +13,4 @@ pub use server::{
     CoreStats, FailureCause, FailureHook, HandlerFailure, ServerBuilder, ShutdownReport,
     StreamServer,
 };
+pub use udp::{UdpOptions, UdpSocket};

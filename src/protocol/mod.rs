@@ -24,6 +24,7 @@
 //! The callbacks' order and rules (SEMANTICS G1–G4) are on [`BaseProtocol`].
 
 mod connect;
+mod datagram;
 pub(crate) mod link;
 mod serve;
 mod subprocess;
@@ -35,6 +36,7 @@ pub use connect::{
     connect_accepted_socket, connect_read_pipe, connect_write_pipe, create_connection,
     create_connection_with, create_unix_connection,
 };
+pub use datagram::{create_datagram_endpoint, DatagramProtocol, DatagramTransport};
 pub use traits::{BaseProtocol, Buffered, BufferedProtocol, Protocol, ProtocolKind};
 pub use transport::Transport;
 

@@ -6,6 +6,7 @@ pub(crate) mod acceptor;
 mod addr;
 pub(crate) mod conn;
 pub(crate) mod connector;
+pub(crate) mod datagram;
 pub(crate) mod endpoint;
 pub(crate) mod inbound;
 pub(crate) mod outbound;

@@ -30,7 +30,7 @@ pub(crate) use waiters::Waiter;
 
 use super::stored_error::StoredError;
 use queue::SendQueue;
-use waiters::Waiters;
+pub(crate) use waiters::Waiters;
 
 /// The default high watermark (F2).
 const DEFAULT_HIGH: usize = 64 * 1024;
@@ -223,21 +223,7 @@ impl Outbound {
         high: Option<usize>,
         low: Option<usize>,
     ) -> io::Result<()> {
-        let (high, low) = match (high, low) {
-            (None, None) => (DEFAULT_HIGH, DEFAULT_HIGH / 4),
-            (Some(high), None) => (high, high / 4),
-            (None, Some(low)) => (low.saturating_mul(4), low),
-            (Some(high), Some(low)) => (high, low),
-        };
-        if high < low {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
-                    "the high watermark ({high}) must be at least the low watermark ({low}); \
-                     the limits were not changed"
-                ),
-            ));
-        }
+        let (high, low) = watermarks(high, low)?;
         self.high = high;
         self.low = low;
         self.maybe_pause();
@@ -490,6 +476,28 @@ impl Outbound {
             rare.drains.wake_all();
         }
     }
+}
+
+/// The watermarks `set_write_buffer_limits(high, low)` asks for, as `(high, low)` (F3):
+/// high only -> low = high / 4; low only -> high = 4 x low (saturating); neither -> the
+/// defaults. `high < low` is an `InvalidInput` error.
+pub(crate) fn watermarks(high: Option<usize>, low: Option<usize>) -> io::Result<(usize, usize)> {
+    let (high, low) = match (high, low) {
+        (None, None) => (DEFAULT_HIGH, DEFAULT_HIGH / 4),
+        (Some(high), None) => (high, high / 4),
+        (None, Some(low)) => (low.saturating_mul(4), low),
+        (Some(high), Some(low)) => (high, low),
+    };
+    if high < low {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "the high watermark ({high}) must be at least the low watermark ({low}); \
+                 the limits were not changed"
+            ),
+        ));
+    }
+    Ok((high, low))
 }
 
 impl fmt::Debug for Outbound {

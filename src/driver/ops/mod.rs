@@ -22,7 +22,9 @@ mod poll;
 mod read;
 mod recv;
 mod recv_into;
+mod recv_msg;
 mod send;
+mod send_to;
 mod writev;
 
 use io_uring::squeue;
@@ -35,7 +37,9 @@ pub(crate) use poll::Poll;
 pub(crate) use read::Read;
 pub(crate) use recv::{Received, Recv};
 pub(crate) use recv_into::RecvInto;
+pub(crate) use recv_msg::{Datagram, RecvMsgMulti, RecvMsgOutcome, HEADER_ROOM};
 pub(crate) use send::{Send, SendBuffers, Sent};
+pub(crate) use send_to::SendTo;
 pub(crate) use writev::Writev;
 
 /// An op the driver can submit: it builds its SQE from what it owns.
@@ -65,6 +69,8 @@ pub(crate) enum HandlerOp {
     Writev(Writev),
     Poll(Poll),
     AcceptMulti(AcceptMulti),
+    RecvMsgMulti(RecvMsgMulti),
+    SendTo(SendTo),
 }
 
 impl HandlerOp {
@@ -78,6 +84,8 @@ impl HandlerOp {
             HandlerOp::Writev(op) => op.sqe(),
             HandlerOp::Poll(op) => op.sqe(),
             HandlerOp::AcceptMulti(op) => op.sqe(),
+            HandlerOp::RecvMsgMulti(op) => op.sqe(),
+            HandlerOp::SendTo(op) => op.sqe(),
         }
     }
 
@@ -88,10 +96,12 @@ impl HandlerOp {
             HandlerOp::Send(op) => op.leak_buffers(),
             HandlerOp::Writev(op) => op.leak_buffers(),
             HandlerOp::RecvInto(op) => op.leak_buffer(),
+            HandlerOp::SendTo(op) => op.leak_buffers(),
             HandlerOp::Recv(_)
             | HandlerOp::Read(_)
             | HandlerOp::Poll(_)
-            | HandlerOp::AcceptMulti(_) => {}
+            | HandlerOp::AcceptMulti(_)
+            | HandlerOp::RecvMsgMulti(_) => {}
         }
     }
 }
@@ -106,3 +116,4 @@ macro_rules! into_handler_op {
     )*};
 }
 into_handler_op!(Recv, RecvInto, Read, Send, Writev, Poll, AcceptMulti);
+into_handler_op!(RecvMsgMulti, SendTo);

@@ -492,8 +492,10 @@ impl CompletionHandler for Conn {
                 self.on_readable(ops::Poll::error_of(c));
             }
             Some(HandlerOp::Poll(_)) => self.on_writable(ops::Poll::error_of(c)),
-            // Every op a connection submits is single-shot and none is an accept.
-            Some(HandlerOp::AcceptMulti(_)) | None => {}
+            // Every op a connection submits is single-shot and none is an accept or a
+            // datagram op.
+            Some(HandlerOp::AcceptMulti(_) | HandlerOp::RecvMsgMulti(_) | HandlerOp::SendTo(_))
+            | None => {}
         }
     }
 }

@@ -1,0 +1,127 @@
+//! `IORING_OP_SENDMSG` of one datagram, to an address or to the connected peer.
+
+use std::io;
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use io_uring::{opcode, squeue, types};
+use socket2::SockAddr;
+
+use super::OpCode;
+use crate::driver::Completion;
+
+/// What the kernel reads: the header, the one iovec and the address it points at. Boxed,
+/// so the pointers between them stay valid when the op moves.
+struct Message {
+    hdr: libc::msghdr,
+    iov: libc::iovec,
+    addr: Option<SockAddr>,
+}
+
+/// Sends `data` as one datagram on socket `fd`, to `addr` or (without one) to the peer the
+/// socket is connected to. The op owns the bytes, so they stay put until the completion.
+pub(crate) struct SendTo {
+    fd: i32,
+    msg: Box<Message>,
+    data: Bytes,
+    to: Option<SocketAddr>,
+    /// `IOSQE_IO_LINK`: the next SQE runs only after this one succeeded.
+    linked: bool,
+}
+
+impl std::fmt::Debug for SendTo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SendTo")
+            .field("fd", &self.fd)
+            .field("len", &self.data.len())
+            .field(
+                "addr",
+                &self.msg.addr.as_ref().and_then(SockAddr::as_socket),
+            )
+            .finish()
+    }
+}
+
+impl SendTo {
+    pub(crate) fn new(fd: i32, data: Bytes, addr: Option<SocketAddr>) -> SendTo {
+        // SAFETY: an all-zero `msghdr` is valid: null pointers and zero lengths.
+        let hdr: libc::msghdr = unsafe { std::mem::zeroed() };
+        let mut msg = Box::new(Message {
+            hdr,
+            iov: libc::iovec {
+                iov_base: data.as_ptr().cast_mut().cast(),
+                iov_len: data.len(),
+            },
+            addr: addr.map(SockAddr::from),
+        });
+        msg.hdr.msg_iov = &mut msg.iov;
+        msg.hdr.msg_iovlen = 1;
+        if let Some(addr) = &msg.addr {
+            msg.hdr.msg_name = addr.as_ptr().cast_mut().cast();
+            msg.hdr.msg_namelen = addr.len();
+        }
+        SendTo {
+            fd,
+            msg,
+            data,
+            to: addr,
+            linked: false,
+        }
+    }
+
+    /// Links the next SQE pushed after this one to it (`IOSQE_IO_LINK`): it starts only
+    /// once this one has succeeded, and ends with `ECANCELED` if this one fails.
+    pub(crate) fn linked(mut self) -> SendTo {
+        self.linked = true;
+        self
+    }
+
+    /// The datagram's length.
+    pub(crate) fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// The datagram and its destination, given back.
+    pub(crate) fn into_parts(self) -> (Bytes, Option<SocketAddr>) {
+        (self.data, self.to)
+    }
+
+    /// The ring failed while the kernel may still read this op's memory: keep it for good.
+    pub(crate) fn leak_buffers(&mut self) {
+        std::mem::forget(std::mem::take(&mut self.data));
+        let msg = std::mem::replace(
+            &mut self.msg,
+            Box::new(Message {
+                // SAFETY: an all-zero `msghdr` is valid: null pointers and zero lengths.
+                hdr: unsafe { std::mem::zeroed() },
+                iov: libc::iovec {
+                    iov_base: std::ptr::null_mut(),
+                    iov_len: 0,
+                },
+                addr: None,
+            }),
+        );
+        std::mem::forget(msg);
+    }
+
+    /// What a completion means: the bytes sent, or the error.
+    pub(crate) fn sent(c: Completion) -> io::Result<usize> {
+        c.into_result().map(|n| n as usize)
+    }
+}
+
+// SAFETY: the SQE points at `msg.hdr`, which points at `msg.iov` and `msg.addr` (all in
+// one box, so moving the op moves none of them) and at `data`'s bytes (a `Bytes` never
+// moves its bytes); none of them changes while the op exists.
+unsafe impl OpCode for SendTo {
+    fn sqe(&self) -> squeue::Entry {
+        let sqe = opcode::SendMsg::new(types::Fd(self.fd), &self.msg.hdr)
+            .flags(libc::MSG_NOSIGNAL as u32)
+            .build();
+        if self.linked {
+            sqe.flags(squeue::Flags::IO_LINK)
+        } else {
+            sqe
+        }
+    }
+}
