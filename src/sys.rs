@@ -1,7 +1,7 @@
 //! The bottom floor: thin, safe wrappers over the few raw Linux calls the crate makes that
 //! have nothing to do with the ring: the wake-up eventfd, CPU affinity, giving freed heap
-//! memory back, errno names for error messages, the action signal handlers run, and pidfds
-//! for child processes.
+//! memory back, errno names for error messages, the action signal handlers run, pidfds
+//! for child processes, and the one socket option socket2 does not wrap (`SO_RXQ_OVFL`).
 //!
 //! `unsafe` lives here and in `src/driver/` only (the ring, its ops and its buffer memory),
 //! so the rest of the crate is safe Rust.
