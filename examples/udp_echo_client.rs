@@ -96,7 +96,7 @@ fn main() -> ExitCode {
             outcome: outcome.clone(),
             transport: None,
         };
-        let transport = create_datagram_endpoint(client, None, Some(remote))?;
+        let transport = create_datagram_endpoint(|| client, None, Some(remote))?;
         if ringstream::time::timeout(Duration::from_secs(5), transport.wait_closed())
             .await
             .is_err()

@@ -74,7 +74,7 @@ fn main() -> ExitCode {
         }
     };
     let outcome = ringstream::run(async move {
-        let transport = create_datagram_endpoint(EchoServer::default(), Some(addr), None)?;
+        let transport = create_datagram_endpoint(EchoServer::default, Some(addr), None)?;
         println!(
             "Starting UDP server on {}",
             transport.socket().local_addr()?

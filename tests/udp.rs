@@ -291,8 +291,8 @@ fn datagram_protocol_hears_datagrams_then_econnrefused_then_lost() {
             transport: None,
         };
         let remote = peer.local_addr().unwrap();
-        let t =
-            ringstream::protocol::create_datagram_endpoint(recorder, None, Some(remote)).unwrap();
+        let t = ringstream::protocol::create_datagram_endpoint(|| recorder, None, Some(remote))
+            .unwrap();
         assert_eq!(told.borrow().0, ["made"]);
         t.sendto(Bytes::from_static(b"ping"), None).unwrap();
         let (data, from) = recv_within(&peer).await.unwrap();
@@ -360,8 +360,9 @@ fn dropping_the_runtime_closes_udp_sockets_and_tells_protocols() {
                 told: told.clone(),
                 transport: None,
             };
-            let t = ringstream::protocol::create_datagram_endpoint(recorder, Some(local()), None)
-                .unwrap();
+            let t =
+                ringstream::protocol::create_datagram_endpoint(|| recorder, Some(local()), None)
+                    .unwrap();
             addrs.push(t.socket().local_addr().unwrap());
             ringstream::yield_now().await;
         });
@@ -455,8 +456,8 @@ fn g3_datagram_transport_pauses_and_resumes_writing() {
             transport: None,
         };
         let remote = peer.local_addr().unwrap();
-        let t =
-            ringstream::protocol::create_datagram_endpoint(recorder, None, Some(remote)).unwrap();
+        let t = ringstream::protocol::create_datagram_endpoint(|| recorder, None, Some(remote))
+            .unwrap();
         t.set_write_buffer_limits(Some(100), None).unwrap();
         t.sendto(Bytes::from(vec![1u8; 100]), None).unwrap();
         assert_eq!(
@@ -493,8 +494,8 @@ impl ringstream::protocol::DatagramProtocol for Panicker {
 #[test]
 fn a_panicking_datagram_protocol_aborts_only_its_endpoint() {
     ringstream::run(async {
-        let t =
-            ringstream::protocol::create_datagram_endpoint(Panicker, Some(local()), None).unwrap();
+        let t = ringstream::protocol::create_datagram_endpoint(|| Panicker, Some(local()), None)
+            .unwrap();
         let peer = UdpSocket::bind(local()).unwrap();
         peer.send_to(b"boom", t.socket().local_addr().unwrap())
             .await

@@ -42,7 +42,7 @@ use crate::transport::datagram::{DatagramCore, DatagramEvents};
 /// }
 ///
 /// ringstream::run(async {
-///     let t = create_datagram_endpoint(Echo(None), Some("127.0.0.1:9999".parse().unwrap()), None)?;
+///     let t = create_datagram_endpoint(|| Echo(None), Some("127.0.0.1:9999".parse().unwrap()), None)?;
 ///     t.wait_closed().await;
 ///     Ok::<(), std::io::Error>(())
 /// })
@@ -87,7 +87,7 @@ pub trait DatagramProtocol: 'static {
 /// impl DatagramProtocol for Quiet {}
 /// ringstream::run(async {
 ///     let remote = "127.0.0.1:9999".parse().unwrap();
-///     let t = create_datagram_endpoint(Quiet, None, Some(remote))?;
+///     let t = create_datagram_endpoint(|| Quiet, None, Some(remote))?;
 ///     t.sendto(bytes::Bytes::from_static(b"ping"), None)?;
 ///     t.close();
 ///     Ok::<(), std::io::Error>(())
@@ -211,7 +211,8 @@ impl DatagramTransport {
     }
 }
 
-/// Creates a UDP endpoint run by `protocol` (asyncio's `loop.create_datagram_endpoint`):
+/// Creates a UDP endpoint run by the protocol `factory` makes (asyncio's
+/// `loop.create_datagram_endpoint`):
 /// bound to `local` (or to an ephemeral port of `remote`'s family) and, with `remote`,
 /// connected to it. The protocol's `connection_made` runs before this returns.
 ///
@@ -220,7 +221,7 @@ impl DatagramTransport {
 /// struct Quiet;
 /// impl DatagramProtocol for Quiet {}
 /// ringstream::run(async {
-///     let t = create_datagram_endpoint(Quiet, Some("127.0.0.1:0".parse().unwrap()), None)?;
+///     let t = create_datagram_endpoint(|| Quiet, Some("127.0.0.1:0".parse().unwrap()), None)?;
 ///     println!("{}", t.socket().local_addr()?);
 ///     Ok::<(), std::io::Error>(())
 /// })
@@ -228,7 +229,7 @@ impl DatagramTransport {
 /// .unwrap();
 /// ```
 pub fn create_datagram_endpoint<P: DatagramProtocol>(
-    protocol: P,
+    factory: impl FnOnce() -> P,
     local: Option<SocketAddr>,
     remote: Option<SocketAddr>,
 ) -> io::Result<DatagramTransport> {
@@ -253,7 +254,7 @@ pub fn create_datagram_endpoint<P: DatagramProtocol>(
             socket: socket.clone(),
             link: this.clone(),
         },
-        protocol: RefCell::new(Box::new(protocol)),
+        protocol: RefCell::new(Box::new(factory())),
         running: Cell::new(false),
         made: Cell::new(false),
         paused: Cell::new(false),
