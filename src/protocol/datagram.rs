@@ -49,6 +49,7 @@ use crate::transport::datagram::{DatagramCore, DatagramEvents};
 /// .unwrap()
 /// .unwrap();
 /// ```
+#[doc(alias = "asyncio.DatagramProtocol")]
 pub trait DatagramProtocol: 'static {
     /// The endpoint is ready; keep the transport to send.
     fn connection_made(&mut self, transport: DatagramTransport) {
@@ -56,6 +57,7 @@ pub trait DatagramProtocol: 'static {
     }
 
     /// One datagram from `addr`.
+    #[doc(alias = "DatagramProtocol.datagram_received")]
     fn datagram_received(&mut self, data: Bytes, addr: SocketAddr) {
         let _ = (data, addr);
     }
@@ -63,6 +65,7 @@ pub trait DatagramProtocol: 'static {
     /// An error concerning one datagram: an ICMP error such as `ECONNREFUSED` on a
     /// connected endpoint, a send the kernel refused, a datagram too long for the receive
     /// buffers (`InvalidData`). The endpoint stays open.
+    #[doc(alias = "DatagramProtocol.error_received")]
     fn error_received(&mut self, err: io::Error) {
         let _ = err;
     }
@@ -96,6 +99,7 @@ pub trait DatagramProtocol: 'static {
 /// .unwrap();
 /// ```
 #[derive(Clone)]
+#[doc(alias = "asyncio.DatagramTransport")]
 pub struct DatagramTransport {
     socket: Rc<UdpSocket>,
     link: Weak<Link>,
@@ -111,6 +115,7 @@ impl DatagramTransport {
     /// t.sendto(bytes::Bytes::from_static(b"hi"), Some("127.0.0.1:9".parse().unwrap()))?;
     /// # Ok(()) }
     /// ```
+    #[doc(alias = "DatagramTransport.sendto")]
     pub fn sendto(&self, data: Bytes, addr: Option<SocketAddr>) -> io::Result<()> {
         self.socket.queue(data, addr)?;
         self.tell();
@@ -142,6 +147,7 @@ impl DatagramTransport {
     /// t.abort();
     /// # }
     /// ```
+    #[doc(alias = "DatagramTransport.abort")]
     pub fn abort(&self) {
         self.socket.abort();
         self.tell();
@@ -165,6 +171,7 @@ impl DatagramTransport {
     /// let queued = t.get_write_buffer_size();
     /// # }
     /// ```
+    #[doc(alias = "WriteTransport.get_write_buffer_size")]
     pub fn get_write_buffer_size(&self) -> usize {
         self.socket.get_write_buffer_size()
     }
@@ -228,6 +235,7 @@ impl DatagramTransport {
 /// .unwrap()
 /// .unwrap();
 /// ```
+#[doc(alias = "loop.create_datagram_endpoint")]
 pub fn create_datagram_endpoint<P: DatagramProtocol>(
     factory: impl FnOnce() -> P,
     local: Option<SocketAddr>,
