@@ -14,6 +14,7 @@
 //! ```text
 //! cargo bench --bench udp                                   # 5 rounds x 3 s, 64 flows
 //! cargo bench --bench udp -- --rounds 3 --secs 2 --flows 16
+//! cargo bench --bench udp -- --server ringstream-protocol   # that one and tokio
 //! ```
 
 use std::net::SocketAddr;
@@ -51,6 +52,8 @@ impl Server {
 }
 
 struct Options {
+    /// Only these servers (tokio is always run: the ratios need it).
+    servers: Vec<Server>,
     rounds: usize,
     secs: f64,
     flows: usize,
@@ -59,6 +62,7 @@ struct Options {
 
 fn options() -> Result<Options, String> {
     let mut o = Options {
+        servers: Server::ALL.to_vec(),
         rounds: 5,
         secs: 3.0,
         flows: 64,
@@ -88,9 +92,16 @@ fn options() -> Result<Options, String> {
                     .parse()
                     .map_err(|e| format!("--size: {e}"))?
             }
+            "--server" => {
+                let names = value("--server")?;
+                o.servers = Server::ALL
+                    .into_iter()
+                    .filter(|s| *s == Server::Tokio || names.split(',').any(|n| n == s.name()))
+                    .collect();
+            }
             other => {
                 return Err(format!(
-                    "unknown argument {other:?} (--rounds N --secs S --flows N --size BYTES)"
+                    "unknown argument {other:?} (--rounds N --secs S --flows N --size BYTES --server NAME,...)"
                 ))
             }
         }
@@ -286,7 +297,7 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let servers: Vec<(Server, Running)> = Server::ALL.iter().map(|&s| (s, start(s))).collect();
+    let servers: Vec<(Server, Running)> = o.servers.iter().map(|&s| (s, start(s))).collect();
     let mut samples: Vec<Vec<Sample>> = servers.iter().map(|_| Vec::new()).collect();
     for round in 1..=o.rounds {
         for (i, (server, running)) in servers.iter().enumerate() {
