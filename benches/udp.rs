@@ -190,9 +190,25 @@ fn start(server: Server) -> Running {
 /// What one round against one server measured.
 struct Sample {
     rate: f64,
+    /// The server thread's context switches per datagram.
+    switches: f64,
     server_us: f64,
     both_us: f64,
     lost: u64,
+}
+
+/// Voluntary and involuntary context switches of thread `tid` of this process so far
+/// (0 when `/proc` cannot say).
+fn context_switches(tid: u32) -> u64 {
+    let status =
+        std::fs::read_to_string(format!("/proc/self/task/{tid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .filter(|l| {
+            l.starts_with("voluntary_ctxt_switches") || l.starts_with("nonvoluntary_ctxt_switches")
+        })
+        .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .sum()
 }
 
 /// Drives `flows` ping-pong flows against `addr` for `secs` on the load CPU.
@@ -259,6 +275,7 @@ fn load(addr: SocketAddr, o: &Options, server_tid: u32) -> Sample {
                         lost.load(std::sync::atomic::Ordering::Relaxed),
                     );
                     let cpu0 = cpu::thread_cpu_time(server_tid).expect("server cpu");
+                    let switches0 = context_switches(server_tid);
                     let busy0 = cpu_busy::busy_ns(&[SERVER_CPU, LOAD_CPU]);
                     let t0 = Instant::now();
                     tokio::time::sleep(window).await;
@@ -268,6 +285,7 @@ fn load(addr: SocketAddr, o: &Options, server_tid: u32) -> Sample {
                         lost.load(std::sync::atomic::Ordering::Relaxed),
                     );
                     let cpu1 = cpu::thread_cpu_time(server_tid).expect("server cpu");
+                    let switches1 = context_switches(server_tid);
                     let busy1 = cpu_busy::busy_ns(&[SERVER_CPU, LOAD_CPU]);
                     for task in tasks {
                         task.await.expect("flow");
@@ -275,6 +293,7 @@ fn load(addr: SocketAddr, o: &Options, server_tid: u32) -> Sample {
                     let n = (e1 - e0).max(1) as f64;
                     Sample {
                         rate: n / elapsed,
+                        switches: switches1.saturating_sub(switches0) as f64 / n,
                         server_us: (cpu1 - cpu0).as_secs_f64() * 1e6 / n,
                         both_us: match (busy0, busy1) {
                             (Some(a), Some(b)) => (b - a) as f64 / 1e3 / n,
@@ -303,11 +322,12 @@ fn main() {
         for (i, (server, running)) in servers.iter().enumerate() {
             let sample = load(running.addr, &o, running.tid);
             eprintln!(
-                "round {round} {:>20}: {:>9.0} datagrams/s  cpu {:>6.2} us  both {:>6.2} us  lost {}",
+                "round {round} {:>20}: {:>9.0} datagrams/s  cpu {:>6.2} us  both {:>6.2} us  switches {:.3}  lost {}",
                 server.name(),
                 sample.rate,
                 sample.server_us,
                 sample.both_us,
+                sample.switches,
                 sample.lost
             );
             samples[i].push(sample);
@@ -327,11 +347,13 @@ fn main() {
         let (cpu_us, clo, chi) = median(&samples[i], |s| s.server_us);
         let (both, blo, bhi) = median(&samples[i], |s| s.both_us);
         let lost: u64 = samples[i].iter().map(|s| s.lost).sum();
+        let (switches, _, _) = median(&samples[i], |s| s.switches);
         rows.push(vec![
             server.name().to_string(),
             format!("{rate:.0} [{rlo:.0}-{rhi:.0}]"),
             format!("{cpu_us:.2} us [{clo:.2}-{chi:.2}]"),
             format!("{both:.2} us [{blo:.2}-{bhi:.2}]"),
+            format!("{switches:.3}"),
             lost.to_string(),
             format!(
                 "thr {:.2}x, cpu {:.2}x, both {:.2}x",
@@ -349,6 +371,7 @@ fn main() {
                 "datagrams/s",
                 "server CPU / datagram",
                 "both CPUs / datagram",
+                "server switches / datagram",
                 "lost",
                 "vs tokio"
             ],

@@ -398,9 +398,9 @@ fn ipv6_sources_are_parsed() {
     .unwrap();
 }
 
-/// Datagrams queued in one turn leave as one linked chain; one the kernel refuses
-/// (EMSGSIZE) breaks the chain, and the ones after it are sent again, in order, while the
-/// refusal reaches the sender's next receive.
+/// Datagrams queued in one turn leave as one batch; one the kernel refuses (EMSGSIZE)
+/// costs only itself: the ones after it are sent, in order, and the refusal reaches the
+/// sender's next receive.
 #[test]
 fn a_refused_datagram_costs_only_itself_and_order_is_kept() {
     ringstream::run(async {

@@ -24,9 +24,6 @@ pub(crate) struct SendTo {
     fd: i32,
     msg: Box<Message>,
     data: Bytes,
-    to: Option<SocketAddr>,
-    /// `IOSQE_IO_LINK`: the next SQE runs only after this one succeeded.
-    linked: bool,
 }
 
 impl std::fmt::Debug for SendTo {
@@ -60,30 +57,12 @@ impl SendTo {
             msg.hdr.msg_name = addr.as_ptr().cast_mut().cast();
             msg.hdr.msg_namelen = addr.len();
         }
-        SendTo {
-            fd,
-            msg,
-            data,
-            to: addr,
-            linked: false,
-        }
-    }
-
-    /// Links the next SQE pushed after this one to it (`IOSQE_IO_LINK`): it starts only
-    /// once this one has succeeded, and ends with `ECANCELED` if this one fails.
-    pub(crate) fn linked(mut self) -> SendTo {
-        self.linked = true;
-        self
+        SendTo { fd, msg, data }
     }
 
     /// The datagram's length.
     pub(crate) fn len(&self) -> usize {
         self.data.len()
-    }
-
-    /// The datagram and its destination, given back.
-    pub(crate) fn into_parts(self) -> (Bytes, Option<SocketAddr>) {
-        (self.data, self.to)
     }
 
     /// The ring failed while the kernel may still read this op's memory: keep it for good.
@@ -115,13 +94,8 @@ impl SendTo {
 // moves its bytes); none of them changes while the op exists.
 unsafe impl OpCode for SendTo {
     fn sqe(&self) -> squeue::Entry {
-        let sqe = opcode::SendMsg::new(types::Fd(self.fd), &self.msg.hdr)
+        opcode::SendMsg::new(types::Fd(self.fd), &self.msg.hdr)
             .flags(libc::MSG_NOSIGNAL as u32)
-            .build();
-        if self.linked {
-            sqe.flags(squeue::Flags::IO_LINK)
-        } else {
-            sqe
-        }
+            .build()
     }
 }

@@ -49,14 +49,6 @@ impl SendQueue {
         Some(next)
     }
 
-    /// A datagram taken by [`next`](Self::next) was not sent after all (its linked chain
-    /// broke before it): it goes back to the front, in flight no more.
-    pub(crate) fn put_back(&mut self, data: Bytes, addr: Option<SocketAddr>) {
-        self.in_flight -= data.len().min(self.in_flight);
-        self.queued += data.len();
-        self.queue.push_front((data, addr));
-    }
-
     /// A datagram of `len` bytes left (sent or failed). Returns whether writing resumed.
     pub(crate) fn sent(&mut self, len: usize) -> bool {
         self.in_flight -= len.min(self.in_flight);
@@ -125,17 +117,6 @@ mod tests {
             "1 byte left is at or under low: resumed"
         );
         assert!(!q.is_paused());
-    }
-
-    #[test]
-    fn put_back_returns_a_datagram_to_the_front() {
-        let mut q = SendQueue::default();
-        q.push(Bytes::from_static(b"a"), None);
-        q.push(Bytes::from_static(b"bb"), None);
-        let (a, to) = q.next().unwrap();
-        q.put_back(a, to);
-        assert_eq!(q.size(), 3);
-        assert_eq!(&q.next().unwrap().0[..], b"a");
     }
 
     #[test]
