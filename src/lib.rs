@@ -10,6 +10,19 @@
 //! .expect("io_uring is available");
 //! assert_eq!(answer, 42);
 //! ```
+//!
+//! Where things are:
+//!
+//! | asyncio | ringstream |
+//! |---|---|
+//! | Streams: `open_connection`, `StreamReader`, `StreamWriter` | [`connect`], [`open_connection`], [`StreamReader`], [`StreamWriter`] |
+//! | `start_server`, `Server` | [`net::StreamServer`] (one pinned thread and ring per core) |
+//! | Transports and protocols: `create_connection`, `create_server`, `Protocol`, `BufferedProtocol` | [`protocol`], [`net::ServerBuilder::serve_protocol`] |
+//! | UDP: `create_datagram_endpoint`, `DatagramProtocol` | [`net::UdpSocket`], [`protocol::create_datagram_endpoint`] |
+//! | Subprocesses: `create_subprocess_exec`, `subprocess_exec` | [`process::Command`], [`protocol::subprocess_exec`] |
+//! | `loop.add_signal_handler` | [`signal::signal`], [`signal::ctrl_c`] |
+//! | `run_in_executor`, `asyncio.to_thread` | [`spawn_blocking`] |
+//! | `asyncio.run`, tasks, `sleep`, `wait_for` | [`run`], [`spawn`], [`time`] |
 
 pub(crate) mod driver;
 mod error;
