@@ -24,7 +24,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::rc::{Rc, Weak};
 use std::task::{Context, Poll, Waker};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use socket2::Socket;
 
 use crate::driver::ops::{Datagram, HandlerOp, RecvMsgMulti, RecvMsgOutcome, SendTo, HEADER_ROOM};
@@ -32,6 +32,7 @@ use crate::driver::{BeforeSubmit, Completion, CompletionHandler, Driver, RecvWai
 use crate::runtime::current_core;
 use crate::transport::outbound::{Waiter, Waiters};
 use crate::transport::stored_error::StoredError;
+use crate::transport::KEPT_CAPACITY;
 use recv_queue::{Entry, RecvQueue};
 use send_queue::SendQueue;
 
@@ -94,6 +95,8 @@ pub(crate) struct DatagramCore {
     /// `abort()`: cancelled sends are dropped, not sent again.
     aborted: Cell<bool>,
     inbound: RefCell<RecvQueue>,
+    /// Where received datagrams are copied out of the ring buffer (see `take_copy`).
+    arena: RefCell<BytesMut>,
     outbound: RefCell<SendQueue>,
     fatal: RefCell<Option<StoredError>>,
     readers: RefCell<Vec<Waker>>,
@@ -130,6 +133,7 @@ impl DatagramCore {
             flush_scheduled: Cell::new(false),
             aborted: Cell::new(false),
             inbound: RefCell::new(RecvQueue::default()),
+            arena: RefCell::new(BytesMut::new()),
             outbound: RefCell::new(SendQueue::default()),
             fatal: RefCell::new(None),
             readers: RefCell::new(Vec::new()),
@@ -273,7 +277,19 @@ impl DatagramCore {
                 ),
             ));
         }
-        Ok((Bytes::copy_from_slice(d.payload), source))
+        Ok((self.take_copy(d.payload), source))
+    }
+
+    /// A copy of `payload` as `Bytes`, carved out of the arena: one allocation of
+    /// `KEPT_CAPACITY` serves many small datagrams, and is reused in place once every
+    /// datagram taken from it is dropped. An idle socket keeps at most one such chunk.
+    fn take_copy(&self, payload: &[u8]) -> Bytes {
+        let mut arena = self.arena.borrow_mut();
+        if arena.capacity() < payload.len() {
+            arena.reserve(payload.len().max(KEPT_CAPACITY));
+        }
+        arena.extend_from_slice(payload);
+        arena.split().freeze()
     }
 
     /// The next datagram (or per-datagram error), without waiting: `None` if none is
