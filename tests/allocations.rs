@@ -125,3 +125,28 @@ fn a_protocol_echo_round_trip_allocates_nothing() {
     });
     check(allocations);
 }
+
+/// A 64 B datagram round trip between two `UdpSocket`s on one runtime (two `send_to`, two
+/// `recv_from`): a send reuses a finished send's header memory and a receive is carved out
+/// of its socket's arena, so once warm only the arena's occasional new chunk allocates.
+#[test]
+fn a_udp_round_trip_allocates_nothing() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let rt = Runtime::new().expect("runtime");
+    let allocations = rt.block_on(async {
+        let local = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        let a = ringstream::net::UdpSocket::bind(local).expect("bind");
+        let b = ringstream::net::UdpSocket::bind(local).expect("bind");
+        let to_b = b.local_addr().expect("address");
+        let round_trip = async |i: u32| {
+            let ping = [(i % 251) as u8; 64];
+            a.send_to(&ping, to_b).await.expect("ping");
+            let (got, from) = b.recv_from().await.expect("ping arrives");
+            b.send_to_bytes(got, from).await.expect("pong");
+            let (back, _) = a.recv_from().await.expect("pong arrives");
+            assert_eq!(back[..], ping[..], "round trip {i}");
+        };
+        measure(round_trip).await
+    });
+    check(allocations);
+}

@@ -198,7 +198,7 @@ impl UdpSocket {
     /// ```
     #[doc(alias = "sendto")]
     pub async fn send_to(&self, data: &[u8], addr: SocketAddr) -> io::Result<()> {
-        self.send_to_bytes(Bytes::copy_from_slice(data), addr).await
+        self.send_to_bytes(self.core.copy_in(data), addr).await
     }
 
     /// [`send_to`](UdpSocket::send_to) without a copy.
@@ -242,7 +242,7 @@ impl UdpSocket {
     /// # Ok::<(), std::io::Error>(()) }).unwrap().unwrap();
     /// ```
     pub async fn send(&self, data: &[u8]) -> io::Result<()> {
-        self.send_bytes(Bytes::copy_from_slice(data)).await
+        self.send_bytes(self.core.copy_in(data)).await
     }
 
     /// [`send`](UdpSocket::send) without a copy.

@@ -39,7 +39,7 @@ pub(crate) use recv::{Received, Recv};
 pub(crate) use recv_into::RecvInto;
 pub(crate) use recv_msg::{Datagram, RecvMsgMulti, RecvMsgOutcome, HEADER_ROOM};
 pub(crate) use send::{Send, SendBuffers, Sent};
-pub(crate) use send_to::SendTo;
+pub(crate) use send_to::{SendHeader, SendTo};
 pub(crate) use writev::Writev;
 
 /// An op the driver can submit: it builds its SQE from what it owns.

@@ -18,6 +18,24 @@ struct Message {
     addr: Option<SockAddr>,
 }
 
+impl Message {
+    fn empty() -> Box<Message> {
+        Box::new(Message {
+            // SAFETY: an all-zero `msghdr` is valid: null pointers and zero lengths.
+            hdr: unsafe { std::mem::zeroed() },
+            iov: libc::iovec {
+                iov_base: std::ptr::null_mut(),
+                iov_len: 0,
+            },
+            addr: None,
+        })
+    }
+}
+
+/// A datagram send's header memory (`msghdr`, iovec, address), given back by a finished
+/// send so that the next one allocates nothing.
+pub(crate) struct SendHeader(Box<Message>);
+
 /// Sends `data` as one datagram on socket `fd`, to `addr` or (without one) to the peer the
 /// socket is connected to. The op owns the bytes, so they stay put until the completion.
 pub(crate) struct SendTo {
@@ -40,24 +58,38 @@ impl std::fmt::Debug for SendTo {
 }
 
 impl SendTo {
-    pub(crate) fn new(fd: i32, data: Bytes, addr: Option<SocketAddr>) -> SendTo {
-        // SAFETY: an all-zero `msghdr` is valid: null pointers and zero lengths.
-        let hdr: libc::msghdr = unsafe { std::mem::zeroed() };
-        let mut msg = Box::new(Message {
-            hdr,
-            iov: libc::iovec {
-                iov_base: data.as_ptr().cast_mut().cast(),
-                iov_len: data.len(),
-            },
-            addr: addr.map(SockAddr::from),
-        });
+    /// A send of `data` to `addr` (or the connected peer), in `header` if a finished send
+    /// gave one back.
+    pub(crate) fn new(
+        fd: i32,
+        data: Bytes,
+        addr: Option<SocketAddr>,
+        header: Option<SendHeader>,
+    ) -> SendTo {
+        let mut msg = header.map_or_else(Message::empty, |header| header.0);
+        msg.iov = libc::iovec {
+            iov_base: data.as_ptr().cast_mut().cast(),
+            iov_len: data.len(),
+        };
+        msg.addr = addr.map(SockAddr::from);
         msg.hdr.msg_iov = &mut msg.iov;
         msg.hdr.msg_iovlen = 1;
-        if let Some(addr) = &msg.addr {
-            msg.hdr.msg_name = addr.as_ptr().cast_mut().cast();
-            msg.hdr.msg_namelen = addr.len();
+        match &msg.addr {
+            Some(addr) => {
+                msg.hdr.msg_name = addr.as_ptr().cast_mut().cast();
+                msg.hdr.msg_namelen = addr.len();
+            }
+            None => {
+                msg.hdr.msg_name = std::ptr::null_mut();
+                msg.hdr.msg_namelen = 0;
+            }
         }
         SendTo { fd, msg, data }
+    }
+
+    /// The header memory back, for the next send (after the last completion).
+    pub(crate) fn into_header(self) -> SendHeader {
+        SendHeader(self.msg)
     }
 
     /// The datagram's length.
@@ -68,18 +100,7 @@ impl SendTo {
     /// The ring failed while the kernel may still read this op's memory: keep it for good.
     pub(crate) fn leak_buffers(&mut self) {
         std::mem::forget(std::mem::take(&mut self.data));
-        let msg = std::mem::replace(
-            &mut self.msg,
-            Box::new(Message {
-                // SAFETY: an all-zero `msghdr` is valid: null pointers and zero lengths.
-                hdr: unsafe { std::mem::zeroed() },
-                iov: libc::iovec {
-                    iov_base: std::ptr::null_mut(),
-                    iov_len: 0,
-                },
-                addr: None,
-            }),
-        );
+        let msg = std::mem::replace(&mut self.msg, Message::empty());
         std::mem::forget(msg);
     }
 

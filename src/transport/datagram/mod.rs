@@ -27,7 +27,9 @@ use std::task::{Context, Poll, Waker};
 use bytes::{Bytes, BytesMut};
 use socket2::Socket;
 
-use crate::driver::ops::{Datagram, HandlerOp, RecvMsgMulti, RecvMsgOutcome, SendTo, HEADER_ROOM};
+use crate::driver::ops::{
+    Datagram, HandlerOp, RecvMsgMulti, RecvMsgOutcome, SendHeader, SendTo, HEADER_ROOM,
+};
 use crate::driver::{BeforeSubmit, Completion, CompletionHandler, Driver, RecvWaiter};
 use crate::runtime::current_core;
 use crate::transport::outbound::{Waiter, Waiters};
@@ -95,7 +97,10 @@ pub(crate) struct DatagramCore {
     /// `abort()`: cancelled sends are dropped, not sent again.
     aborted: Cell<bool>,
     inbound: RefCell<RecvQueue>,
-    /// Where received datagrams are copied out of the ring buffer (see `take_copy`).
+    /// Header memory of finished sends, for the next ones (at most `MAX_BATCH`).
+    spare_headers: RefCell<Vec<SendHeader>>,
+    /// Where datagrams are copied: received ones out of the ring buffer, sent ones out of
+    /// the caller's slice (see `copy_in`).
     arena: RefCell<BytesMut>,
     outbound: RefCell<SendQueue>,
     fatal: RefCell<Option<StoredError>>,
@@ -134,6 +139,7 @@ impl DatagramCore {
             aborted: Cell::new(false),
             inbound: RefCell::new(RecvQueue::default()),
             arena: RefCell::new(BytesMut::new()),
+            spare_headers: RefCell::new(Vec::new()),
             outbound: RefCell::new(SendQueue::default()),
             fatal: RefCell::new(None),
             readers: RefCell::new(Vec::new()),
@@ -277,13 +283,14 @@ impl DatagramCore {
                 ),
             ));
         }
-        Ok((self.take_copy(d.payload), source))
+        Ok((self.copy_in(d.payload), source))
     }
 
     /// A copy of `payload` as `Bytes`, carved out of the arena: one allocation of
-    /// `KEPT_CAPACITY` serves many small datagrams, and is reused in place once every
-    /// datagram taken from it is dropped. An idle socket keeps at most one such chunk.
-    fn take_copy(&self, payload: &[u8]) -> Bytes {
+    /// `KEPT_CAPACITY` serves many small datagrams, received or sent from a slice, and is
+    /// reused in place once every datagram taken from it is dropped. An idle socket keeps
+    /// at most one such chunk.
+    pub(crate) fn copy_in(&self, payload: &[u8]) -> Bytes {
         let mut arena = self.arena.borrow_mut();
         if arena.capacity() < payload.len() {
             arena.reserve(payload.len().max(KEPT_CAPACITY));
@@ -385,7 +392,8 @@ impl DatagramCore {
         let mut outbound = self.outbound.borrow_mut();
         let mut next = outbound.next();
         while let Some((data, addr)) = next.take() {
-            let op = SendTo::new(self.fd, data, addr);
+            let header = self.spare_headers.borrow_mut().pop();
+            let op = SendTo::new(self.fd, data, addr, header);
             if sending.len() + 1 < MAX_BATCH {
                 next = outbound.next();
             }
@@ -401,6 +409,11 @@ impl DatagramCore {
             Err(e) => self.inbound.borrow_mut().push(Err(e)),
         }
         let resumed = self.outbound.borrow_mut().sent(op.len());
+        let mut spare = self.spare_headers.borrow_mut();
+        if spare.len() < MAX_BATCH {
+            spare.push(op.into_header());
+        }
+        drop(spare);
         let batch_done = {
             let mut sending = self.sending.borrow_mut();
             if !sending.is_empty() {
