@@ -24,6 +24,12 @@
 //! | `run_in_executor`, `asyncio.to_thread` | [`spawn_blocking`] |
 //! | `asyncio.run`, tasks, `sleep`, `wait_for` | [`run`], [`spawn`], [`time`] |
 
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "ringstream runs on Linux only: it is built on io_uring (Linux 6.0 or later; 6.1+ \
+     recommended). On other systems use tokio or async-io."
+);
+
 pub(crate) mod driver;
 mod error;
 pub mod net;
