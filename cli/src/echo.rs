@@ -50,7 +50,7 @@ Examples:
 #[command(after_help = AFTER_HELP)]
 pub struct EchoArgs {
     /// TCP address to listen on (HOST:PORT; port 0 picks a free port).
-    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:7878")]
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:7878", value_parser = ringstream_harness::units::parse_host_port)]
     pub addr: String,
 
     /// Listen on this Unix socket path instead of TCP (`@name` for an abstract name); a

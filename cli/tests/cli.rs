@@ -421,8 +421,10 @@ fn load_against_a_corrupting_server_reports_errors() {
 
 #[test]
 fn bad_arguments_are_usage_errors() {
-    let cases: [(&[&str], &str); 8] = [
+    let cases: [(&[&str], &str); 10] = [
         (&["load", "--duration", "ten"], "invalid duration"),
+        (&["load", "--addr", "127.0.0.1"], "expected HOST:PORT"),
+        (&["echo", "--addr", "localhost"], "expected HOST:PORT"),
         (&["load", "--size", "0"], "at least 1 byte"),
         (&["load", "--size", "12 parsecs"], "invalid size"),
         (&["load", "--conns", "0"], "--conns"),

@@ -65,13 +65,14 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let (number, unit) = trimmed.split_at(number_end);
     let bad = || {
         format!(
-            "invalid duration {text:?}: expected a number and a unit (ms, s, m, h), \
-             such as 10s, 500ms or 2m"
+            "invalid duration {text:?}: expected a number of seconds or a number and a \
+             unit (ms, s, m, h), such as 10, 10s, 500ms or 2m"
         )
     };
     let seconds_per_unit = match unit.trim() {
         "ms" => 1e-3,
-        "s" => 1.0,
+        // A bare number is seconds, as wrk reads `-d 10`.
+        "s" | "" => 1.0,
         "m" | "min" => 60.0,
         "h" => 3600.0,
         _ => return Err(bad()),
@@ -90,6 +91,31 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         return Err(format!("duration {text:?} must be at least 1ms"));
     }
     Ok(duration)
+}
+
+/// A TCP address as typed on a command line: `HOST:PORT`, `[IPv6]:PORT`, or an IPv6
+/// address with a port; the host is resolved later. A host without a port is an error
+/// here, not a failed connect later.
+pub fn parse_host_port(text: &str) -> Result<String, String> {
+    let bad = |why: &str| {
+        format!("invalid address {text:?}: {why}; expected HOST:PORT, such as 127.0.0.1:7878 or [::1]:7878")
+    };
+    if text.parse::<std::net::SocketAddr>().is_ok() {
+        return Ok(text.to_string());
+    }
+    let Some((host, port)) = text.rsplit_once(':') else {
+        return Err(bad("no port"));
+    };
+    if host.is_empty() {
+        return Err(bad("no host"));
+    }
+    if host.contains(':') && !(host.starts_with('[') && host.ends_with(']')) {
+        return Err(bad("an IPv6 host goes in brackets"));
+    }
+    if port.parse::<u16>().is_err() {
+        return Err(bad("the port is not a number from 0 to 65535"));
+    }
+    Ok(text.to_string())
 }
 
 /// A byte count the way the tables show it: `64 B`, `4 KiB`, `1.5 MiB`.
@@ -151,18 +177,43 @@ mod tests {
         assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
         assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
         assert_eq!(parse_duration(" 3 s"), Ok(Duration::from_secs(3)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert_eq!(parse_duration("0.5"), Ok(Duration::from_millis(500)));
     }
 
     #[test]
     fn bad_durations_are_rejected_with_a_message() {
         for bad in [
-            "", "10", "s", "ten s", "1e3s", "infs", "1..5s", ".s", "-1s", "10sec",
+            "", "s", "ten s", "1e3s", "infs", "1..5s", ".s", "-1s", "10sec", "inf", "1e3",
         ] {
             let e = parse_duration(bad).unwrap_err();
             assert!(e.contains("invalid duration"), "{bad:?}: {e}");
         }
         assert!(parse_duration("0s").unwrap_err().contains("at least 1ms"));
         assert!(parse_duration("25h").unwrap_err().contains("too long"));
+    }
+
+    #[test]
+    fn addresses_need_a_port() {
+        for good in [
+            "127.0.0.1:7878",
+            "localhost:80",
+            "[::1]:0",
+            "example.com:65535",
+        ] {
+            assert_eq!(parse_host_port(good), Ok(good.to_string()));
+        }
+        for bad in [
+            "127.0.0.1",
+            "localhost",
+            ":80",
+            "::1",
+            "host:port",
+            "host:70000",
+        ] {
+            let e = parse_host_port(bad).unwrap_err();
+            assert!(e.contains("expected HOST:PORT"), "{bad:?}: {e}");
+        }
     }
 
     #[test]
