@@ -57,10 +57,14 @@ async fn measure(mut round_trip: impl AsyncFnMut(u32)) -> u64 {
 }
 
 fn check(allocations: u64) {
+    check_at_most(allocations, MOST_PER_1000);
+}
+
+fn check_at_most(allocations: u64, most: u64) {
     println!("{allocations} allocations in 1,000 round trips");
     assert!(
-        allocations <= MOST_PER_1000,
-        "{allocations} allocations in 1,000 round trips"
+        allocations <= most,
+        "{allocations} allocations in 1,000 round trips (at most {most})"
     );
 }
 
@@ -127,8 +131,11 @@ fn a_protocol_echo_round_trip_allocates_nothing() {
 }
 
 /// A 64 B datagram round trip between two `UdpSocket`s on one runtime (two `send_to`, two
-/// `recv_from`): a send reuses a finished send's header memory and a receive is carved out
-/// of its socket's arena, so once warm only the arena's occasional new chunk allocates.
+/// `recv_from`): a send reuses a finished send's header memory and every copy (received
+/// datagrams, sent slices) is carved out of its socket's 16 KiB arena, so once warm only
+/// a new arena chunk allocates. At worst one per 256 copies when the old chunk is still
+/// shared: 1,000 round trips make 3,000 copies, so at most 12 (24 with margin), where
+/// anything per datagram would be thousands.
 #[test]
 fn a_udp_round_trip_allocates_nothing() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -148,5 +155,5 @@ fn a_udp_round_trip_allocates_nothing() {
         };
         measure(round_trip).await
     });
-    check(allocations);
+    check_at_most(allocations, 24);
 }
