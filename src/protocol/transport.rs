@@ -177,11 +177,7 @@ impl Transport {
     /// between is delivered in the next loop turn (not inside this call). Idempotent.
     #[doc(alias = "ReadTransport.resume_reading")]
     pub fn resume_reading(&self) {
-        let conn = self.link.conn();
-        if conn.reading_held() {
-            conn.hold_reading(false);
-            conn.notify_soon();
-        }
+        self.link.conn().hold_reading(false);
     }
 
     /// Whether data is being received: not paused, not closing.

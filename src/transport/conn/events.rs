@@ -76,7 +76,7 @@ impl Conn {
 
     /// Tells the front-end again just before the ring's next submission (say, to deliver
     /// what was buffered while it had paused reading, outside the call that resumed it).
-    pub(crate) fn notify_soon(&self) {
+    fn notify_soon(&self) {
         self.notify_at_flush.set(true);
         self.schedule_flush();
     }
@@ -101,10 +101,13 @@ impl Conn {
     /// Pauses or resumes receiving for the front-end (G4): while paused no receive is
     /// armed, so a flooding peer fills the kernel's socket buffer, not ours (a receive
     /// already in flight still lands in the inbound buffer).
+    /// On a resume the front-end is told again at the next flush, so what arrived while
+    /// paused is delivered then, outside the call that resumed.
     pub(crate) fn hold_reading(&self, held: bool) {
         let changed = self.inbound.borrow_mut().hold(held);
         if changed && !held {
             self.arm_recv();
+            self.notify_soon();
         }
     }
 
