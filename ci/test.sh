@@ -13,4 +13,8 @@ fi
 # The workspace: the library, the `ringstream` command (cli/) and the harness (harness/).
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy --workspace --all-targets --all-features -- -D warnings
 cargo test --workspace
+# What only the optional features build (TLS): the library's unit tests and the
+# feature-gated test targets, with every feature on.
+cargo test -p ringstream --all-features --lib --test tls

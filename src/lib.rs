@@ -39,6 +39,8 @@ pub mod runtime;
 pub mod signal;
 pub mod stream;
 mod sys;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub(crate) mod transport;
 
 /// Every Rust block in README.md, compiled and run by `cargo test --doc` from the README

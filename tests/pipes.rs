@@ -90,7 +90,7 @@ fn nonblocking_fifo_round_trip() {
         let writer = write_pipe(write_end).expect("write_pipe");
         let producer = spawn(async move {
             writer.write(&data).expect("write");
-            writer.write_eof();
+            writer.write_eof().expect("write_eof");
             writer.wait_closed().await.expect("closed");
         });
         let got = timeout(BOUND, reader.read_to_end())

@@ -185,7 +185,7 @@ fn g1_g2_peer_eof_then_eof_received_false_closes_lost_none() {
             let log = Log::default();
             let (transport, mut peer) = connect(net, Recorder::new(log.clone())).await?;
             peer.writer.write(b"hello")?;
-            peer.writer.write_eof();
+            peer.writer.write_eof().expect("write_eof");
             assert!(read_to_end(&mut peer).await?.is_empty(), "{net:?}: EOF");
             log.wait_lost().await?;
             log.assert_g1();
@@ -207,7 +207,7 @@ fn g2_eof_received_true_keeps_the_write_side_open() {
             let log = Log::default();
             let recorder = Recorder::new(log.clone()).keep_open_on_eof();
             let (transport, mut peer) = connect(net, recorder).await?;
-            peer.writer.write_eof();
+            peer.writer.write_eof().expect("write_eof");
             log.wait("eof_received", |e| e.contains(&Event::Eof))
                 .await?;
             // A trip through the ring: a close that should not happen would have by now.
@@ -449,7 +449,7 @@ fn f9_writes_after_close_abort_or_write_eof_are_broken_pipe() {
                 }
                 if end == "write_eof" {
                     peer.writer.write(b"still reading")?;
-                    peer.writer.write_eof();
+                    peer.writer.write_eof().expect("write_eof");
                 }
                 log.wait_lost().await?;
                 log.assert_g1();
@@ -789,7 +789,7 @@ fn protocol_and_stream_on_one_runtime_echo_interleaved() {
             .await
             .map_err(|e| io::Error::other(e.to_string()))??;
         assert_eq!(echoed, sent.len() as u64);
-        stream.writer.write_eof();
+        stream.writer.write_eof().expect("write_eof");
         assert!(stream
             .reader
             .read_to_end()

@@ -227,7 +227,7 @@ fn a4_read_at_eof_returns_the_rest_up_to_n_then_empty() {
         let (client, server) = tcp_pair().await?;
         let (mut reader, _w) = server.split();
         client.writer.write(&[7u8; 100])?;
-        client.writer.write_eof();
+        client.writer.write_eof().expect("write_eof");
         wait_buffered(&reader, 100).await;
         sleep(Duration::from_millis(20)).await; // the FIN too
         assert_eq!(reader.read(30).await?.len(), 30);
@@ -309,7 +309,7 @@ fn b1_read_line_over_tcp_gives_lines_then_the_partial_one_then_empty() {
         let (mut reader, _w) = server.split();
         client.writer.write(b"one\ntwo\n")?;
         client.writer.write(b"partial")?;
-        client.writer.write_eof();
+        client.writer.write_eof().expect("write_eof");
         assert_eq!(&reader.read_line().await?[..], b"one\n");
         assert_eq!(&reader.read_line().await?[..], b"two\n");
         assert_eq!(&reader.read_line().await?[..], b"partial");
@@ -350,7 +350,7 @@ fn b4_b5_overrun_without_newline_clears_the_buffer_and_wins_over_eof() {
         assert_eq!(overrun(reader.read_line().await), 9);
         assert_eq!(reader.buffered_len(), 0, "B4: the whole buffer is gone");
         client.writer.write(b"\nnext\n123456789")?;
-        client.writer.write_eof();
+        client.writer.write_eof().expect("write_eof");
         assert_eq!(&reader.read_line().await?[..], b"\n");
         assert_eq!(&reader.read_line().await?[..], b"next\n");
         sleep(Duration::from_millis(20)).await; // EOF seen with 9 bytes buffered
@@ -429,7 +429,7 @@ fn c1_c2_c3_c4_read_exact_over_tcp() {
         assert!(got[..] == big[..], "C2: 1 MiB through a 1 KiB limit");
 
         client.writer.write(b"short")?;
-        client.writer.write_eof();
+        client.writer.write_eof().expect("write_eof");
         match reader.read_exact(10).await {
             Err(StreamError::IncompleteRead { partial, expected }) => {
                 assert_eq!(&partial[..], b"short");
@@ -467,7 +467,7 @@ fn d2_d3_d7_d8_read_until_over_tcp() {
             sleep(Duration::from_millis(20)).await;
             writer.write(b"\n")?;
             writer.write(b"no separator")?;
-            writer.write_eof();
+            writer.write_eof().expect("write_eof");
             Ok::<_, io::Error>(writer)
         });
         assert_eq!(&reader.read_until(b"\r\n").await?[..], b"def\r\n", "D7");
@@ -508,7 +508,7 @@ fn d4_d5_d6_overruns_over_tcp_consume_nothing_and_win_over_eof() {
         assert_eq!(&reader.read_until(b"\n").await?[..], b"\n");
 
         client.writer.write(b"abcdefgh")?;
-        client.writer.write_eof();
+        client.writer.write_eof().expect("write_eof");
         wait_buffered(&reader, 8).await;
         sleep(Duration::from_millis(20)).await; // EOF seen too
         assert_eq!(
@@ -533,7 +533,7 @@ fn e1_at_eof_needs_the_fin_and_an_empty_buffer() {
         client.writer.write(b"hi")?;
         wait_buffered(&reader, 2).await;
         assert!(!reader.at_eof(), "data, no FIN");
-        client.writer.write_eof();
+        client.writer.write_eof().expect("write_eof");
         sleep(Duration::from_millis(20)).await;
         assert!(!reader.at_eof(), "FIN, but data left");
         assert_eq!(&reader.read(10).await?[..], b"hi");

@@ -193,7 +193,7 @@ fn one_gib_through_one_tcp_connection_every_byte_checked() {
                 sent += len as u64;
                 writer.drain().await?;
             }
-            writer.write_eof();
+            writer.write_eof().expect("write_eof");
             Ok::<_, io::Error>((sent, writer))
         });
         let mut received = 0u64;
@@ -266,7 +266,7 @@ fn thousand_concurrent_connections_one_mib_each_every_byte_checked() {
                         sent += len as u64;
                         writer.drain().await?;
                     }
-                    writer.write_eof();
+                    writer.write_eof().expect("write_eof");
                     Ok::<_, io::Error>(writer)
                 });
                 let (open, most) = peak.get();
@@ -530,7 +530,7 @@ fn b3_b4_a_100_mb_line_is_an_overrun_in_bounded_memory_and_the_next_line_reads()
                     writer.drain().await?;
                 }
                 writer.write(b"\nafter\n")?;
-                writer.write_eof();
+                writer.write_eof().expect("write_eof");
                 let reply = reader.read_line().await?;
                 Ok::<_, io::Error>(reply)
             });

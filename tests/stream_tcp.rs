@@ -327,7 +327,7 @@ fn e5_f6_half_close_both_ways() {
         let (mut ra, wa) = a.split();
         let (mut rb, wb) = b.split();
         wa.write(b"last words").expect("write");
-        wa.write_eof();
+        wa.write_eof().expect("write_eof");
         assert!(
             wa.write(b"more").is_err(),
             "F6: write after write_eof errors"

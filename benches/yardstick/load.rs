@@ -101,7 +101,7 @@ pub fn stream(
                     offset += chunk;
                     writer.drain().await?;
                 }
-                writer.write_eof();
+                writer.write_eof()?;
                 Ok::<(), io::Error>(())
             }));
             let phase_r = phase.clone();

@@ -129,7 +129,7 @@ impl Transport {
     #[doc(alias = "WriteTransport.write_eof")]
     pub fn write_eof(&self) -> io::Result<()> {
         self.writable()?;
-        self.link.conn().write_eof();
+        self.link.conn().write_eof()?;
         self.link.changed();
         Ok(())
     }

@@ -128,18 +128,22 @@ impl StreamWriter {
         self.conn.write_buffer_size()
     }
 
-    /// Whether [`StreamWriter::write_eof`] is supported: true (on a pipe it closes the
-    /// pipe once everything queued is written).
+    /// Whether [`StreamWriter::write_eof`] is supported: true on sockets and pipes (on a
+    /// pipe it closes the pipe once everything queued is written), false on TLS.
     #[doc(alias = "StreamWriter.can_write_eof")]
     pub fn can_write_eof(&self) -> bool {
-        true
+        self.conn.can_write_eof()
     }
 
     /// Half-closes: sends FIN once everything queued is sent. Reading goes on; later writes
     /// are errors.
+    ///
+    /// # Errors
+    /// `Unsupported` on a TLS stream: TLS has no half-close ([`close`](Self::close) sends
+    /// `close_notify`).
     #[doc(alias = "StreamWriter.write_eof")]
-    pub fn write_eof(&self) {
-        self.conn.write_eof();
+    pub fn write_eof(&self) -> io::Result<()> {
+        self.conn.write_eof()
     }
 
     /// Closes: stops reading, sends what is queued, then closes the socket. Idempotent;

@@ -55,6 +55,9 @@ pub(crate) struct Inbound {
     /// The connection's error (shared with its outbound state: one error per
     /// connection), or the one a `ReaderFeeder` set.
     error: Option<Rc<StoredError>>,
+    /// `error` comes after the buffered data (a TLS stream cut short): reads return what is
+    /// buffered first, then the error.
+    error_after_data: bool,
     eof: bool,
     /// Flow control is on (a transport reads into this buffer, see the module doc).
     flow_control: bool,
@@ -105,6 +108,7 @@ impl Inbound {
             search: SeparatorSearch::default(),
             reader: None,
             error: None,
+            error_after_data: false,
             eof: false,
             flow_control: false,
             paused: false,
@@ -291,6 +295,23 @@ impl Inbound {
         self.wake();
     }
 
+    #[cfg(feature = "tls")]
+    /// The stream ended abnormally after the data buffered so far (a TLS peer that closed
+    /// without `close_notify`): reads return that data, then `error` where they would have
+    /// seen EOF. `read_to_end` returns the error at once, as its result would hide the cut.
+    pub(crate) fn fail_after_data(&mut self, error: Rc<StoredError>) {
+        self.error = Some(error);
+        self.error_after_data = true;
+        self.eof = true;
+        self.wake();
+    }
+
+    #[cfg(feature = "tls")]
+    /// The stored error, if the stream has one.
+    pub(crate) fn stored_error(&self) -> Option<io::Error> {
+        self.error.as_deref().map(StoredError::to_io_error)
+    }
+
     /// Up to `n` bytes as soon as at least one is buffered (A2–A4).
     pub(crate) fn poll_read(
         &mut self,
@@ -405,7 +426,9 @@ impl Inbound {
     }
 
     fn read_to_end_step(&mut self) -> Result<Step, StreamError> {
-        self.check_error()?;
+        if let Some(stored) = &self.error {
+            return Err(StreamError::Io(stored.to_io_error()));
+        }
         self.flatten();
         if self.eof {
             return Ok(Step::Done(self.consume_all()));
@@ -546,8 +569,10 @@ impl Inbound {
 
     fn check_error(&self) -> Result<(), StreamError> {
         match &self.error {
-            Some(stored) => Err(StreamError::Io(stored.to_io_error())),
-            None => Ok(()),
+            Some(stored) if !self.error_after_data || self.is_empty() => {
+                Err(StreamError::Io(stored.to_io_error()))
+            }
+            _ => Ok(()),
         }
     }
 

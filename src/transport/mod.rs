@@ -14,6 +14,8 @@ pub(crate) mod read_side;
 mod stored_error;
 #[cfg(test)]
 pub(crate) mod test_support;
+#[cfg(feature = "tls")]
+pub(crate) mod tls;
 
 pub use addr::Addr;
 

@@ -198,6 +198,18 @@ impl Outbound {
         self.tear_down(Phase::Aborted);
     }
 
+    #[cfg(feature = "tls")]
+    /// The connection failed with `error`, but what is queued must still go out first (a
+    /// TLS alert telling the peer why): like [`close`](Self::close), keeping `error` for
+    /// every later write, drain and `wait_closed()`.
+    pub(crate) fn close_with_error(&mut self, error: Rc<StoredError>) {
+        if self.is_torn_down() || self.error().is_some() {
+            return;
+        }
+        self.rare().error = Some(error);
+        self.close();
+    }
+
     /// The send in flight will not come back (the ring failed with it in the kernel):
     /// nothing of it counts as in flight any more.
     pub(crate) fn abandon_send(&mut self) {
@@ -441,8 +453,8 @@ impl Outbound {
         self.rare.as_ref()?.error.as_deref()
     }
 
-    /// The F9 check shared by both writes.
-    fn check_writable(&self) -> io::Result<()> {
+    /// The F9 check shared by both writes (and by a TLS write before it encrypts).
+    pub(crate) fn check_writable(&self) -> io::Result<()> {
         if let Some(error) = self.error() {
             return Err(error.to_io_error());
         }

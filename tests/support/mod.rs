@@ -10,6 +10,8 @@
 
 pub mod echo;
 pub mod protocol;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 use std::cell::Cell;
 use std::future::Future;

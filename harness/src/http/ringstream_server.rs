@@ -98,7 +98,7 @@ async fn refuse(
 /// `Connection: close`, the rest of an oversized head) would make the kernel send an RST,
 /// which can destroy the response before the client has read it.
 async fn close_gracefully(mut reader: StreamReader, writer: StreamWriter) -> io::Result<()> {
-    writer.write_eof();
+    writer.write_eof()?;
     let _ = ringstream::time::timeout(LINGER, async {
         let mut discarded = 0;
         while discarded < LINGER_BYTES {

@@ -40,6 +40,8 @@ pub struct ServerBuilder {
     hook: Option<FailureHook>,
     max_connections: Option<usize>,
     timeouts: Timeouts,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::tls::TlsAcceptor>,
 }
 
 impl ServerBuilder {
@@ -62,6 +64,8 @@ impl ServerBuilder {
             hook: None,
             max_connections: None,
             timeouts: Timeouts::default(),
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 
@@ -268,6 +272,35 @@ impl ServerBuilder {
         self
     }
 
+    /// Serves TLS on every connection (asyncio's `start_server(..., ssl=ctx)`; feature
+    /// `tls`): the handler gets the stream once the handshake is done, so
+    /// [`tls_info`](crate::StreamWriter::tls_info) tells it the ALPN protocol and the
+    /// client's SNI at once. A client whose handshake fails or times out (the acceptor's
+    /// handshake timeout) is closed without calling the handler; it is logged at `debug`
+    /// level, as asyncio logs failed handshakes only in debug mode. Protocols served with
+    /// [`serve_protocol`](Self::serve_protocol) get TLS too.
+    ///
+    /// ```no_run
+    /// use ringstream::tls::TlsAcceptor;
+    ///
+    /// let acceptor = TlsAcceptor::from_pem_files("cert.pem", "key.pem")?;
+    /// let server = ringstream::StreamServer::bind("0.0.0.0:8443")
+    ///     .tls(acceptor)
+    ///     .serve(|mut stream| async move {
+    ///         let line = stream.reader.read_line().await?;
+    ///         stream.writer.write(&line)?;
+    ///         stream.writer.drain().await
+    ///     })?;
+    /// server.serve_forever()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    #[cfg(feature = "tls")]
+    #[doc(alias = "ssl")]
+    pub fn tls(mut self, acceptor: crate::tls::TlsAcceptor) -> Self {
+        self.tls = Some(acceptor);
+        self
+    }
+
     /// Binds a listening socket for every core (TCP: one socket per core, all on the same
     /// port, with `SO_REUSEPORT` when there are several; Unix: one socket every core
     /// accepts from), starts one pinned
@@ -284,6 +317,38 @@ impl ServerBuilder {
     /// [`reuse_port`](ServerBuilder::reuse_port)), or a core that could not start (its
     /// ring setup error).
     pub fn serve<H, Fut>(self, handler: H) -> io::Result<StreamServer>
+    where
+        H: Fn(Stream) -> Fut + Clone + Send + 'static,
+        Fut: Future<Output = io::Result<()>> + 'static,
+    {
+        #[cfg(feature = "tls")]
+        if let Some(acceptor) = self.tls.clone() {
+            return self.serve_streams(move |stream: Stream| {
+                let handler = handler.clone();
+                // At once, not in the task: the client's hello must not reach the reader
+                // as plaintext before the session is there to take it.
+                let started = acceptor
+                    .session()
+                    .and_then(|(session, setup)| stream.writer.conn().start_tls(session, setup));
+                async move {
+                    let handshake = match started {
+                        Ok(()) => stream.writer.handshake().await,
+                        Err(e) => Err(e),
+                    };
+                    if let Err(e) = handshake {
+                        let peer = stream.writer.peer_addr().ok();
+                        log::debug!("ringstream server: TLS handshake with {peer:?} failed: {e}");
+                        return Ok(());
+                    }
+                    handler(stream).await
+                }
+            });
+        }
+        self.serve_streams(handler)
+    }
+
+    /// [`serve`](Self::serve) once TLS, if any, is part of `handler`.
+    fn serve_streams<H, Fut>(self, handler: H) -> io::Result<StreamServer>
     where
         H: Fn(Stream) -> Fut + Clone + Send + 'static,
         Fut: Future<Output = io::Result<()>> + 'static,

@@ -59,7 +59,13 @@ impl Conn {
     }
 
     /// Whether the front-end hands over the receive buffers.
+    /// Never on TLS: the kernel's bytes are ciphertext, which goes through the session
+    /// into the inbound buffer, and the front-end gets the plaintext from there.
     pub(super) fn own_buffers(&self) -> bool {
+        #[cfg(feature = "tls")]
+        if self.is_tls() {
+            return false;
+        }
         self.events
             .borrow()
             .as_ref()

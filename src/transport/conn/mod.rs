@@ -29,6 +29,8 @@
 mod events;
 mod recv;
 mod send;
+#[cfg(feature = "tls")]
+mod tls;
 
 use std::cell::{Cell, RefCell};
 use std::io;
@@ -49,6 +51,8 @@ use super::stored_error::StoredError;
 pub(crate) use events::{ConnEvents, WriteSide};
 use recv::RecvState;
 use send::SendState;
+#[cfg(feature = "tls")]
+pub(crate) use tls::TlsSetup;
 
 /// The transport core shared by a connection's reader and writer halves.
 pub(crate) struct Conn {
@@ -72,6 +76,9 @@ pub(crate) struct Conn {
     activity: Cell<u8>,
     /// A front-end told after the completions that may change what it sees (`events.rs`).
     events: RefCell<Option<Rc<dyn ConnEvents>>>,
+    /// The TLS session, once the connection speaks TLS (`tls.rs`).
+    #[cfg(feature = "tls")]
+    tls: RefCell<Option<Box<tls::TlsState>>>,
     weak_self: Weak<Conn>,
 }
 
@@ -160,6 +167,8 @@ impl Conn {
             notify_at_flush: Cell::new(false),
             activity: Cell::new(0),
             events: RefCell::new(None),
+            #[cfg(feature = "tls")]
+            tls: RefCell::new(None),
             weak_self: weak.clone(),
         });
         conn.arm_recv();
@@ -247,6 +256,10 @@ impl Conn {
 
     /// Queues a copy of `data` (F9 errors after close or failure).
     pub(crate) fn write(&self, data: &[u8]) -> io::Result<()> {
+        #[cfg(feature = "tls")]
+        if let Some(encrypted) = self.tls_write(data) {
+            return encrypted;
+        }
         self.outbound.borrow_mut().write_slice(data)?;
         self.schedule_flush();
         Ok(())
@@ -254,6 +267,10 @@ impl Conn {
 
     /// Queues `data` without copying a large one.
     pub(crate) fn write_bytes(&self, data: Bytes) -> io::Result<()> {
+        #[cfg(feature = "tls")]
+        if let Some(encrypted) = self.tls_write(&data) {
+            return encrypted;
+        }
         self.outbound.borrow_mut().write(data)?;
         self.schedule_flush();
         Ok(())
@@ -266,17 +283,41 @@ impl Conn {
         I: IntoIterator<Item = B>,
         B: AsRef<[u8]>,
     {
-        let result = lines
-            .into_iter()
-            .try_for_each(|line| self.outbound.borrow_mut().write_slice(line.as_ref()));
+        let result = lines.into_iter().try_for_each(|line| {
+            #[cfg(feature = "tls")]
+            if let Some(encrypted) = self.tls_write(line.as_ref()) {
+                return encrypted;
+            }
+            self.outbound.borrow_mut().write_slice(line.as_ref())
+        });
         self.schedule_flush();
         result
     }
 
     /// Half-closes once everything queued is sent (a pipe closes instead).
-    pub(crate) fn write_eof(&self) {
+    ///
+    /// # Errors
+    /// `Unsupported` on TLS, which has no half-close (`close_notify` ends both ways).
+    pub(crate) fn write_eof(&self) -> io::Result<()> {
+        if !self.can_write_eof() {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "write_eof() on a TLS connection: TLS has no half-close; close() sends \
+                 close_notify and ends the connection",
+            ));
+        }
         self.outbound.borrow_mut().write_eof();
         self.schedule_flush();
+        Ok(())
+    }
+
+    /// Whether [`write_eof`](Self::write_eof) works: not on TLS.
+    pub(crate) fn can_write_eof(&self) -> bool {
+        #[cfg(feature = "tls")]
+        if self.is_tls() {
+            return false;
+        }
+        true
     }
 
     /// Ready once the queue is at or below the low watermark (or the connection failed).
@@ -373,6 +414,8 @@ impl Conn {
 
     /// `close()`: no more writes, flush, then close the endpoint; stop reading.
     pub(crate) fn close(&self) {
+        #[cfg(feature = "tls")]
+        self.tls_close();
         self.outbound.borrow_mut().close();
         self.stop_reading();
         self.schedule_flush();
@@ -406,6 +449,8 @@ impl Conn {
         self.outbound.borrow_mut().fail_with(error);
         self.stop_waiting_to_send();
         self.stop_reading();
+        #[cfg(feature = "tls")]
+        self.wake_handshake();
         // The outbound state now asks for the close; the flush carries it out.
         self.schedule_flush();
     }

@@ -109,6 +109,20 @@ impl Conn {
         match received {
             Received::Data { buffer, len } => {
                 self.note_activity(RECEIVED);
+                #[cfg(feature = "tls")]
+                if self.is_tls() {
+                    let outcome = driver.with_recv_buffers(|ring| {
+                        let outcome = self.tls_decrypt(ring.slice(buffer, len));
+                        ring.recycle(buffer);
+                        outcome
+                    });
+                    if let Some(outcome) = outcome.flatten() {
+                        self.tls_received(outcome);
+                    }
+                    self.arm_recv();
+                    self.close_if_idle();
+                    return;
+                }
                 driver.with_recv_buffers(|ring| {
                     let mut inbound = self.inbound.borrow_mut();
                     // After close() or a failure nobody may read this any more.
@@ -124,7 +138,11 @@ impl Conn {
                     }
                 });
             }
-            Received::Eof => self.inbound.borrow_mut().feed_eof(),
+            Received::Eof => {
+                #[cfg(feature = "tls")]
+                self.tls_eof();
+                self.inbound.borrow_mut().feed_eof();
+            }
             // The buffer ring ran dry: the data is still in the socket. Wait for a buffer
             // in turn instead of re-arming (which would spin and let the recv that comes
             // first in the submission win every time).
@@ -155,7 +173,7 @@ impl Conn {
     /// The front-end that hands over receive buffers (`ConnEvents::own_buffers`) should arm
     /// a receive now: none is in flight, and the connection wants data.
     pub(crate) fn wants_buffer(&self) -> bool {
-        self.wants_recv()
+        self.wants_recv() && self.own_buffers()
     }
 
     /// Receives into the spare capacity of the front-end's `buffer`; the completion hands it
@@ -249,6 +267,9 @@ impl Conn {
         if !inbound.is_over() {
             inbound.feed_eof();
         }
+        drop(inbound);
+        #[cfg(feature = "tls")]
+        self.wake_handshake();
     }
 }
 
