@@ -17,4 +17,4 @@ cargo clippy --workspace --all-targets --all-features -- -D warnings
 cargo test --workspace
 # What only the optional features build (TLS): the library's unit tests and the
 # feature-gated test targets, with every feature on.
-cargo test -p ringstream --all-features --lib --test tls
+cargo test -p ringstream --all-features --lib --test tls --test tls_interop

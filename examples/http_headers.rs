@@ -1,18 +1,22 @@
-//! Get HTTP headers: sends `HEAD` for a plain-http URL and prints the response headers.
+//! Get HTTP headers: sends `HEAD` for an `http://` or `https://` URL and prints the
+//! response headers.
 //!
-//! Mirrors asyncio's "Get HTTP headers" example (`open_connection`, one `write` of the
-//! request, `readline` in a loop, `close` + `wait_closed`). Only `http://` URLs work:
-//! ringstream has no TLS, so `https://` is refused with a message rather than attempted.
+//! Mirrors asyncio's "Get HTTP headers" example (`open_connection`, with `ssl=True` for
+//! https, one `write` of the request, `readline` in a loop, `close` + `wait_closed`).
+//! `https://` needs the `tls` feature; the server's certificate is checked against the
+//! public web's authorities (webpki-roots), or, when `SSL_CERT_FILE` names a PEM file (as
+//! for Python and OpenSSL), against the certificates in it.
 //!
 //! ```sh
 //! cargo run --example http_headers -- http://example.com/path/page.html
+//! cargo run --features tls --example http_headers -- https://example.com/
 //! # or against a local server:
 //! python3 -m http.server 8000 --bind 127.0.0.1 &
 //! cargo run --example http_headers -- http://127.0.0.1:8000/
 //! ```
 //!
-//! The URL is parsed by hand: `http://[user@]host[:port][/path][?query][#fragment]`, port 80
-//! and path `/` by default, IPv6 hosts in brackets. The request is HTTP/1.0, so the server
+//! The URL is parsed by hand: `http[s]://[user@]host[:port][/path][?query][#fragment]`,
+//! port 80 (443 for https) and path `/` by default, IPv6 hosts in brackets. The request is HTTP/1.0, so the server
 //! closes the connection after the headers; reading stops at the blank line that ends them.
 
 use ringstream_harness::report::Report;
@@ -26,20 +30,30 @@ struct Target {
     port: u16,
     /// Path and query, never empty.
     path: String,
+    /// `https://`.
+    tls: bool,
 }
 
 impl Target {
-    /// The `Host` header value: the port is named only when it is not 80.
+    /// The `Host` header value: the port is named only when it is not the scheme's.
     fn host_header(&self) -> String {
         let host = if self.host.contains(':') {
             format!("[{}]", self.host)
         } else {
             self.host.clone()
         };
-        if self.port == 80 {
+        if self.port == self.default_port() {
             host
         } else {
             format!("{host}:{}", self.port)
+        }
+    }
+
+    fn default_port(&self) -> u16 {
+        if self.tls {
+            443
+        } else {
+            80
         }
     }
 }
@@ -50,19 +64,15 @@ fn parse_url(url: &str) -> Result<Target, String> {
             "{url:?} is not a URL; expected http://host[:port]/path"
         ));
     };
-    match scheme.to_ascii_lowercase().as_str() {
-        "http" => {}
-        "https" => {
-            return Err(format!(
-                "{url:?}: https is not supported (ringstream has no TLS); use an http:// URL"
-            ))
-        }
+    let tls = match scheme.to_ascii_lowercase().as_str() {
+        "http" => false,
+        "https" => true,
         other => {
             return Err(format!(
-                "{url:?}: unsupported scheme {other:?}; use http://"
+                "{url:?}: unsupported scheme {other:?}; use http:// or https://"
             ))
         }
-    }
+    };
     let rest = rest.split('#').next().unwrap_or_default();
     let split = rest.find(['/', '?']).unwrap_or(rest.len());
     let (authority, path) = rest.split_at(split);
@@ -88,6 +98,7 @@ fn parse_url(url: &str) -> Result<Target, String> {
         return Err(format!("{url:?} has no host"));
     }
     let port = match port {
+        None | Some("") if tls => 443,
         None | Some("") => 80,
         Some(p) => p
             .parse()
@@ -97,6 +108,7 @@ fn parse_url(url: &str) -> Result<Target, String> {
         host: host.to_string(),
         port,
         path,
+        tls,
     })
 }
 
@@ -105,8 +117,47 @@ fn latin1(bytes: &[u8]) -> String {
     bytes.iter().map(|&b| char::from(b)).collect()
 }
 
+/// asyncio's `open_connection(host, port, ssl=True)` for https.
+#[cfg(feature = "tls")]
+async fn open(target: &Target) -> io::Result<(ringstream::StreamReader, ringstream::StreamWriter)> {
+    use ringstream::tls::{self, rustls, TlsConnector};
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
+    if !target.tls {
+        return ringstream::open_connection(&target.host, target.port).await;
+    }
+    let connector = match std::env::var_os("SSL_CERT_FILE") {
+        None => TlsConnector::with_webpki_roots()?,
+        Some(file) => {
+            let mut roots = rustls::RootCertStore::empty();
+            let certs = CertificateDer::pem_file_iter(&file)
+                .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+                .map_err(|e| io::Error::other(format!("SSL_CERT_FILE={file:?}: {e}")))?;
+            roots.add_parsable_certificates(certs);
+            let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+            let config = rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .map_err(io::Error::other)?
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+            TlsConnector::new(std::sync::Arc::new(config))
+        }
+    };
+    tls::open_connection(&target.host, target.port, &connector).await
+}
+
+#[cfg(not(feature = "tls"))]
+async fn open(target: &Target) -> io::Result<(ringstream::StreamReader, ringstream::StreamWriter)> {
+    if target.tls {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "https needs TLS: run with --features tls",
+        ));
+    }
+    ringstream::open_connection(&target.host, target.port).await
+}
+
 async fn print_http_headers(target: Target) -> io::Result<()> {
-    let (mut reader, writer) = ringstream::open_connection(&target.host, target.port).await?;
+    let (mut reader, writer) = open(&target).await?;
     let query = format!(
         "HEAD {} HTTP/1.0\r\nHost: {}\r\n\r\n",
         target.path,
@@ -134,7 +185,7 @@ async fn print_http_headers(target: Target) -> io::Result<()> {
 
 fn main() -> Result<(), Report> {
     let Some(url) = std::env::args().nth(1) else {
-        return Err("usage: http_headers http://host[:port]/path".into());
+        return Err("usage: http_headers http[s]://host[:port]/path".into());
     };
     let target = parse_url(&url)?;
     ringstream::run(print_http_headers(target))??;
@@ -164,9 +215,13 @@ mod tests {
             ("::1", 81, "/?q")
         );
         assert_eq!(t.host_header(), "[::1]:81");
-        assert!(parse_url("https://example.com/")
-            .unwrap_err()
-            .contains("no TLS"));
+        let t = parse_url("https://example.com").unwrap();
+        assert_eq!(
+            (t.port, t.tls, t.host_header().as_str()),
+            (443, true, "example.com")
+        );
+        let t = parse_url("https://example.com:8443/x").unwrap();
+        assert_eq!(t.host_header(), "example.com:8443");
         assert!(parse_url("ftp://example.com/").is_err());
         assert!(parse_url("http://:80/").is_err());
         assert!(parse_url("http://host:99999/").is_err());

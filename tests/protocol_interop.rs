@@ -15,7 +15,7 @@ use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ringstream_harness::child::{collect, collected, output_within, Guard};
+use ringstream_harness::child::{build_examples, collect, collected, output_within, Guard};
 
 /// How long any one program of these tests may run.
 const LIMIT: Duration = Duration::from_secs(20);
@@ -182,11 +182,7 @@ fn have_python() -> bool {
     found
 }
 
-/// The example `name`'s executable, built by cargo with this test's profile. Cargo gives
-/// tests no path to examples (only to binaries), and builds them only for a whole
-/// `cargo test`: so the test asks cargo for the build (a no-op when they are fresh) and
-/// reads the paths from its messages. Once per test binary. The target directory is the
-/// one cargo finds itself (`CARGO_TARGET_DIR` and config are inherited).
+/// The example `name`'s executable (see `ringstream_harness::child::build_examples`).
 fn example(name: &str) -> PathBuf {
     static BUILT: OnceLock<Vec<(String, PathBuf)>> = OnceLock::new();
     let built = BUILT.get_or_init(|| {
@@ -196,54 +192,7 @@ fn example(name: &str) -> PathBuf {
             "udp_echo_server",
             "udp_echo_client",
         ];
-        // This test runs from target/<profile dir>/deps/.
-        let exe = std::env::current_exe().expect("the test's path");
-        let profile_dir = exe
-            .parent()
-            .and_then(|deps| deps.parent())
-            .and_then(|dir| dir.file_name())
-            .and_then(|name| name.to_str())
-            .expect("the test runs from target/<profile>/deps");
-        let mut cargo = Command::new(env!("CARGO"));
-        cargo
-            .arg("build")
-            .arg("--manifest-path")
-            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
-            .arg("--message-format=json");
-        match profile_dir {
-            "debug" => {}
-            "release" => {
-                cargo.arg("--release");
-            }
-            other => {
-                cargo.args(["--profile", other]);
-            }
-        }
-        for name in names {
-            cargo.args(["--example", name]);
-        }
-        let output = output_within(&mut cargo, Duration::from_secs(600)).expect("run cargo");
-        let messages = String::from_utf8_lossy(&output.stdout);
-        assert!(
-            output.status.success(),
-            "cargo build of the examples failed\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        names
-            .iter()
-            .map(|name| {
-                let path = messages
-                    .lines()
-                    .filter(|line| line.contains(r#""reason":"compiler-artifact""#))
-                    .filter(|line| line.contains(&format!(r#""name":"{name}""#)))
-                    .find_map(|line| {
-                        let (_, rest) = line.split_once(r#""executable":""#)?;
-                        rest.split_once('"').map(|(path, _)| PathBuf::from(path))
-                    })
-                    .unwrap_or_else(|| panic!("cargo reported no executable for {name}"));
-                (name.to_string(), path)
-            })
-            .collect()
+        build_examples(env!("CARGO_MANIFEST_DIR"), &names, &[])
     });
     built
         .iter()

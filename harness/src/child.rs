@@ -128,3 +128,67 @@ pub fn tool(name: &str) -> Option<PathBuf> {
         .map(|dir| Path::new(dir).join(name))
         .find(|path| path.exists())
 }
+
+/// The executables of the examples `names` of the package at `manifest_dir`, built by cargo
+/// with the calling test's profile and `features`. Cargo gives tests no path to examples
+/// (only to binaries), and builds them only for a whole `cargo test`: so the test asks
+/// cargo for the build (a no-op when they are fresh) and reads the paths from its messages.
+/// The target directory is the one cargo finds itself (`CARGO_TARGET_DIR` and config are
+/// inherited). Fails the test when the build fails.
+pub fn build_examples(
+    manifest_dir: &str,
+    names: &[&str],
+    features: &[&str],
+) -> Vec<(String, PathBuf)> {
+    // A test runs from target/<profile dir>/deps/.
+    let exe = std::env::current_exe().expect("the test's path");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .and_then(|dir| dir.file_name())
+        .and_then(|name| name.to_str())
+        .expect("the test runs from target/<profile>/deps");
+    let mut cargo = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cargo
+        .arg("build")
+        .arg("--manifest-path")
+        .arg(Path::new(manifest_dir).join("Cargo.toml"))
+        .arg("--message-format=json");
+    match profile_dir {
+        "debug" => {}
+        "release" => {
+            cargo.arg("--release");
+        }
+        other => {
+            cargo.args(["--profile", other]);
+        }
+    }
+    if !features.is_empty() {
+        cargo.args(["--features", &features.join(",")]);
+    }
+    for name in names {
+        cargo.args(["--example", name]);
+    }
+    let output = output_within(&mut cargo, Duration::from_secs(600)).expect("run cargo");
+    let messages = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "cargo build of the examples failed\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    names
+        .iter()
+        .map(|name| {
+            let path = messages
+                .lines()
+                .filter(|line| line.contains(r#""reason":"compiler-artifact""#))
+                .filter(|line| line.contains(&format!(r#""name":"{name}""#)))
+                .find_map(|line| {
+                    let (_, rest) = line.split_once(r#""executable":""#)?;
+                    rest.split_once('"').map(|(path, _)| PathBuf::from(path))
+                })
+                .unwrap_or_else(|| panic!("cargo reported no executable for {name}"));
+            (name.to_string(), path)
+        })
+        .collect()
+}
