@@ -52,16 +52,25 @@ fn echo_through_tls_with_the_session_facts_and_a_clean_close() {
     let leaf = pki.leaf(&["localhost"], false);
     let config = pki.server_config(leaf, &[b"h2", b"http/1.1"]);
     let (facts_tx, facts_rx) = mpsc::channel::<Option<TlsInfo>>();
+    let (end_tx, end_rx) = mpsc::channel::<String>();
     let server = StreamServer::bind(&loopback().to_string())
         .cores(1)
         .tls(TlsAcceptor::new(Arc::new(config)))
         .serve(move |stream| {
             let _ = facts_tx.send(stream.tls_info());
+            let end_tx = end_tx.clone();
             async move {
                 let (mut reader, writer) = stream.split();
                 loop {
-                    let data = reader.read(64 * 1024).await?;
+                    let data = match reader.read(64 * 1024).await {
+                        Ok(data) => data,
+                        Err(e) => {
+                            let _ = end_tx.send(e.to_string());
+                            return Err(e.into());
+                        }
+                    };
                     if data.is_empty() {
+                        let _ = end_tx.send("clean EOF".into());
                         break;
                     }
                     writer.write_bytes(data)?;
@@ -105,6 +114,8 @@ fn echo_through_tls_with_the_session_facts_and_a_clean_close() {
     assert_eq!(facts.server_name.as_deref(), Some("localhost"), "the SNI");
     assert_eq!(facts.alpn_protocol.as_deref(), Some(&b"http/1.1"[..]));
     assert!(facts.peer_certificates.is_empty(), "no client certificate");
+    let end = end_rx.recv_timeout(Duration::from_secs(5)).expect("the handler ended");
+    assert_eq!(end, "clean EOF", "the client's close() sent close_notify");
     server.shutdown(Duration::from_secs(5)).expect("shutdown");
 }
 
