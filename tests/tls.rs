@@ -114,7 +114,9 @@ fn echo_through_tls_with_the_session_facts_and_a_clean_close() {
     assert_eq!(facts.server_name.as_deref(), Some("localhost"), "the SNI");
     assert_eq!(facts.alpn_protocol.as_deref(), Some(&b"http/1.1"[..]));
     assert!(facts.peer_certificates.is_empty(), "no client certificate");
-    let end = end_rx.recv_timeout(Duration::from_secs(5)).expect("the handler ended");
+    let end = end_rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("the handler ended");
     assert_eq!(end, "clean EOF", "the client's close() sent close_notify");
     server.shutdown(Duration::from_secs(5)).expect("shutdown");
 }

@@ -47,7 +47,11 @@ impl StreamWriter {
 
     /// Upgrades the connection to TLS as the server and returns once the handshake is done
     /// (asyncio's `start_tls` on a server-side stream). See
-    /// [`start_tls`](Self::start_tls) for what was buffered before.
+    /// [`start_tls`](Self::start_tls) for what was buffered before: a client's hello that
+    /// arrived before this call is in the reader as plaintext, so on a connection that
+    /// speaks TLS from its first byte, call this right after accepting it, before awaiting
+    /// anything else, or let [`ServerBuilder::tls`](crate::net::ServerBuilder::tls) start
+    /// TLS as the connection is accepted.
     ///
     /// ```no_run
     /// # async fn example(mut reader: ringstream::StreamReader, writer: ringstream::StreamWriter)

@@ -62,14 +62,14 @@ struct IntoQueue<'a>(&'a mut Outbound);
 
 impl io::Write for IntoQueue<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.write_slice(buf)?;
+        self.0.write_copied(buf)?;
         Ok(buf.len())
     }
 
     fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
         let mut n = 0;
         for buf in bufs {
-            self.0.write_slice(buf)?;
+            self.0.write_copied(buf)?;
             n += buf.len();
         }
         Ok(n)
