@@ -393,3 +393,46 @@ fn bad_peers_fail_only_their_own_connection_while_50_others_echo() {
         server.shutdown(Duration::from_secs(5)).expect("shutdown");
     }
 }
+
+/// Protocols served over TLS, plain and buffered: `data_received` / `buffer_updated` get
+/// the decrypted bytes (a buffered protocol's own buffers are not used on TLS: the kernel's
+/// bytes are ciphertext), writes are encrypted, the client's `close_notify` is
+/// `eof_received`, and `connection_lost(None)` ends it (G1).
+#[test]
+fn protocols_served_over_tls_get_plaintext() {
+    use ringstream::protocol::Buffered;
+    use support::protocol::{echo, Log, Recorder};
+
+    let pki = Pki::new();
+    for buffered in [false, true] {
+        let log = Log::default();
+        let made = log.clone();
+        let builder = StreamServer::bind(&loopback().to_string())
+            .cores(1)
+            .tls(pki.acceptor());
+        let server = if buffered {
+            builder.serve_protocol(move || Buffered(Recorder::new(made.clone()).on_event(echo)))
+        } else {
+            builder.serve_protocol(move || Recorder::new(made.clone()).on_event(echo))
+        }
+        .expect("serve_protocol");
+        let port = port_of(&server);
+        let connector = pki.connector();
+        run_bounded(Duration::from_secs(20), async move {
+            let mut stream = tls::connect(&format!("127.0.0.1:{port}"), &connector).await?;
+            let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+            stream.writer.write(&data)?;
+            let back = stream.reader.read_exact(data.len()).await?;
+            assert!(back[..] == data[..], "echoed in order (buffered: {buffered})");
+            stream.writer.close();
+            stream.writer.wait_closed().await
+        });
+        log.wait_blocking("connection_lost", |events| {
+            events.iter().any(support::protocol::is_lost)
+        });
+        log.assert_g1();
+        assert_eq!(log.received().len(), 200_000);
+        assert_eq!(log.lost(), Some(None), "a clean end (buffered: {buffered})");
+        server.shutdown(Duration::from_secs(5)).expect("shutdown");
+    }
+}
