@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # System tools the tests use: util-linux's prlimit and setpriv (the RLIMIT_MEMLOCK test),
-# python3 (the asyncio interoperability test). Installs only what is missing.
+# python3 (the asyncio interoperability test), curl (tests/hyper.rs). Installs only what
+# is missing.
 set -euo pipefail
 
 missing=()
 command -v prlimit >/dev/null 2>&1 || missing+=(util-linux)
 command -v setpriv >/dev/null 2>&1 || missing+=(util-linux)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then

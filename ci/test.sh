@@ -13,4 +13,9 @@ fi
 # The workspace: the library, the `ringstream` command (cli/) and the harness (harness/).
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy --workspace --all-targets --all-features -- -D warnings
 cargo test --workspace
+# The async I/O trait features (tokio-io, futures-io): their tests (hyper, tokio-util,
+# futures, allocations through the traits) and the feature modules' doc examples.
+cargo test --all-features --test io_traits --test hyper --test allocations
+cargo test --all-features --doc -- tokio_io futures_io

@@ -762,6 +762,101 @@ mod tests {
         }
     }
 
+    /// A reader with flow control on (as on a connection) and its feeder.
+    fn controlled(limit: usize) -> (StreamReader, ReaderFeeder) {
+        let mut inbound = Inbound::new(limit).unwrap();
+        inbound.enable_flow_control();
+        let inbound = Rc::new(RefCell::new(inbound));
+        let reader = StreamReader::from_inbound(Rc::clone(&inbound));
+        (reader, ReaderFeeder { inbound })
+    }
+
+    #[test]
+    fn a3_poll_read_waits_then_copies_what_arrived() {
+        let p = WakeCounter::new();
+        let (mut reader, feeder) = reader(16);
+        let mut buf = [0u8; 4];
+        assert!(reader.poll_read(&mut p.cx(), &mut buf).is_pending());
+        feeder.feed_data(b"abcdef").unwrap();
+        assert_eq!(p.wakes(), 1);
+        assert_eq!(ready(reader.poll_read(&mut p.cx(), &mut buf)).unwrap(), 4);
+        assert_eq!(&buf, b"abcd");
+        assert_eq!(ready(reader.poll_read(&mut p.cx(), &mut buf)).unwrap(), 2);
+        assert_eq!(&buf[..2], b"ef");
+        feeder.feed_eof();
+        assert_eq!(ready(reader.poll_read(&mut p.cx(), &mut buf)).unwrap(), 0);
+    }
+
+    #[test]
+    fn a7_unconsumed_fill_buf_bytes_come_first_for_every_read() {
+        let p = WakeCounter::new();
+        let (mut reader, feeder) = reader(64);
+        assert!(reader.poll_fill_buf(&mut p.cx()).is_pending());
+        feeder.feed_data(b"one\ntw").unwrap();
+        assert_eq!(
+            &ready(reader.poll_fill_buf(&mut p.cx())).unwrap()[..],
+            b"one\ntw"
+        );
+        reader.consume(1);
+        // More arrives behind the bytes the reader holds: a line read sees them in order.
+        feeder.feed_data(b"o\nthree").unwrap();
+        assert_eq!(reader.buffered_len(), 12);
+        let line = ready(p.poll(pin!(reader.read_line())));
+        assert_eq!(&line.unwrap()[..], b"ne\n");
+        assert_eq!(
+            &ready(reader.poll_fill_buf(&mut p.cx())).unwrap()[..],
+            b"two\nthree"
+        );
+        reader.consume(4);
+        let mut buf = [0u8; 3];
+        assert_eq!(ready(reader.poll_read(&mut p.cx(), &mut buf)).unwrap(), 3);
+        assert_eq!(&buf, b"thr");
+        feeder.feed_eof();
+        assert!(!reader.at_eof(), "\"ee\" is still held");
+        let rest = ready(p.poll(pin!(reader.read_to_end())));
+        assert_eq!(&rest.unwrap()[..], b"ee");
+        assert!(reader.at_eof());
+        assert!(ready(reader.poll_fill_buf(&mut p.cx())).unwrap().is_empty());
+    }
+
+    #[test]
+    fn e4_poll_reads_resume_a_paused_buffer() {
+        let p = WakeCounter::new();
+        let (mut reader, feeder) = controlled(4);
+        feeder.feed_data(&[b'x'; 20]).unwrap();
+        assert!(!feeder.inbound.borrow().wants_data(), "did not pause");
+        let chunk = ready(reader.poll_read_chunk(&mut p.cx(), 16)).unwrap();
+        assert_eq!(chunk.len(), 16);
+        assert!(
+            feeder.inbound.borrow().wants_data(),
+            "not resumed at the limit"
+        );
+        assert!(feeder.inbound.borrow_mut().take_resumed());
+        feeder.feed_data(&[b'y'; 20]).unwrap();
+        assert!(!feeder.inbound.borrow().wants_data(), "did not pause again");
+        assert_eq!(ready(reader.poll_fill_buf(&mut p.cx())).unwrap().len(), 24);
+        assert!(
+            feeder.inbound.borrow().wants_data(),
+            "fill_buf did not resume"
+        );
+    }
+
+    #[test]
+    fn b1_poll_read_line_and_lines_poll_next_line() {
+        let p = WakeCounter::new();
+        let (mut reader, feeder) = reader(16);
+        assert!(reader.poll_read_line(&mut p.cx()).is_pending());
+        feeder.feed_data(b"a\nb").unwrap();
+        assert_eq!(p.wakes(), 1);
+        let line = ready(reader.poll_read_line(&mut p.cx())).unwrap();
+        assert_eq!(&line[..], b"a\n");
+        feeder.feed_eof();
+        let mut lines = reader.lines();
+        let last = ready(lines.poll_next_line(&mut p.cx())).unwrap().unwrap();
+        assert_eq!(&last[..], b"b");
+        assert!(ready(lines.poll_next_line(&mut p.cx())).is_none());
+    }
+
     #[test]
     fn e4_dropped_read_to_end_future_lets_reading_pause_again() {
         let p = WakeCounter::new();

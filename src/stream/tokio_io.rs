@@ -40,7 +40,11 @@ impl AsyncRead for StreamReader {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        let chunk = ready!(StreamReader::poll_read_chunk(self.get_mut(), cx, buf.remaining()))?;
+        let chunk = ready!(StreamReader::poll_read_chunk(
+            self.get_mut(),
+            cx,
+            buf.remaining()
+        ))?;
         buf.put_slice(&chunk);
         Poll::Ready(Ok(()))
     }
