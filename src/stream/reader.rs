@@ -794,7 +794,7 @@ mod tests {
         assert!(reader.poll_fill_buf(&mut p.cx()).is_pending());
         feeder.feed_data(b"one\ntw").unwrap();
         assert_eq!(
-            &ready(reader.poll_fill_buf(&mut p.cx())).unwrap()[..],
+            ready(reader.poll_fill_buf(&mut p.cx())).unwrap(),
             b"one\ntw"
         );
         reader.consume(1);
@@ -804,7 +804,7 @@ mod tests {
         let line = ready(p.poll(pin!(reader.read_line())));
         assert_eq!(&line.unwrap()[..], b"ne\n");
         assert_eq!(
-            &ready(reader.poll_fill_buf(&mut p.cx())).unwrap()[..],
+            ready(reader.poll_fill_buf(&mut p.cx())).unwrap(),
             b"two\nthree"
         );
         reader.consume(4);
