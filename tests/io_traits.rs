@@ -166,3 +166,34 @@ fn b1_lines_as_a_futures_stream() {
         Ok(())
     });
 }
+
+/// E4 through `AsyncRead`: with a 16-byte limit the reader's buffer pauses receiving
+/// almost at once; each read through the trait must re-arm the receive once it brought
+/// the buffer back down, or the transfer stalls.
+#[test]
+fn e4_reads_through_the_trait_resume_a_paused_connection() {
+    use tokio::io::AsyncReadExt;
+
+    const TOTAL: usize = 1 << 20;
+    run_bounded(LIMIT, async {
+        let small = ringstream::StreamOptions {
+            limit: 16,
+            ..Default::default()
+        };
+        let (client, server) =
+            support::tcp_pair_with(ringstream::StreamOptions::default(), small).await?;
+        let (_client_reader, writer) = client.split();
+        let (mut reader, _server_writer) = server.split();
+        let sending = spawn(async move {
+            writer.write(&vec![1u8; TOTAL])?;
+            writer.write_eof();
+            writer.drain().await?;
+            io::Result::Ok(writer)
+        });
+        let mut all = Vec::new();
+        AsyncReadExt::read_to_end(&mut reader, &mut all).await?;
+        assert_eq!(all.len(), TOTAL);
+        drop(sending.await.expect("sender task")?);
+        Ok(())
+    });
+}
