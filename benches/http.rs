@@ -700,6 +700,7 @@ const RATIOS: [(&str, &str); 3] = [
 
 /// The servers to compare: the `http_hello` pair, and the hyper three with `tokio-io`.
 fn start_servers(cpu: usize) -> io::Result<Vec<Server>> {
+    #[cfg_attr(not(feature = "tokio-io"), allow(unused_mut))]
     let mut servers = vec![
         start_ringstream(
             cpu,

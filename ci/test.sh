@@ -18,4 +18,4 @@ cargo test --workspace
 # The async I/O trait features (tokio-io, futures-io): their tests (hyper, tokio-util,
 # futures, allocations through the traits) and the feature modules' doc examples.
 cargo test --all-features --test io_traits --test hyper --test allocations
-cargo test --all-features --doc -- tokio_io futures_io
+cargo test --all-features --doc -- tokio_io futures_io ReadmeDoctests
