@@ -197,3 +197,43 @@ fn e4_reads_through_the_trait_resume_a_paused_connection() {
         Ok(())
     });
 }
+
+/// The writer's poll-level API by hand: `poll_write_vectored` queues every slice in
+/// order, `poll_write_eof` returns once the FIN is sent (the peer reads everything, then
+/// EOF), and `poll_close` returns once the socket is closed.
+#[test]
+fn f7_poll_write_vectored_write_eof_and_close() {
+    use std::io::IoSlice;
+
+    run_bounded(LIMIT, async {
+        let (client, server) = tcp_pair().await?;
+        let (_client_reader, mut writer) = client.split();
+        let (mut reader, _server_writer) = server.split();
+        let parts = [
+            IoSlice::new(b"head "),
+            IoSlice::new(b""),
+            IoSlice::new(b"body"),
+        ];
+        let n = poll_fn(|cx| writer.poll_write_vectored(cx, &parts)).await?;
+        assert_eq!(n, 9);
+        poll_fn(|cx| writer.poll_write_eof(cx)).await?;
+        assert_eq!(writer.get_write_buffer_size(), 0);
+        assert!(!writer.is_closing(), "a half-close is not a close");
+        assert_eq!(&reader.read_to_end().await?[..], b"head body");
+        poll_fn(|cx| writer.poll_close(cx)).await?;
+        let closed = poll_fn(|cx| {
+            let wait = std::pin::pin!(writer.wait_closed());
+            std::task::Poll::Ready(std::future::Future::poll(wait, cx))
+        })
+        .await;
+        assert!(
+            closed.is_ready(),
+            "poll_close returned before the socket closed"
+        );
+        let error = writer
+            .write(b"late")
+            .expect_err("a write after close fails");
+        assert_eq!(error.kind(), io::ErrorKind::BrokenPipe);
+        Ok(())
+    });
+}
