@@ -39,16 +39,14 @@ use crate::transport::Addr;
 #[doc(alias = "asyncio.StreamWriter")]
 pub struct StreamWriter {
     conn: Rc<Conn>,
-    /// Where the poll-level API parks: one waiter, for whichever it waits on last.
-    parked: Parked,
+    /// Where the poll-level API parks: one waiter, for whichever it waits on last. Boxed
+    /// on first use, so that writers that never use it stay 24 bytes smaller.
+    parked: Option<Box<Parked>>,
 }
 
 impl StreamWriter {
     pub(crate) fn new(conn: Rc<Conn>) -> StreamWriter {
-        StreamWriter {
-            conn,
-            parked: Parked::new(Wait::Drain),
-        }
+        StreamWriter { conn, parked: None }
     }
 
     /// The transport core (for a server's list of open connections).
@@ -130,7 +128,7 @@ impl StreamWriter {
     /// # Ok(()) }
     /// ```
     pub fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let waiter = self.parked.waiter(&self.conn, Wait::Drain);
+        let waiter = park(&mut self.parked, &self.conn, Wait::Drain);
         self.conn.poll_drain(cx, waiter)
     }
 
@@ -199,7 +197,7 @@ impl StreamWriter {
     /// # Ok(()) }
     /// ```
     pub fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let waiter = self.parked.waiter(&self.conn, Wait::Flush);
+        let waiter = park(&mut self.parked, &self.conn, Wait::Flush);
         self.conn.poll_flush(cx, waiter)
     }
 
@@ -238,7 +236,7 @@ impl StreamWriter {
     /// ```
     pub fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.close();
-        let waiter = self.parked.waiter(&self.conn, Wait::Closed);
+        let waiter = park(&mut self.parked, &self.conn, Wait::Closed);
         self.conn.poll_closed(cx, waiter)
     }
 
@@ -342,7 +340,9 @@ impl AsRawFd for StreamWriter {
 
 impl Drop for StreamWriter {
     fn drop(&mut self) {
-        self.parked.cancel(&self.conn);
+        if let Some(parked) = &mut self.parked {
+            parked.cancel(&self.conn);
+        }
         // F10: what is queued is still sent, then the socket closes.
         self.conn.close();
     }
@@ -363,6 +363,13 @@ enum Wait {
     Drain,
     Flush,
     Closed,
+}
+
+/// The poll-level API's waiter, made on first use, ready to park in `kind`'s list.
+fn park<'a>(parked: &'a mut Option<Box<Parked>>, conn: &Conn, kind: Wait) -> &'a mut Waiter {
+    parked
+        .get_or_insert_with(|| Box::new(Parked::new(kind)))
+        .waiter(conn, kind)
 }
 
 /// A waiter and the list it may be parked in.
