@@ -1,9 +1,12 @@
 //! HTTP/1.1 keep-alive under wrk: the `http_hello` server on ringstream next to the same
-//! server on tokio, one core each, in the same run.
+//! server on tokio, one core each, in the same run; with the `tokio-io` feature also hyper
+//! 1.x on ringstream (`examples/hyper_hello.rs`) next to the same hyper service on tokio,
+//! `current_thread` and `multi_thread` (one worker).
 //!
 //! ```text
 //! bash ci/install-bench-tools.sh        # wrk (Debian package), once
 //! cargo bench --bench http              # 3 rounds x 2 servers x 5 s: 40 s on a quiet machine
+//! cargo bench --features tokio-io --bench http -- --rounds 3 --duration 5   # + 3 hyper rows
 //! cargo bench --bench http -- --rounds 5 --duration 10 --connections 256
 //! ```
 //!
@@ -15,12 +18,19 @@
 //!   pinned thread with a `current_thread` runtime and its own `SO_REUSEPORT` listener —
 //!   how `examples/http_hello_tokio.rs` shards. Both pinned to the first CPU this process
 //!   may use.
-//! - Before measuring, each server must pass two checks of
+//! - Before measuring, each `http_hello` server must pass two checks of
 //!   `ringstream_harness::http::conformance` (pipelining: three requests in one segment answered in
-//!   order; `Connection: close` and HTTP/1.0); each gets a 1 s wrk warm-up.
+//!   order; `Connection: close` and HTTP/1.0), each hyper server must answer a GET with
+//!   `200` and `Hello, World!` (hyper adds a `date` header, so the byte-exact checks do not
+//!   apply); each gets a 1 s wrk warm-up.
+//! - The hyper rows: `hyper_hello`'s own `serve_connection` on a one-core `StreamServer`
+//!   ("hyper-ringstream"), and its `serve_http1` with the same service over tokio's
+//!   `TcpStream` (`TCP_NODELAY` on, as ringstream's) on `TokioServer`'s pinned thread with
+//!   a `current_thread` runtime ("hyper-tokio-ct") or a `multi_thread` runtime with one
+//!   worker pinned to the same CPU ("hyper-tokio-mt", measured on the worker thread).
 //! - Each measurement is `wrk -t1 -cC -dDs --latency http://127.0.0.1:PORT/`, pinned with
 //!   `taskset -c` to the second CPU (unpinned, with a note, when there is none or no
-//!   taskset). Rounds alternate which server goes first.
+//!   taskset). Each round starts with the next server in turn.
 //! - Server CPU: `utime + stime` of the server's thread, from `/proc/self/task/<tid>/stat`
 //!   before and after the run (the thread reports its own id from `/proc/thread-self`),
 //!   divided by wrk's request count. "Process CPU" is the same from `/proc/self/stat`: it
@@ -34,8 +44,9 @@
 //!
 //! # Reading the table
 //!
-//! Medians over the rounds with [min–max]. The ratio row is ringstream / tokio of the
-//! medians: above 1 is better for req/s, below 1 is better for latency and CPU. When some
+//! Medians over the rounds with [min–max]. The ratio rows are ringstream / tokio of the
+//! medians (and hyper-ringstream / each hyper-tokio): above 1 is better for req/s, below 1
+//! is better for latency and CPU. When some
 //! runs were disturbed (other load over 0.10 CPUs), a second table repeats the medians over
 //! the undisturbed runs only: trust that one.
 //!
@@ -63,8 +74,14 @@ use ringstream::stream::Addr;
 
 use ringstream_harness::cpu::{current_thread_id, stat_ticks, TICK};
 use ringstream_harness::cpu_busy::{cpu_ticks, shares as cpu_shares};
-use ringstream_harness::http::tokio_server::TokioServer;
+use ringstream_harness::http::tokio_server::{self, Flavor, TokioServer};
 use ringstream_harness::http::{conformance, ringstream_server};
+
+/// The hyper server: its handler, and its service for the hyper-on-tokio rows.
+#[cfg(feature = "tokio-io")]
+#[path = "../examples/hyper_hello.rs"]
+#[allow(dead_code)] // its `main`
+mod hyper_hello;
 
 const DEFAULT_ROUNDS: usize = 3;
 const DEFAULT_DURATION_S: u64 = 5;
@@ -298,10 +315,12 @@ fn count_failure(failures: &Failures, what: String) {
         .or_default() += 1;
 }
 
-/// One of the two servers under test, with what the bench needs to know about it.
+/// One of the servers under test, with what the bench needs to know about it.
 struct Server {
     name: &'static str,
     addr: SocketAddr,
+    /// Checks that it answers correctly (panics if not).
+    check: fn(SocketAddr),
     /// The serving thread's kernel id (ringstream's is known once it served a connection).
     tid: Arc<OnceLock<u32>>,
     /// Connections that ended in an error, by error kind.
@@ -353,7 +372,41 @@ impl Server {
     }
 }
 
-fn start_ringstream(cpu: usize) -> io::Result<Server> {
+/// The `http_hello` servers' checks.
+fn http_hello_checks(addr: SocketAddr) {
+    conformance::pipelined(addr);
+    conformance::connection_close_and_http10(addr);
+}
+
+/// A hyper server answers a GET with `200` and `Hello, World!`.
+#[cfg(feature = "tokio-io")]
+fn hyper_check(addr: SocketAddr) {
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect to the hyper server");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("read timeout");
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+        .expect("send");
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).expect("the answer");
+    assert!(
+        reply.starts_with("HTTP/1.1 200 OK\r\n") && reply.ends_with("\r\n\r\nHello, World!"),
+        "unexpected answer from the hyper server on {addr}: {reply:?}"
+    );
+}
+
+fn start_ringstream<H, Fut>(
+    cpu: usize,
+    name: &'static str,
+    check: fn(SocketAddr),
+    handler: H,
+) -> io::Result<Server>
+where
+    H: Fn(ringstream::Stream) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = io::Result<()>> + 'static,
+{
     let tid = Arc::new(OnceLock::new());
     let failures = Failures::default();
     let (record, count) = (tid.clone(), failures.clone());
@@ -368,24 +421,36 @@ fn start_ringstream(cpu: usize) -> io::Result<Server> {
         })
         .serve(move |stream| {
             record.get_or_init(|| current_thread_id().unwrap_or(0));
-            ringstream_server::serve_connection(stream)
+            handler(stream)
         })?;
     let Addr::Tcp(addr) = server.local_addr().clone() else {
         unreachable!("a TCP server has a TCP address")
     };
     Ok(Server {
-        name: "ringstream",
+        name,
         addr,
+        check,
         tid,
         failures,
         inner: Inner::Ringstream(server),
     })
 }
 
-fn start_tokio(cpu: usize) -> io::Result<Server> {
+fn start_tokio<H, Fut>(
+    cpu: usize,
+    name: &'static str,
+    check: fn(SocketAddr),
+    flavor: Flavor,
+    handler: H,
+) -> io::Result<Server>
+where
+    H: Fn(tokio::net::TcpStream) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = io::Result<()>> + Send + 'static,
+{
     let failures = Failures::default();
     let count = failures.clone();
-    let server = TokioServer::start("127.0.0.1:0".parse().unwrap(), &[cpu], move |e| {
+    let addr = SocketAddr::from(([127, 0, 0, 1], 0));
+    let server = TokioServer::start_with(addr, &[cpu], flavor, handler, move |e| {
         count_failure(&count, format!("{:?}", e.kind()));
     })?;
     let tid = Arc::new(OnceLock::new());
@@ -393,8 +458,9 @@ fn start_tokio(cpu: usize) -> io::Result<Server> {
         tid.get_or_init(|| t);
     }
     Ok(Server {
-        name: "tokio",
+        name,
         addr: server.local_addr(),
+        check,
         tid,
         failures,
         inner: Inner::Tokio(server),
@@ -607,18 +673,80 @@ fn print_table(results: &[(&str, Vec<Sample>)]) {
         medians.push(row);
         println!("| {} |", cells.join(" | "));
     }
-    if let [ring, tokio] = medians.as_slice() {
-        let ratios: Vec<String> = ring
+    let row = |name: &str| results.iter().position(|(n, _)| *n == name);
+    for (ours, theirs) in RATIOS {
+        let (Some(ours_at), Some(theirs_at)) = (row(ours), row(theirs)) else {
+            continue;
+        };
+        let ratios: Vec<String> = medians[ours_at]
             .iter()
-            .zip(tokio)
+            .zip(&medians[theirs_at])
             .zip(&COLUMNS)
             .map(|((r, t), column)| match column.ratio {
                 true => format!("{:.2}", r / t),
                 false => "—".to_string(),
             })
             .collect();
-        println!("| ringstream / tokio | {} |", ratios.join(" | "));
+        println!("| {ours} / {theirs} | {} |", ratios.join(" | "));
     }
+}
+
+/// The ratio rows: each ringstream server over its tokio counterparts.
+const RATIOS: [(&str, &str); 3] = [
+    ("ringstream", "tokio"),
+    ("hyper-ringstream", "hyper-tokio-ct"),
+    ("hyper-ringstream", "hyper-tokio-mt"),
+];
+
+/// The servers to compare: the `http_hello` pair, and the hyper three with `tokio-io`.
+fn start_servers(cpu: usize) -> io::Result<Vec<Server>> {
+    #[cfg_attr(not(feature = "tokio-io"), allow(unused_mut))]
+    let mut servers = vec![
+        start_ringstream(
+            cpu,
+            "ringstream",
+            http_hello_checks,
+            ringstream_server::serve_connection,
+        )?,
+        start_tokio(
+            cpu,
+            "tokio",
+            http_hello_checks,
+            Flavor::CurrentThread,
+            tokio_server::serve_connection,
+        )?,
+    ];
+    #[cfg(feature = "tokio-io")]
+    {
+        use hyper_util::rt::TokioIo;
+        let hyper_on_tokio = |stream: tokio::net::TcpStream| async move {
+            stream.set_nodelay(true)?;
+            hyper_hello::serve_http1(TokioIo::new(stream)).await
+        };
+        servers.push(start_ringstream(
+            cpu,
+            "hyper-ringstream",
+            hyper_check,
+            hyper_hello::serve_connection,
+        )?);
+        servers.push(start_tokio(
+            cpu,
+            "hyper-tokio-ct",
+            hyper_check,
+            Flavor::CurrentThread,
+            hyper_on_tokio,
+        )?);
+        servers.push(start_tokio(
+            cpu,
+            "hyper-tokio-mt",
+            hyper_check,
+            Flavor::MultiThreadOneWorker,
+            hyper_on_tokio,
+        )?);
+    }
+    #[cfg(not(feature = "tokio-io"))]
+    println!("http bench: without the hyper rows (they need `--features tokio-io`)");
+    Ok(servers)
 }
 
 fn main() {
@@ -636,8 +764,7 @@ fn main() {
     };
     let client_cpu = allowed.get(1).copied();
 
-    let servers = [start_ringstream(server_cpu), start_tokio(server_cpu)];
-    let mut servers: Vec<Server> = match servers.into_iter().collect() {
+    let mut servers = match start_servers(server_cpu) {
         Ok(servers) => servers,
         Err(e) => {
             eprintln!("http bench: a server did not start: {e}");
@@ -645,12 +772,11 @@ fn main() {
         }
     };
     for server in &servers {
-        conformance::pipelined(server.addr);
-        conformance::connection_close_and_http10(server.addr);
+        (server.check)(server.addr);
     }
     if !options.bench {
         println!(
-            "http bench: both servers answer correctly (run `cargo bench --bench http` to measure)"
+            "http bench: every server answers correctly (run `cargo bench --bench http` to measure)"
         );
         servers.drain(..).for_each(Server::stop);
         return;
@@ -703,11 +829,10 @@ fn main() {
         servers.iter().map(|s| (s.name, Vec::new())).collect();
     let mut failed = false;
     for round in 0..options.rounds {
-        let order: Vec<usize> = if round % 2 == 0 {
-            vec![0, 1]
-        } else {
-            vec![1, 0]
-        };
+        // Each round starts with another server.
+        let order: Vec<usize> = (0..servers.len())
+            .map(|i| (i + round) % servers.len())
+            .collect();
         for i in order {
             let server = &servers[i];
             let quiet_cpus: Vec<usize> = std::iter::once(server_cpu).chain(wrk.pin).collect();

@@ -157,3 +157,42 @@ fn a_udp_round_trip_allocates_nothing() {
     });
     check_at_most(allocations, 24);
 }
+
+/// The ping-pong round trip through tokio's `AsyncWrite` (write, then flush: wait until
+/// the send is handed to the kernel) and `AsyncRead` (`read_exact` into a stack buffer):
+/// the trait path adds no allocation to the native one above — a read copies the
+/// connection's bytes into the caller's buffer, a write queues as `write` does, a flush
+/// parks in a list that keeps its allocation.
+#[cfg(feature = "tokio-io")]
+#[test]
+fn a_round_trip_through_the_tokio_io_traits_allocates_nothing() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let rt = Runtime::new().expect("runtime");
+    let allocations = rt.block_on(async {
+        let (a, b) = Stream::pair().expect("pair");
+        let (mut ra, mut wa) = a.split();
+        let (mut rb, mut wb) = b.split();
+        let mut round_trip = async |i: u32| {
+            let ping = [(i % 251) as u8; 64];
+            let mut got = [0u8; 64];
+            AsyncWriteExt::write_all(&mut wa, &ping)
+                .await
+                .expect("ping");
+            AsyncWriteExt::flush(&mut wa).await.expect("ping sent");
+            AsyncReadExt::read_exact(&mut rb, &mut got)
+                .await
+                .expect("ping arrives");
+            AsyncWriteExt::write_all(&mut wb, &got).await.expect("pong");
+            AsyncWriteExt::flush(&mut wb).await.expect("pong sent");
+            let mut back = [0u8; 64];
+            AsyncReadExt::read_exact(&mut ra, &mut back)
+                .await
+                .expect("pong arrives");
+            assert_eq!(back, ping, "round trip {i}");
+        };
+        measure(&mut round_trip).await
+    });
+    check(allocations);
+}

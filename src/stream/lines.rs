@@ -1,5 +1,7 @@
 //! Line iteration over a reader: asyncio's `async for line in reader`.
 
+use std::task::{Context, Poll};
+
 use bytes::Bytes;
 
 use super::{StreamError, StreamReader};
@@ -10,6 +12,8 @@ use super::{StreamError, StreamReader};
 /// yielded, not swallowed: after a [`LimitOverrun`](StreamError::LimitOverrun) the overlong
 /// line is gone and iteration can go on; a connection error is yielded on every call, as in
 /// asyncio, so stop at the first `Err` you can't handle.
+///
+/// With the `futures-io` feature it is a `futures_core::Stream` of the same items.
 ///
 /// ```
 /// use ringstream::stream::{StreamError, StreamReader};
@@ -52,6 +56,27 @@ impl Lines<'_> {
             Ok(line) if line.is_empty() => None,
             result => Some(result),
         }
+    }
+
+    /// Poll form of [`next_line`](Self::next_line), for hand-written futures and streams.
+    ///
+    /// ```
+    /// use std::future::poll_fn;
+    /// use ringstream::stream::{StreamError, StreamReader};
+    ///
+    /// async fn first_line(reader: &mut StreamReader) -> Option<Result<bytes::Bytes, StreamError>> {
+    ///     let mut lines = reader.lines();
+    ///     poll_fn(|cx| lines.poll_next_line(cx)).await
+    /// }
+    /// ```
+    pub fn poll_next_line(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, StreamError>>> {
+        self.reader.poll_read_line(cx).map(|result| match result {
+            Ok(line) if line.is_empty() => None,
+            result => Some(result),
+        })
     }
 }
 

@@ -2,12 +2,16 @@
 //! Streams). It never touches SQEs: it reads and fills the per-connection state that the
 //! transport's completion handlers work on.
 
+#[cfg(feature = "futures-io")]
+mod futures_io;
 mod lines;
 mod pipe;
 mod read_future;
 mod reader;
 #[allow(clippy::module_inception)]
 mod stream;
+#[cfg(feature = "tokio-io")]
+mod tokio_io;
 mod writer;
 
 pub use crate::error::StreamError;

@@ -5,8 +5,9 @@ use std::cell::RefCell;
 use std::future::Future;
 use std::io;
 use std::rc::Rc;
+use std::task::{ready, Context, Poll};
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 
 use super::read_future::ReadFuture;
 use super::{Lines, StreamError};
@@ -20,6 +21,13 @@ use crate::transport::read_side::ReadSide;
 /// Every read is cancel-safe: dropping a read future at any point (a timeout, a `select`)
 /// loses no bytes, and the next read sees them. Reads take `&mut self`, so one read runs at a
 /// time. A `StreamReader` is `!Send`: it lives on its connection's core.
+///
+/// Besides the async reads there is a poll-level API for code that implements its own
+/// futures or I/O traits: [`poll_read`](Self::poll_read),
+/// [`poll_read_chunk`](Self::poll_read_chunk), [`poll_fill_buf`](Self::poll_fill_buf) /
+/// [`consume`](Self::consume) and [`poll_read_line`](Self::poll_read_line). The features
+/// `tokio-io` and `futures-io` build tokio's and futures' `AsyncRead` / `AsyncBufRead` on
+/// it.
 ///
 /// ```
 /// use ringstream::stream::{StreamError, StreamReader};
@@ -39,6 +47,10 @@ pub struct StreamReader {
     source: ReadSide,
     /// The reader is the connection's only handle (a read pipe): dropping it closes.
     closes_on_drop: bool,
+    /// What [`poll_fill_buf`](Self::poll_fill_buf) took off the buffer and
+    /// [`consume`](Self::consume) has not consumed yet: the first bytes of the stream. The
+    /// other reads put it back first (`source`).
+    front: Bytes,
 }
 
 impl StreamReader {
@@ -78,6 +90,7 @@ impl StreamReader {
         StreamReader {
             source: ReadSide::fed(inbound),
             closes_on_drop: false,
+            front: Bytes::new(),
         }
     }
 
@@ -86,6 +99,7 @@ impl StreamReader {
         StreamReader {
             source: ReadSide::conn(conn),
             closes_on_drop: false,
+            front: Bytes::new(),
         }
     }
 
@@ -99,6 +113,7 @@ impl StreamReader {
         StreamReader {
             source: ReadSide::conn(conn),
             closes_on_drop: true,
+            front: Bytes::new(),
         }
     }
 
@@ -115,7 +130,7 @@ impl StreamReader {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn buffered_len(&self) -> usize {
-        self.source.look(Inbound::buffered_len)
+        self.front.len() + self.source.look(Inbound::buffered_len)
     }
 
     /// Reads up to `n` bytes: returns as soon as at least one byte is buffered, without
@@ -144,7 +159,7 @@ impl StreamReader {
     /// ```
     #[doc(alias = "StreamReader.read")]
     pub fn read(&mut self, n: usize) -> impl Future<Output = Result<Bytes, StreamError>> + '_ {
-        ReadFuture::new(&self.source, move |inbound: &mut Inbound, cx: &mut _| {
+        ReadFuture::new(self.source(), move |inbound: &mut Inbound, cx: &mut _| {
             inbound.poll_read(cx, n)
         })
     }
@@ -161,7 +176,7 @@ impl StreamReader {
     /// ```
     #[doc(alias = "read(-1)")]
     pub fn read_to_end(&mut self) -> impl Future<Output = Result<Bytes, StreamError>> + '_ {
-        ReadFuture::new(&self.source, |inbound: &mut Inbound, cx: &mut _| {
+        ReadFuture::new(self.source(), |inbound: &mut Inbound, cx: &mut _| {
             inbound.poll_read_to_end(cx)
         })
     }
@@ -183,7 +198,7 @@ impl StreamReader {
     /// ```
     #[doc(alias = "readline")]
     pub fn read_line(&mut self) -> impl Future<Output = Result<Bytes, StreamError>> + '_ {
-        ReadFuture::new(&self.source, |inbound: &mut Inbound, cx: &mut _| {
+        ReadFuture::new(self.source(), |inbound: &mut Inbound, cx: &mut _| {
             inbound.poll_read_line(cx)
         })
     }
@@ -206,7 +221,7 @@ impl StreamReader {
         &mut self,
         n: usize,
     ) -> impl Future<Output = Result<Bytes, StreamError>> + '_ {
-        ReadFuture::new(&self.source, move |inbound: &mut Inbound, cx: &mut _| {
+        ReadFuture::new(self.source(), move |inbound: &mut Inbound, cx: &mut _| {
             inbound.poll_read_exact(cx, n)
         })
     }
@@ -230,7 +245,7 @@ impl StreamReader {
         &'a mut self,
         separator: &'a [u8],
     ) -> impl Future<Output = Result<Bytes, StreamError>> + 'a {
-        ReadFuture::new(&self.source, move |inbound: &mut Inbound, cx: &mut _| {
+        ReadFuture::new(self.source(), move |inbound: &mut Inbound, cx: &mut _| {
             inbound.poll_read_until(cx, separator)
         })
     }
@@ -251,7 +266,7 @@ impl StreamReader {
         &'a mut self,
         separators: &'a [&'a [u8]],
     ) -> impl Future<Output = Result<Bytes, StreamError>> + 'a {
-        ReadFuture::new(&self.source, move |inbound: &mut Inbound, cx: &mut _| {
+        ReadFuture::new(self.source(), move |inbound: &mut Inbound, cx: &mut _| {
             inbound.poll_read_until_any(cx, separators)
         })
     }
@@ -269,7 +284,7 @@ impl StreamReader {
     /// ```
     #[doc(alias = "StreamReader.at_eof")]
     pub fn at_eof(&self) -> bool {
-        self.source.look(Inbound::at_eof)
+        self.front.is_empty() && self.source.look(Inbound::at_eof)
     }
 
     /// The limit this reader was built with.
@@ -284,6 +299,147 @@ impl StreamReader {
     #[doc(alias = "_limit")]
     pub fn limit(&self) -> usize {
         self.source.look(Inbound::limit)
+    }
+
+    /// Poll form of [`read(n)`](Self::read): up to `n` bytes as soon as at least one is
+    /// buffered, without a copy (the same `Bytes` `read` returns); empty at EOF. `Pending`
+    /// registers `cx`'s waker, which the next data, EOF or error wakes. Bytes that
+    /// [`poll_fill_buf`](Self::poll_fill_buf) exposed and nothing consumed come first.
+    ///
+    /// ```
+    /// use std::future::poll_fn;
+    /// use ringstream::stream::{StreamError, StreamReader};
+    ///
+    /// async fn next_chunk(reader: &mut StreamReader) -> Result<bytes::Bytes, StreamError> {
+    ///     poll_fn(|cx| reader.poll_read_chunk(cx, 16 * 1024)).await
+    /// }
+    /// ```
+    pub fn poll_read_chunk(
+        &mut self,
+        cx: &mut Context<'_>,
+        n: usize,
+    ) -> Poll<Result<Bytes, StreamError>> {
+        if !self.front.is_empty() {
+            let n = n.min(self.front.len());
+            return Poll::Ready(Ok(self.front.split_to(n)));
+        }
+        let poll = self
+            .source
+            .step(|inbound: &mut Inbound| inbound.poll_read(cx, n));
+        // Taking bytes may bring a paused buffer back down: receive again (E4).
+        self.source.after_step();
+        poll
+    }
+
+    /// Reads into `buf` as soon as at least one byte is buffered: how many bytes were
+    /// copied, 0 at EOF (or for an empty `buf`). One copy, from the connection's buffer into
+    /// `buf`; [`poll_read_chunk`](Self::poll_read_chunk) makes none.
+    ///
+    /// ```
+    /// use std::future::poll_fn;
+    /// use ringstream::stream::{StreamError, StreamReader};
+    ///
+    /// async fn read_some(reader: &mut StreamReader, buf: &mut [u8]) -> Result<usize, StreamError> {
+    ///     poll_fn(|cx| reader.poll_read(cx, buf)).await
+    /// }
+    /// ```
+    pub fn poll_read(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<Result<usize, StreamError>> {
+        let chunk = ready!(self.poll_read_chunk(cx, buf.len()))?;
+        buf[..chunk.len()].copy_from_slice(&chunk);
+        Poll::Ready(Ok(chunk.len()))
+    }
+
+    /// Everything buffered, to look at without consuming it (`AsyncBufRead`'s
+    /// `poll_fill_buf`): waits until at least one byte is there; empty at EOF. Mark what was
+    /// used with [`consume`](Self::consume); the rest is read again by the next call or any
+    /// other read.
+    ///
+    /// No copy: the bytes are taken off the connection's buffer as they are, so reading
+    /// (E4) goes on while they are looked at. A read other than `poll_read`,
+    /// `poll_read_chunk` and `poll_fill_buf` puts what was not consumed back in front of
+    /// what arrived since, which copies both once.
+    ///
+    /// ```
+    /// use std::future::poll_fn;
+    /// use ringstream::stream::{StreamError, StreamReader};
+    ///
+    /// /// Skips leading spaces without reading past them.
+    /// async fn skip_spaces(reader: &mut StreamReader) -> Result<(), StreamError> {
+    ///     loop {
+    ///         let buf = poll_fn(|cx| reader.poll_fill_buf(cx).map_ok(|b| b.to_vec())).await?;
+    ///         let spaces = buf.iter().take_while(|&&b| b == b' ').count();
+    ///         reader.consume(spaces);
+    ///         if buf.is_empty() || spaces < buf.len() {
+    ///             return Ok(());
+    ///         }
+    ///     }
+    /// }
+    /// ```
+    pub fn poll_fill_buf(&mut self, cx: &mut Context<'_>) -> Poll<Result<&[u8], StreamError>> {
+        if self.front.is_empty() {
+            self.front = ready!(self.poll_read_chunk(cx, usize::MAX))?;
+        }
+        Poll::Ready(Ok(&self.front))
+    }
+
+    /// Marks the first `n` bytes [`poll_fill_buf`](Self::poll_fill_buf) returned as read
+    /// (at most what it returned).
+    ///
+    /// ```
+    /// use std::future::poll_fn;
+    /// use ringstream::stream::StreamReader;
+    ///
+    /// # ringstream::run(async {
+    /// let (mut reader, feeder) = StreamReader::with_feeder(StreamReader::DEFAULT_LIMIT)?;
+    /// feeder.feed_data(b"key=value\n")?;
+    /// let head = poll_fn(|cx| reader.poll_fill_buf(cx).map_ok(|b| b[..4].to_vec())).await?;
+    /// assert_eq!(head, b"key=");
+    /// reader.consume(4);
+    /// assert_eq!(&reader.read_line().await?[..], b"value\n");
+    /// # Ok::<(), ringstream::stream::StreamError>(())
+    /// # }).unwrap().unwrap();
+    /// ```
+    pub fn consume(&mut self, n: usize) {
+        self.front.advance(n.min(self.front.len()));
+    }
+
+    /// Poll form of [`read_line`](Self::read_line), for hand-written futures and streams
+    /// ([`Lines`] is one).
+    ///
+    /// ```
+    /// use std::future::poll_fn;
+    /// use ringstream::stream::{StreamError, StreamReader};
+    ///
+    /// async fn line(reader: &mut StreamReader) -> Result<bytes::Bytes, StreamError> {
+    ///     poll_fn(|cx| reader.poll_read_line(cx)).await
+    /// }
+    /// ```
+    pub fn poll_read_line(&mut self, cx: &mut Context<'_>) -> Poll<Result<Bytes, StreamError>> {
+        let poll = self
+            .source()
+            .step(|inbound: &mut Inbound| inbound.poll_read_line(cx));
+        self.source.after_step();
+        poll
+    }
+
+    /// The connection's buffer, for a read that works on it: first the bytes a
+    /// [`poll_fill_buf`](Self::poll_fill_buf) took and did not consume go back in front.
+    #[inline(always)]
+    fn source(&mut self) -> &ReadSide {
+        if !self.front.is_empty() {
+            self.unread_front();
+        }
+        &self.source
+    }
+
+    #[cold]
+    fn unread_front(&mut self) {
+        let front = std::mem::take(&mut self.front);
+        self.source.step(|inbound| inbound.unread(front));
     }
 
     /// Iterates over lines, as asyncio's `async for line in reader`: see [`Lines`].
@@ -604,6 +760,101 @@ mod tests {
             Err(StreamError::Io(error)) => assert_eq!(error.kind(), io::ErrorKind::ConnectionReset),
             other => panic!("expected the stored error, got {other:?}"),
         }
+    }
+
+    /// A reader with flow control on (as on a connection) and its feeder.
+    fn controlled(limit: usize) -> (StreamReader, ReaderFeeder) {
+        let mut inbound = Inbound::new(limit).unwrap();
+        inbound.enable_flow_control();
+        let inbound = Rc::new(RefCell::new(inbound));
+        let reader = StreamReader::from_inbound(Rc::clone(&inbound));
+        (reader, ReaderFeeder { inbound })
+    }
+
+    #[test]
+    fn a3_poll_read_waits_then_copies_what_arrived() {
+        let p = WakeCounter::new();
+        let (mut reader, feeder) = reader(16);
+        let mut buf = [0u8; 4];
+        assert!(reader.poll_read(&mut p.cx(), &mut buf).is_pending());
+        feeder.feed_data(b"abcdef").unwrap();
+        assert_eq!(p.wakes(), 1);
+        assert_eq!(ready(reader.poll_read(&mut p.cx(), &mut buf)).unwrap(), 4);
+        assert_eq!(&buf, b"abcd");
+        assert_eq!(ready(reader.poll_read(&mut p.cx(), &mut buf)).unwrap(), 2);
+        assert_eq!(&buf[..2], b"ef");
+        feeder.feed_eof();
+        assert_eq!(ready(reader.poll_read(&mut p.cx(), &mut buf)).unwrap(), 0);
+    }
+
+    #[test]
+    fn a7_unconsumed_fill_buf_bytes_come_first_for_every_read() {
+        let p = WakeCounter::new();
+        let (mut reader, feeder) = reader(64);
+        assert!(reader.poll_fill_buf(&mut p.cx()).is_pending());
+        feeder.feed_data(b"one\ntw").unwrap();
+        assert_eq!(
+            ready(reader.poll_fill_buf(&mut p.cx())).unwrap(),
+            b"one\ntw"
+        );
+        reader.consume(1);
+        // More arrives behind the bytes the reader holds: a line read sees them in order.
+        feeder.feed_data(b"o\nthree").unwrap();
+        assert_eq!(reader.buffered_len(), 12);
+        let line = ready(p.poll(pin!(reader.read_line())));
+        assert_eq!(&line.unwrap()[..], b"ne\n");
+        assert_eq!(
+            ready(reader.poll_fill_buf(&mut p.cx())).unwrap(),
+            b"two\nthree"
+        );
+        reader.consume(4);
+        let mut buf = [0u8; 3];
+        assert_eq!(ready(reader.poll_read(&mut p.cx(), &mut buf)).unwrap(), 3);
+        assert_eq!(&buf, b"thr");
+        feeder.feed_eof();
+        assert!(!reader.at_eof(), "\"ee\" is still held");
+        let rest = ready(p.poll(pin!(reader.read_to_end())));
+        assert_eq!(&rest.unwrap()[..], b"ee");
+        assert!(reader.at_eof());
+        assert!(ready(reader.poll_fill_buf(&mut p.cx())).unwrap().is_empty());
+    }
+
+    #[test]
+    fn e4_poll_reads_resume_a_paused_buffer() {
+        let p = WakeCounter::new();
+        let (mut reader, feeder) = controlled(4);
+        feeder.feed_data(&[b'x'; 20]).unwrap();
+        assert!(!feeder.inbound.borrow().wants_data(), "did not pause");
+        let chunk = ready(reader.poll_read_chunk(&mut p.cx(), 16)).unwrap();
+        assert_eq!(chunk.len(), 16);
+        assert!(
+            feeder.inbound.borrow().wants_data(),
+            "not resumed at the limit"
+        );
+        assert!(feeder.inbound.borrow_mut().take_resumed());
+        feeder.feed_data(&[b'y'; 20]).unwrap();
+        assert!(!feeder.inbound.borrow().wants_data(), "did not pause again");
+        assert_eq!(ready(reader.poll_fill_buf(&mut p.cx())).unwrap().len(), 24);
+        assert!(
+            feeder.inbound.borrow().wants_data(),
+            "fill_buf did not resume"
+        );
+    }
+
+    #[test]
+    fn b1_poll_read_line_and_lines_poll_next_line() {
+        let p = WakeCounter::new();
+        let (mut reader, feeder) = reader(16);
+        assert!(reader.poll_read_line(&mut p.cx()).is_pending());
+        feeder.feed_data(b"a\nb").unwrap();
+        assert_eq!(p.wakes(), 1);
+        let line = ready(reader.poll_read_line(&mut p.cx())).unwrap();
+        assert_eq!(&line[..], b"a\n");
+        feeder.feed_eof();
+        let mut lines = reader.lines();
+        let last = ready(lines.poll_next_line(&mut p.cx())).unwrap().unwrap();
+        assert_eq!(&last[..], b"b");
+        assert!(ready(lines.poll_next_line(&mut p.cx())).is_none());
     }
 
     #[test]

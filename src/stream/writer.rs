@@ -1,9 +1,10 @@
 //! [`StreamWriter`]: asyncio's `StreamWriter` over a transport core.
 
 use std::future::{poll_fn, Future};
-use std::io;
+use std::io::{self, IoSlice};
 use std::os::fd::{AsRawFd, RawFd};
 use std::rc::Rc;
+use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
 
@@ -27,14 +28,25 @@ use crate::transport::Addr;
 /// writer.wait_closed().await?;
 /// # drop(reply); Ok(()) }
 /// ```
+///
+/// The poll-level API ([`poll_write`](Self::poll_write),
+/// [`poll_write_vectored`](Self::poll_write_vectored), [`poll_drain`](Self::poll_drain),
+/// [`poll_flush`](Self::poll_flush), [`poll_write_eof`](Self::poll_write_eof),
+/// [`poll_close`](Self::poll_close)) is for code that implements its own futures or I/O
+/// traits; the features `tokio-io` and `futures-io` build tokio's and futures' `AsyncWrite`
+/// on it. Backpressure there: a write is accepted whole while the buffer is not over the
+/// high watermark, and waits (`Pending`) for it to drain to the low one otherwise.
 #[doc(alias = "asyncio.StreamWriter")]
 pub struct StreamWriter {
     conn: Rc<Conn>,
+    /// Where the poll-level API parks: one waiter, for whichever it waits on last. Boxed
+    /// on first use, so that writers that never use it stay 24 bytes smaller.
+    parked: Option<Box<Parked>>,
 }
 
 impl StreamWriter {
     pub(crate) fn new(conn: Rc<Conn>) -> StreamWriter {
-        StreamWriter { conn }
+        StreamWriter { conn, parked: None }
     }
 
     /// The transport core (for a server's list of open connections).
@@ -100,6 +112,138 @@ impl StreamWriter {
             let (conn, waiter) = waiter.parts();
             conn.poll_drain(cx, waiter)
         })
+    }
+
+    /// Poll form of [`drain`](Self::drain), with the writer's own waiter: `Pending` while
+    /// the buffer is over the high watermark and not yet back at the low one.
+    ///
+    /// # Errors
+    /// As [`drain`](Self::drain).
+    ///
+    /// ```no_run
+    /// use std::future::poll_fn;
+    /// # async fn example(writer: &mut ringstream::StreamWriter) -> std::io::Result<()> {
+    /// writer.write(b"chunk")?;
+    /// poll_fn(|cx| writer.poll_drain(cx)).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let waiter = park(&mut self.parked, &self.conn, Wait::Drain);
+        self.conn.poll_drain(cx, waiter)
+    }
+
+    /// Queues `data` once the buffer has room (`AsyncWrite::poll_write`): while it is not
+    /// over the high watermark, `data` is queued whole (one copy, as
+    /// [`write`](Self::write)) and this returns its length; over it, this waits as
+    /// [`poll_drain`](Self::poll_drain) until the buffer is down at the low watermark.
+    /// Queued bytes are sent at the ring's next submission without a flush; see
+    /// [`poll_flush`](Self::poll_flush) to wait until they are.
+    ///
+    /// # Errors
+    /// As [`write`](Self::write) and [`drain`](Self::drain).
+    ///
+    /// ```no_run
+    /// use std::future::poll_fn;
+    /// # async fn example(writer: &mut ringstream::StreamWriter) -> std::io::Result<()> {
+    /// let n = poll_fn(|cx| writer.poll_write(cx, b"hello\n")).await?;
+    /// assert_eq!(n, 6);
+    /// # Ok(()) }
+    /// ```
+    pub fn poll_write(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        ready!(self.poll_drain(cx))?;
+        self.write(data)?;
+        Poll::Ready(Ok(data.len()))
+    }
+
+    /// [`poll_write`](Self::poll_write) for several buffers: all are queued, in order, and
+    /// coalesced like small writes, so a caller gathering a head and a body needs no buffer
+    /// of its own.
+    ///
+    /// # Errors
+    /// As [`writelines`](Self::writelines) and [`drain`](Self::drain).
+    ///
+    /// ```no_run
+    /// use std::future::poll_fn;
+    /// use std::io::IoSlice;
+    /// # async fn example(writer: &mut ringstream::StreamWriter) -> std::io::Result<()> {
+    /// let parts = [IoSlice::new(b"HTTP/1.1 204 No Content\r\n"), IoSlice::new(b"\r\n")];
+    /// poll_fn(|cx| writer.poll_write_vectored(cx, &parts)).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn poll_write_vectored(
+        &mut self,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        ready!(self.poll_drain(cx))?;
+        self.writelines(bufs.iter().map(|buf| &buf[..]))?;
+        Poll::Ready(Ok(bufs.iter().map(|buf| buf.len()).sum()))
+    }
+
+    /// Waits until everything written so far, and a FIN that
+    /// [`write_eof`](Self::write_eof) asked for, is handed to the kernel (nothing queued,
+    /// no send in flight): after it, stopping the program or the runtime loses none of it.
+    /// Unlike [`drain`](Self::drain) it ignores the watermarks. Not needed for the data to
+    /// go out: queued bytes are sent anyway, at the ring's next submission.
+    ///
+    /// # Errors
+    /// The connection's error if it was lost; `ConnectionReset` after `abort()`.
+    ///
+    /// ```no_run
+    /// use std::future::poll_fn;
+    /// # async fn example(writer: &mut ringstream::StreamWriter) -> std::io::Result<()> {
+    /// writer.write(b"last words\n")?;
+    /// poll_fn(|cx| writer.poll_flush(cx)).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let waiter = park(&mut self.parked, &self.conn, Wait::Flush);
+        self.conn.poll_flush(cx, waiter)
+    }
+
+    /// Half-closes and waits until the FIN is sent, after everything queued
+    /// ([`write_eof`](Self::write_eof), then [`poll_flush`](Self::poll_flush)): what
+    /// `AsyncWrite::poll_shutdown` does, as tokio's `TcpStream`. Reading goes on; dropping
+    /// the writer closes the socket. Calling it again returns at once. On TLS, which has no
+    /// half-close, it is [`poll_close`](Self::poll_close): `close_notify`, then the close.
+    ///
+    /// # Errors
+    /// As [`poll_flush`](Self::poll_flush).
+    ///
+    /// ```no_run
+    /// use std::future::poll_fn;
+    /// # async fn example(writer: &mut ringstream::StreamWriter) -> std::io::Result<()> {
+    /// writer.write(b"bye\n")?;
+    /// poll_fn(|cx| writer.poll_write_eof(cx)).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn poll_write_eof(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if !self.can_write_eof() {
+            // TLS has no half-close: its shutdown is `close_notify` and the close (as
+            // tokio-rustls sends `close_notify` on shutdown).
+            return self.poll_close(cx);
+        }
+        self.write_eof()?;
+        self.poll_flush(cx)
+    }
+
+    /// Poll form of [`close`](Self::close) then [`wait_closed`](Self::wait_closed): closes
+    /// (everything queued is still sent) and waits until the socket is closed.
+    ///
+    /// # Errors
+    /// As [`wait_closed`](Self::wait_closed).
+    ///
+    /// ```no_run
+    /// use std::future::poll_fn;
+    /// # async fn example(writer: &mut ringstream::StreamWriter) -> std::io::Result<()> {
+    /// poll_fn(|cx| writer.poll_close(cx)).await?;
+    /// assert!(writer.is_closing());
+    /// # Ok(()) }
+    /// ```
+    pub fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.close();
+        let waiter = park(&mut self.parked, &self.conn, Wait::Closed);
+        self.conn.poll_closed(cx, waiter)
     }
 
     /// Sets the high and low watermarks (asyncio's rules: high only -> low = high / 4; low
@@ -206,6 +350,9 @@ impl AsRawFd for StreamWriter {
 
 impl Drop for StreamWriter {
     fn drop(&mut self) {
+        if let Some(parked) = &mut self.parked {
+            parked.cancel(&self.conn);
+        }
         // F10: what is queued is still sent, then the socket closes.
         self.conn.close();
     }
@@ -220,38 +367,76 @@ impl std::fmt::Debug for StreamWriter {
     }
 }
 
-#[derive(Clone, Copy)]
+/// Which list of the connection's outbound state a waiter parks in.
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Wait {
     Drain,
+    Flush,
     Closed,
+}
+
+/// The poll-level API's waiter, made on first use, ready to park in `kind`'s list.
+fn park<'a>(parked: &'a mut Option<Box<Parked>>, conn: &Conn, kind: Wait) -> &'a mut Waiter {
+    parked
+        .get_or_insert_with(|| Box::new(Parked::new(kind)))
+        .waiter(conn, kind)
+}
+
+/// A waiter and the list it may be parked in.
+struct Parked {
+    waiter: Waiter,
+    kind: Wait,
+}
+
+impl Parked {
+    fn new(kind: Wait) -> Self {
+        Parked {
+            waiter: Waiter::default(),
+            kind,
+        }
+    }
+
+    /// The waiter, for parking in `kind`'s list: leaves the list it was parked in, if
+    /// another.
+    fn waiter(&mut self, conn: &Conn, kind: Wait) -> &mut Waiter {
+        if self.kind != kind {
+            self.cancel(conn);
+            self.kind = kind;
+        }
+        &mut self.waiter
+    }
+
+    /// Leaves the list, if parked.
+    fn cancel(&mut self, conn: &Conn) {
+        match self.kind {
+            Wait::Drain => conn.cancel_drain(&mut self.waiter),
+            Wait::Flush => conn.cancel_flush(&mut self.waiter),
+            Wait::Closed => conn.cancel_closed(&mut self.waiter),
+        }
+    }
 }
 
 /// A drain or wait_closed waiter that unregisters itself when its future is dropped.
 struct WaiterGuard<'a> {
     conn: &'a Conn,
-    waiter: Waiter,
-    kind: Wait,
+    parked: Parked,
 }
 
 impl<'a> WaiterGuard<'a> {
     fn new(conn: &'a Rc<Conn>, kind: Wait) -> Self {
         WaiterGuard {
             conn,
-            waiter: Waiter::default(),
-            kind,
+            parked: Parked::new(kind),
         }
     }
 
     fn parts(&mut self) -> (&'a Conn, &mut Waiter) {
-        (self.conn, &mut self.waiter)
+        (self.conn, &mut self.parked.waiter)
     }
 }
 
 impl Drop for WaiterGuard<'_> {
     fn drop(&mut self) {
-        match self.kind {
-            Wait::Drain => self.conn.cancel_drain(&mut self.waiter),
-            Wait::Closed => self.conn.cancel_closed(&mut self.waiter),
-        }
+        self.parked.cancel(self.conn);
     }
 }

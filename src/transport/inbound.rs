@@ -278,6 +278,33 @@ impl Inbound {
         Ok(())
     }
 
+    /// Puts `data` back in front of everything buffered: what a reader took to look at
+    /// (`StreamReader::poll_fill_buf`) and did not consume, before a read that works on the
+    /// buffer. Into an empty buffer it goes back as it is, without a copy; in front of data
+    /// that arrived since, both are copied into one buffer. Allowed after EOF (the bytes
+    /// were received before it). May pause reading (E4).
+    pub(crate) fn unread(&mut self, data: Bytes) {
+        if data.is_empty() {
+            return;
+        }
+        if self.is_empty() {
+            match &mut self.lent {
+                Some(lent) => **lent = data,
+                None => self.lent = Some(Box::new(data)),
+            }
+        } else {
+            self.flatten();
+            let mut buf = BytesMut::with_capacity(data.len() + self.buf.len());
+            buf.extend_from_slice(&data);
+            buf.extend_from_slice(&self.buf);
+            self.buf = buf;
+            // The search's resume points described the old buffer.
+            self.search = SeparatorSearch::default();
+            self.note_growth();
+        }
+        self.maybe_pause();
+    }
+
     /// The peer will send nothing more; wakes the reader.
     pub(crate) fn feed_eof(&mut self) {
         self.eof = true;

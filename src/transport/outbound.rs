@@ -92,6 +92,9 @@ struct Rare {
     drains: Waiters,
     /// Pending `wait_closed()` calls (F7).
     closers: Waiters,
+    /// Pending flushes (the poll-level writer's `poll_flush`): released once everything
+    /// written, and a requested FIN, is handed to the kernel.
+    flushes: Waiters,
     /// The error that ended the connection (F5).
     error: Option<Rc<StoredError>>,
     /// Why closing the socket failed, or that it closed with data unsent (F7).
@@ -176,6 +179,7 @@ impl Outbound {
         self.in_flight = 0;
         let spare = self.queue.requeue_unsent(batch, sent);
         self.maybe_resume();
+        self.release_flushes();
         spare
     }
 
@@ -227,6 +231,7 @@ impl Outbound {
     pub(crate) fn abandon_send(&mut self) {
         self.in_flight = 0;
         self.maybe_resume();
+        self.release_flushes();
     }
 
     /// Queued plus in-flight bytes (F2): asyncio's `get_write_buffer_size()`.
@@ -320,6 +325,59 @@ impl Outbound {
     pub(crate) fn shutdown_done(&mut self) {
         if self.eof == Eof::Wanted {
             self.eof = Eof::Sent;
+            self.release_flushes();
+        }
+    }
+
+    /// A flush: ready once everything written is handed to the kernel (nothing queued,
+    /// nothing in flight) and a requested FIN is sent; else parks `waiter` until then.
+    /// Unlike `drain()` it ignores the watermarks, so that bytes a caller flushed are not
+    /// lost if the program stops or aborts right after.
+    ///
+    /// Errors, checked first on every poll: the connection's error if it failed; a
+    /// `ConnectionReset` error once `abort()` (or a close that lost data) dropped the
+    /// queue. A writer that is closing flushes as usual.
+    pub(crate) fn poll_flush(
+        &mut self,
+        cx: &mut Context<'_>,
+        waiter: &mut Waiter,
+    ) -> Poll<io::Result<()>> {
+        let outcome = if let Some(error) = self.error() {
+            Err(error.to_io_error())
+        } else if self.rare.as_ref().is_some_and(|rare| rare.lost) {
+            Err(io::Error::new(
+                io::ErrorKind::ConnectionReset,
+                "flush on an aborted writer: the queued data was dropped",
+            ))
+        } else if self.is_flushed() {
+            Ok(())
+        } else {
+            self.rare().flushes.park(waiter, cx.waker());
+            return Poll::Pending;
+        };
+        self.cancel_flush(waiter);
+        Poll::Ready(outcome)
+    }
+
+    /// A flush was dropped or finished: forgets its waker.
+    pub(crate) fn cancel_flush(&mut self, waiter: &mut Waiter) {
+        if let Some(rare) = &mut self.rare {
+            rare.flushes.remove(waiter);
+        }
+    }
+
+    /// Everything written is handed to the kernel and no FIN waits to be sent.
+    fn is_flushed(&self) -> bool {
+        self.is_idle() && self.eof != Eof::Wanted
+    }
+
+    /// Releases the pending flushes once there is nothing left to flush.
+    fn release_flushes(&mut self) {
+        if !self.is_flushed() {
+            return;
+        }
+        if let Some(rare) = &mut self.rare {
+            rare.flushes.wake_all();
         }
     }
 
@@ -452,6 +510,7 @@ impl Outbound {
                 rare.lost = true;
             }
             rare.drains.wake_all();
+            rare.flushes.wake_all();
         }
     }
 

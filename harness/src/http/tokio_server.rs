@@ -2,7 +2,11 @@
 //! one thread per core, each pinned to its CPU with its own `current_thread` runtime and
 //! its own `SO_REUSEPORT` listener on the shared port (the kernel spreads connections over
 //! them), and a task per connection on the thread that accepted it.
+//!
+//! [`TokioServer::start_with`] serves another handler (the http bench's hyper rows), and
+//! can give each thread a `multi_thread` runtime with one worker instead.
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -172,6 +176,17 @@ async fn close_gracefully(stream: &mut TcpStream) -> io::Result<()> {
     Ok(())
 }
 
+/// Which tokio runtime each serving thread runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    /// `current_thread`: the pinned thread itself runs every task.
+    CurrentThread,
+    /// `multi_thread` with one worker, pinned to the same CPU: the work-stealing
+    /// scheduler most tokio servers run, on one core. Everything (accepting too) runs on
+    /// the worker, whose id [`TokioServer::tids`] reports.
+    MultiThreadOneWorker,
+}
+
 /// A running tokio server: one pinned thread, `current_thread` runtime and `SO_REUSEPORT`
 /// listener per CPU.
 pub struct TokioServer {
@@ -202,6 +217,31 @@ impl TokioServer {
         cpus: &[usize],
         on_failure: impl Fn(&io::Error) + Send + Sync + 'static,
     ) -> io::Result<TokioServer> {
+        Self::start_with(
+            addr,
+            cpus,
+            Flavor::CurrentThread,
+            serve_connection,
+            on_failure,
+        )
+    }
+
+    /// [`start`](Self::start) with `handler` serving each connection, on runtimes of
+    /// `flavor`.
+    ///
+    /// # Errors
+    /// As [`start`](Self::start).
+    pub fn start_with<H, Fut>(
+        addr: SocketAddr,
+        cpus: &[usize],
+        flavor: Flavor,
+        handler: H,
+        on_failure: impl Fn(&io::Error) + Send + Sync + 'static,
+    ) -> io::Result<TokioServer>
+    where
+        H: Fn(TcpStream) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = io::Result<()>> + Send + 'static,
+    {
         if cpus.is_empty() {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "no CPU given"));
         }
@@ -231,31 +271,59 @@ impl TokioServer {
             let counters = counters.clone();
             let on_failure = on_failure.clone();
             let ready_tx = ready_tx.clone();
+            let handler = handler.clone();
             let thread = thread::Builder::new()
                 .name(format!("tokio-http-{index}"))
                 .spawn(move || {
-                    if ringstream::runtime::pin_current_thread(cpu).is_err() {
-                        eprintln!("tokio_server: cannot pin thread {index} to CPU {cpu}");
-                    }
-                    let runtime = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build();
+                    let pin = move || {
+                        if ringstream::runtime::pin_current_thread(cpu).is_err() {
+                            eprintln!("tokio_server: cannot pin thread {index} to CPU {cpu}");
+                        }
+                    };
+                    pin();
+                    let runtime = match flavor {
+                        Flavor::CurrentThread => tokio::runtime::Builder::new_current_thread()
+                            .enable_all()
+                            .build(),
+                        Flavor::MultiThreadOneWorker => tokio::runtime::Builder::new_multi_thread()
+                            .worker_threads(1)
+                            .on_thread_start(pin)
+                            .enable_all()
+                            .build(),
+                    };
                     let setup = runtime.and_then(|rt| {
                         let listener = rt.block_on(async { socket.listen(BACKLOG) })?;
-                        Ok((rt, listener))
+                        // The thread that runs the tasks: this one, or the one worker.
+                        let tid = match flavor {
+                            Flavor::CurrentThread => crate::cpu::current_thread_id(),
+                            Flavor::MultiThreadOneWorker => rt
+                                .block_on(rt.spawn(async { crate::cpu::current_thread_id() }))
+                                .map_err(io::Error::other)?,
+                        }?;
+                        Ok((rt, listener, tid))
                     });
-                    let (runtime, listener) = match setup {
+                    let (runtime, listener, tid) = match setup {
                         Ok(ok) => ok,
                         Err(e) => {
                             let _ = ready_tx.send(Err(e));
                             return;
                         }
                     };
-                    let _ = ready_tx.send(Ok(crate::cpu::current_thread_id().unwrap_or(0)));
+                    let _ = ready_tx.send(Ok(tid));
+                    let serving = accept_loop(listener, counters, on_failure, handler);
                     runtime.block_on(async move {
-                        tokio::select! {
-                            () = accept_loop(listener, counters, on_failure) => {}
-                            _ = stop_rx.wait_for(|stop| *stop) => {}
+                        match flavor {
+                            // Accepting runs on this thread, with the connections.
+                            Flavor::CurrentThread => tokio::select! {
+                                () = serving => {}
+                                _ = stop_rx.wait_for(|stop| *stop) => {}
+                            },
+                            // Accepting runs on the worker; this thread only waits.
+                            Flavor::MultiThreadOneWorker => {
+                                let accepting = tokio::spawn(serving);
+                                let _ = stop_rx.wait_for(|stop| *stop).await;
+                                accepting.abort();
+                            }
                         }
                     });
                     // Dropping the runtime drops every connection task: open connections
@@ -342,11 +410,15 @@ impl TokioServer {
     }
 }
 
-async fn accept_loop(
+async fn accept_loop<H, Fut>(
     listener: TcpListener,
     counters: Arc<Counters>,
     on_failure: Arc<impl Fn(&io::Error) + Send + Sync + 'static>,
-) {
+    handler: H,
+) where
+    H: Fn(TcpStream) -> Fut,
+    Fut: Future<Output = io::Result<()>> + Send + 'static,
+{
     loop {
         match listener.accept().await {
             Ok((stream, _peer)) => {
@@ -354,8 +426,9 @@ async fn accept_loop(
                 counters.active.fetch_add(1, Ordering::Relaxed);
                 let counters = counters.clone();
                 let on_failure = on_failure.clone();
+                let serving = handler(stream);
                 tokio::spawn(async move {
-                    let result = serve_connection(stream).await;
+                    let result = serving.await;
                     if let Err(e) = result {
                         counters.failures.fetch_add(1, Ordering::Relaxed);
                         on_failure(&e);

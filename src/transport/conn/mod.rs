@@ -333,6 +333,19 @@ impl Conn {
         self.outbound.borrow_mut().cancel_drain(waiter);
     }
 
+    /// Ready once everything written (and a requested FIN) is handed to the kernel.
+    pub(crate) fn poll_flush(
+        &self,
+        cx: &mut Context<'_>,
+        waiter: &mut Waiter,
+    ) -> Poll<io::Result<()>> {
+        self.outbound.borrow_mut().poll_flush(cx, waiter)
+    }
+
+    pub(crate) fn cancel_flush(&self, waiter: &mut Waiter) {
+        self.outbound.borrow_mut().cancel_flush(waiter);
+    }
+
     /// Ready once the endpoint is closed, with the connection's error if it had one.
     pub(crate) fn poll_closed(
         &self,

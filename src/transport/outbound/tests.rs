@@ -840,3 +840,58 @@ fn short_sends_and_interleaved_writes_reproduce_the_byte_stream() {
         "the bytes sent differ from the bytes written"
     );
 }
+
+fn poll_flush(outbound: &mut Outbound, probe: &WakeCounter, waiter: &mut Waiter) -> Poll<()> {
+    outbound.poll_flush(&mut probe.cx(), waiter).map(|result| {
+        result.unwrap();
+    })
+}
+
+#[test]
+fn f10_flush_waits_until_everything_is_handed_to_the_kernel() {
+    let mut outbound = Outbound::default();
+    let probe = WakeCounter::new();
+    let mut waiter = Waiter::default();
+    assert!(poll_flush(&mut outbound, &probe, &mut waiter).is_ready());
+    // Far under the low watermark: a drain would return, a flush waits.
+    outbound.write_slice(b"0123456789").unwrap();
+    assert!(poll_flush(&mut outbound, &probe, &mut waiter).is_pending());
+    let batch = outbound.next_send(usize::MAX, usize::MAX).unwrap();
+    let mut wire = Vec::new();
+    transmit(&mut outbound, batch, 4, &mut wire);
+    assert_eq!(probe.wakes(), 0, "woken with 6 bytes still queued");
+    assert!(poll_flush(&mut outbound, &probe, &mut waiter).is_pending());
+    flush(&mut outbound, &mut wire);
+    assert_eq!(probe.wakes(), 1);
+    assert!(poll_flush(&mut outbound, &probe, &mut waiter).is_ready());
+    assert_eq!(wire, b"0123456789");
+}
+
+#[test]
+fn f6_flush_after_write_eof_waits_for_the_shutdown() {
+    let mut outbound = Outbound::default();
+    let probe = WakeCounter::new();
+    let mut waiter = Waiter::default();
+    outbound.write_slice(b"last").unwrap();
+    outbound.write_eof();
+    assert!(poll_flush(&mut outbound, &probe, &mut waiter).is_pending());
+    flush(&mut outbound, &mut Vec::new());
+    assert_eq!(probe.wakes(), 0, "woken before the FIN was sent");
+    assert!(poll_flush(&mut outbound, &probe, &mut waiter).is_pending());
+    outbound.shutdown_done();
+    assert_eq!(probe.wakes(), 1);
+    assert!(poll_flush(&mut outbound, &probe, &mut waiter).is_ready());
+}
+
+#[test]
+fn f8_flush_after_abort_is_an_error() {
+    let mut outbound = Outbound::default();
+    let probe = WakeCounter::new();
+    let mut waiter = Waiter::default();
+    outbound.write_slice(b"dropped").unwrap();
+    assert!(poll_flush(&mut outbound, &probe, &mut waiter).is_pending());
+    outbound.abort();
+    assert_eq!(probe.wakes(), 1);
+    let result = ready(outbound.poll_flush(&mut probe.cx(), &mut waiter));
+    assert_kind(result, io::ErrorKind::ConnectionReset);
+}
