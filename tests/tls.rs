@@ -423,7 +423,10 @@ fn protocols_served_over_tls_get_plaintext() {
             let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
             stream.writer.write(&data)?;
             let back = stream.reader.read_exact(data.len()).await?;
-            assert!(back[..] == data[..], "echoed in order (buffered: {buffered})");
+            assert!(
+                back[..] == data[..],
+                "echoed in order (buffered: {buffered})"
+            );
             stream.writer.close();
             stream.writer.wait_closed().await
         });
