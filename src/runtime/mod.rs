@@ -64,8 +64,8 @@ pub struct Runtime {
 /// let before = rt.stats();
 /// rt.block_on(async {
 ///     let (a, b) = Stream::pair()?;
-///     let (_, writer) = a.split();
-///     let (mut reader, _) = b.split();
+///     let (_a_reader, writer) = a.split();
+///     let (mut reader, _b_writer) = b.split();
 ///     writer.write_all(b"hello").await?;
 ///     let got = reader.read_exact(5).await.map_err(std::io::Error::from)?;
 ///     assert_eq!(&got[..], b"hello");
