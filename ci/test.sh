@@ -13,4 +13,6 @@ fi
 # The workspace: the library, the `ringstream` command (cli/) and the harness (harness/).
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy --workspace --all-targets --all-features -- -D warnings
 cargo test --workspace
+cargo test --workspace --all-features

@@ -62,6 +62,19 @@
 //!
 //! No pinned memory is registered, so `RLIMIT_MEMLOCK` does not matter.
 //!
+//! # Observability
+//!
+//! - [`Runtime::stats`] (or [`runtime::stats`] inside a runtime): ops submitted and
+//!   completed, CQ overflows, receives that found the buffer ring empty (`ENOBUFS`),
+//!   receives lent against copied, bytes in and out; [`StreamServer::stats`] per core.
+//! - The [`log`](https://docs.rs/log) facade: failed handlers, accept back-off when out of
+//!   descriptors, `max_connections` reached, a failed ring.
+//! - With the `tracing` feature, also [`tracing`](https://docs.rs/tracing): each
+//!   [`StreamServer`] handler runs in a `connection` span (fields `core`, `peer`); WARN
+//!   events `accept back-off` (`core`, `error`, `delay_ms`) and `connection handler
+//!   failed` (`core`, `peer`); a DEBUG event `receive-buffer ring exhausted` (`waits`).
+//!   Protocol callbacks run outside any span. Without the feature none of it is built.
+//!
 //! # From asyncio
 //!
 //! | asyncio | ringstream |
@@ -107,6 +120,8 @@ pub mod runtime;
 pub mod signal;
 pub mod stream;
 mod sys;
+#[cfg(feature = "tracing")]
+mod trace;
 pub(crate) mod transport;
 
 /// Every Rust block in README.md, compiled and run by `cargo test --doc` from the README

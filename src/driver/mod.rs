@@ -286,6 +286,8 @@ impl Driver {
     /// once the ring has a buffer for it (see `buf_ring::waiters`).
     pub(crate) fn wait_for_recv_buffer(&self, receiver: Weak<dyn RecvWaiter>) {
         self.bump(|s| s.recv_buffer_waits += 1);
+        #[cfg(feature = "tracing")]
+        crate::trace::recv_buffers_exhausted(self.stats.get().recv_buffer_waits);
         self.recv_waiters.borrow_mut().push_starved(receiver);
     }
 
