@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# System tools the tests use: util-linux's prlimit and setpriv (the RLIMIT_MEMLOCK test),
-# python3 (the asyncio interoperability test), openssl (the TLS interoperability test),
-# curl (tests/hyper.rs). Installs only what is missing.
+# What a fresh Debian or Ubuntu needs besides rustup to build and test the workspace: a C
+# linker (gcc, with libc6-dev), util-linux's prlimit and setpriv (the RLIMIT_MEMLOCK and
+# descriptor-limit tests), python3 (the asyncio interoperability test and the seccomp
+# filter of the setup-error tests), openssl (the TLS tests) and curl (a client to try the
+# HTTP and TLS examples with). Installs only what is missing.
 set -euo pipefail
 
 missing=()
+command -v cc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
 command -v prlimit >/dev/null 2>&1 || missing+=(util-linux)
 command -v setpriv >/dev/null 2>&1 || missing+=(util-linux)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
-# The TLS interoperability tests run openssl s_client / s_server.
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 

@@ -15,8 +15,8 @@ cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 cargo test --workspace
-# What only the optional features build (TLS, the async I/O traits): the library's unit
+# What only the optional features build (TLS, the async I/O traits, tracing): the library's unit
 # tests, the feature-gated test targets and the feature modules' doc examples, with every
 # feature on (cargo cannot mix --doc with other targets in one command).
-cargo test -p ringstream --all-features --lib --test tls --test tls_interop --test io_traits --test hyper --test allocations
+cargo test -p ringstream --all-features --lib --test tls --test tls_interop --test io_traits --test hyper --test allocations --test tracing
 cargo test -p ringstream --all-features --doc -- tokio_io futures_io ReadmeDoctests tls

@@ -40,7 +40,8 @@ the --api `ringstream echo` has: stream, protocol or buffered) and the load gene
   pp64x4k   64 connections, 4 KiB ping-pong
   st16      16 connections streaming 64 KiB chunks (a \"msg\" is one chunk)
 
-The table shows messages per second, MB/s (echoed bytes, one way), latency percentiles
+The table shows messages per second, MB/s (echoed bytes, one way; 1 MB = 10^6 bytes,
+while the sizes above are binary: 4 KiB = 4096 bytes), latency percentiles
 in µs, and the server thread's CPU time per message and in percent of the run (from
 /proc/self/task/<tid>/schedstat). Every echoed byte is checked; a wrong byte fails the
 run (exit 1). The default run takes about 15 s; build with --release for real numbers.

@@ -60,7 +60,7 @@ pub struct EchoArgs {
 
     /// Number of cores (pinned threads, one ring each) that accept and serve connections
     /// [default: every CPU this process may run on].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=crate::MAX_CORES))]
     pub cores: Option<u16>,
 
     /// How long open connections get to finish after Ctrl-C or SIGTERM before they are

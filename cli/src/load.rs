@@ -23,7 +23,8 @@ sends a byte pattern that depends on the stream offset, so every echoed byte is 
 corrupted, lost, repeated or reordered data is an error.
 
 Latency is from queueing a message (or chunk) to receiving the last byte of its echo.
-MB/s counts echoed bytes one way (1 MB = 10^6 bytes). While stdout is a terminal a
+MB/s counts echoed bytes one way, in decimal megabytes (1 MB = 10^6 bytes; sizes on
+the command line are binary: 4KiB = 4KB = 4096 bytes). While stdout is a terminal a
 progress line is updated every second. The last line printed is
 
   RESULT mode=<m> conns=<c> size=<s> msgs_per_s=<f> mb_per_s=<f> p50_us=<f> p99_us=<f> p999_us=<f> errors=<n> stalls=<n> max_gap_ms=<n>
@@ -62,7 +63,8 @@ pub struct LoadArgs {
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub conns: u32,
 
-    /// Message size (pingpong) or chunk size (stream): 64, 4KiB, 64k, 1MiB (at most 64MiB).
+    /// Message size (pingpong) or chunk size (stream): 64, 4KiB, 64k, 1MiB (at most 64MiB;
+    /// k, KB and KiB all mean 1024 bytes, M, MB and MiB 1024²).
     #[arg(long, value_name = "S", default_value = "64", value_parser = parse_size)]
     pub size: usize,
 
@@ -80,7 +82,7 @@ pub struct LoadArgs {
 
     /// Load threads (one ring each, unpinned); the connections are split between them.
     #[arg(long, value_name = "N", default_value_t = 1,
-          value_parser = clap::value_parser!(u16).range(1..=1024))]
+          value_parser = clap::value_parser!(u16).range(1..=crate::MAX_CORES))]
     pub cores: u16,
 
     /// No echo for this long while bytes are outstanding is a stall (an error): 2s, 500ms.

@@ -31,7 +31,7 @@ mod soak;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use output::errln;
 
@@ -62,6 +62,17 @@ enum Command {
 }
 
 impl Command {
+    /// Option combinations clap cannot express (e.g. `--pipeline` with `--mode stream`).
+    ///
+    /// # Errors
+    /// What is wrong with the combination.
+    fn check(&self) -> Result<(), String> {
+        match self {
+            Command::Load(args) => load::config_from_args(args).map(drop),
+            Command::Echo(_) | Command::Bench(_) | Command::Soak(_) => Ok(()),
+        }
+    }
+
     /// The subcommand's name, for error messages.
     fn name(&self) -> &'static str {
         match self {
@@ -73,9 +84,23 @@ impl Command {
     }
 }
 
+/// The most cores (pinned threads, one ring each) `echo`, `load` and `soak` accept.
+const MAX_CORES: i64 = 1024;
+
 /// Parses the command line, runs the command, and maps the outcome to an exit code.
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Err(why) = cli.command.check() {
+        // An invalid combination of options is a usage error, as clap's own: status 2.
+        let mut command = Cli::command();
+        let sub = command.find_subcommand_mut(cli.command.name()).map(|sub| {
+            sub.clone()
+                .bin_name(format!("ringstream {}", cli.command.name()))
+        });
+        sub.unwrap_or(command)
+            .error(clap::error::ErrorKind::ArgumentConflict, why)
+            .exit();
+    }
     logger::init();
     let outcome = match &cli.command {
         Command::Echo(args) => echo::run(args).map(echo::Stopped::exit_code),
@@ -104,7 +129,6 @@ fn failed_if_false(ok: bool) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     #[test]
     fn the_command_line_definition_is_consistent() {

@@ -53,7 +53,8 @@ phase is `ringstream load` for --phase-duration (one load thread): every echoed 
 checked and a connection with no echo for --stall-timeout while bytes are outstanding is a
 stall.
 
-One table row per phase, then the last line
+One table row per phase (MB/s: echoed bytes one way, 1 MB = 10^6 bytes; the phases'
+sizes are binary, 4KiB = 4096 bytes), then the last line
 
   SOAK result=pass|fail phases=<n> errors=<n> stalls=<n> max_gap_ms=<n> rss_before_kib=<n> rss_peak_kib=<n> rss_after_kib=<n> rss_ratio=<f> fds_before=<n> fds_peak=<n> fds_after=<n>
 
@@ -73,7 +74,7 @@ Examples:
 pub struct SoakArgs {
     /// Cores (pinned threads, one ring each) of the echo server.
     #[arg(long, value_name = "N", default_value_t = 1,
-          value_parser = clap::value_parser!(u16).range(1..=1024))]
+          value_parser = clap::value_parser!(u16).range(1..=crate::MAX_CORES))]
     pub cores: u16,
 
     /// A phase, MODE:CONNS:SIZE (stream, pingpong or reset; SIZE is the chunk or message size);

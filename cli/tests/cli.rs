@@ -333,6 +333,8 @@ fn load_with_nothing_listening_fails_clearly() {
         "{}",
         out.dump()
     );
+    // No result line that a script could read as a clean run.
+    assert!(!out.stdout.contains("errors=0"), "{}", out.dump());
 }
 
 /// What a test's echo server (on std threads) does to each connection's stream.
@@ -421,7 +423,7 @@ fn load_against_a_corrupting_server_reports_errors() {
 
 #[test]
 fn bad_arguments_are_usage_errors() {
-    let cases: [(&[&str], &str); 10] = [
+    let cases: [(&[&str], &str); 14] = [
         (&["load", "--duration", "ten"], "invalid duration"),
         (&["load", "--addr", "127.0.0.1"], "expected HOST:PORT"),
         (&["echo", "--addr", "localhost"], "expected HOST:PORT"),
@@ -432,19 +434,21 @@ fn bad_arguments_are_usage_errors() {
         (&["echo", "--api", "callbacks"], "buffered"),
         (&["bench", "--api", "callbacks"], "protocol"),
         (&["bench", "--runtime", "--api", "protocol"], "--api"),
+        // Combinations checked after parsing are usage errors too, as the help says.
+        (
+            &["load", "--mode", "stream", "--pipeline", "4"],
+            "--pipeline applies to",
+        ),
+        (&["load", "--mode", "reset", "--pipeline", "2"], "Usage:"),
+        // Every subcommand takes the same number of cores.
+        (&["echo", "--cores", "1025"], "1..=1024"),
+        (&["load", "--cores", "1025"], "1..=1024"),
     ];
     for (args, message) in cases {
         let out = ringstream(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}\n{}", out.dump());
         assert!(out.stderr.contains(message), "{args:?}\n{}", out.dump());
     }
-    let out = ringstream(&["load", "--mode", "stream", "--pipeline", "4"]);
-    assert_eq!(out.status.code(), Some(1), "{}", out.dump());
-    assert!(
-        out.stderr.contains("--pipeline applies to"),
-        "{}",
-        out.dump()
-    );
     let out = ringstream(&["echo", "--addr", "256.1.2.3:1"]);
     assert_eq!(out.status.code(), Some(1), "{}", out.dump());
     assert!(

@@ -113,6 +113,22 @@ pub(crate) struct DriverStats {
     pub cq_overflow_flushes: u64,
     /// Receivers that found no receive buffer (ENOBUFS) and waited for one in turn.
     pub recv_buffer_waits: u64,
+    /// Ring-buffer receives handed to a reader as they are (zero copy).
+    pub recvs_lent: u64,
+    /// Ring-buffer receives copied into a reader's buffer (the ring buffer went back at
+    /// once).
+    pub recvs_copied: u64,
+    /// Bytes the connections' receives and pipe reads brought in.
+    pub bytes_received: u64,
+    /// Bytes the connections' sends and pipe writes took.
+    pub bytes_sent: u64,
+}
+
+/// Which way a ring-buffer receive reached its reader (see [`Driver::count_recv`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RecvDelivery {
+    Lent,
+    Copied,
 }
 
 /// The ring and its op table. Owned by one runtime, used from its thread only.
@@ -214,6 +230,34 @@ impl Driver {
         self.stats.set(s);
     }
 
+    /// Counts one ring-buffer receive, by the way it reached the reader.
+    pub(crate) fn count_recv(&self, delivery: RecvDelivery) {
+        match delivery {
+            RecvDelivery::Lent => self.bump(|s| s.recvs_lent += 1),
+            RecvDelivery::Copied => self.bump(|s| s.recvs_copied += 1),
+        }
+    }
+
+    /// Counts the bytes a connection's data op moved: a positive result of a receive, a
+    /// read, a send or a write (datagram, accept and poll results are no byte counts of a
+    /// connection).
+    fn count_bytes(&self, op: &HandlerOp, c: Completion) {
+        if c.result <= 0 {
+            return;
+        }
+        let n = c.result as u64;
+        match op {
+            HandlerOp::Recv(_) | HandlerOp::RecvInto(_) | HandlerOp::Read(_) => {
+                self.bump(|s| s.bytes_received += n)
+            }
+            HandlerOp::Send(_) | HandlerOp::Writev(_) => self.bump(|s| s.bytes_sent += n),
+            HandlerOp::Poll(_)
+            | HandlerOp::AcceptMulti(_)
+            | HandlerOp::RecvMsgMulti(_)
+            | HandlerOp::SendTo(_) => {}
+        }
+    }
+
     /// Ops whose last completion has not arrived yet (including orphaned ones).
     pub(crate) fn ops_in_flight(&self) -> usize {
         let ops = self.ops.borrow();
@@ -242,6 +286,8 @@ impl Driver {
     /// once the ring has a buffer for it (see `buf_ring::waiters`).
     pub(crate) fn wait_for_recv_buffer(&self, receiver: Weak<dyn RecvWaiter>) {
         self.bump(|s| s.recv_buffer_waits += 1);
+        #[cfg(feature = "tracing")]
+        crate::trace::recv_buffers_exhausted(self.stats.get().recv_buffer_waits);
         self.recv_waiters.borrow_mut().push_starved(receiver);
     }
 
@@ -601,7 +647,8 @@ impl Driver {
                     w.wake();
                 }
             }
-            Slot::Handler { handler, .. } => {
+            Slot::Handler { handler, op } => {
+                self.count_bytes(op, c);
                 let handler = handler.clone();
                 let op = if c.more() {
                     None

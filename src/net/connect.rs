@@ -147,6 +147,7 @@ async fn connect_tcp(target: SocketAddr, options: &StreamOptions) -> io::Result<
 /// # Errors
 /// As `connect(2)`, with the path in the message.
 #[doc(alias = "asyncio.open_unix_connection")]
+#[doc(alias = "open_unix_connection")]
 pub async fn connect_unix(path: impl AsRef<Path>) -> io::Result<Stream> {
     connect_unix_with(path, StreamOptions::default()).await
 }

@@ -142,6 +142,8 @@ impl From<JoinError> for io::Error {
 /// .expect("runtime");
 /// assert_eq!(total, 42);
 /// ```
+#[doc(alias = "Task")]
+#[doc(alias = "asyncio.Task")]
 #[must_use = "dropping a JoinHandle detaches the task; await it to get its output"]
 pub struct JoinHandle<T> {
     core: Weak<Core>,
@@ -174,6 +176,8 @@ impl<T: 'static> JoinHandle<T> {
     /// })
     /// .unwrap();
     /// ```
+    #[doc(alias = "cancel")]
+    #[doc(alias = "Task.cancel")]
     pub fn abort(&self) {
         if let Some(core) = self.core.upgrade() {
             core.abort_task(self.key, self.generation);

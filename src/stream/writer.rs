@@ -327,6 +327,7 @@ impl StreamWriter {
     /// # Errors
     /// After close, or as `getpeername(2)` fails.
     #[doc(alias = "peername")]
+    #[doc(alias = "get_extra_info")]
     pub fn peer_addr(&self) -> io::Result<Addr> {
         self.conn.peer_addr()
     }

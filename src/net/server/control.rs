@@ -169,6 +169,8 @@ impl Control {
         if let Some(core) = self.cores.get(failure.core) {
             core.failures.fetch_add(1, Ordering::Relaxed);
         }
+        #[cfg(feature = "tracing")]
+        crate::trace::handler_failure(failure);
         match &self.hook {
             Some(hook) => hook(failure),
             None => log::warn!("ringstream server: {failure}"),

@@ -50,6 +50,10 @@ const ABORT_GRACE: Duration = Duration::from_secs(5);
 /// assert_eq!(report.aborted, 0);
 /// # Ok::<(), std::io::Error>(())
 /// ```
+#[doc(alias = "start_server")]
+#[doc(alias = "start_unix_server")]
+#[doc(alias = "Server")]
+#[doc(alias = "asyncio.Server")]
 #[derive(Clone)]
 pub struct StreamServer {
     inner: Arc<Inner>,
@@ -91,6 +95,8 @@ pub struct CoreStats {
 impl StreamServer {
     /// A TCP server on `addr` (`"0.0.0.0:7878"`, `"[::1]:0"`, `"localhost:8080"`); port 0
     /// picks a free port, shared by every core.
+    #[doc(alias = "start_server")]
+    #[doc(alias = "asyncio.start_server")]
     pub fn bind(addr: &str) -> ServerBuilder {
         ServerBuilder::tcp(addr)
     }
@@ -99,6 +105,8 @@ impl StreamServer {
     /// is removed on close) or an `@abstract` name. There is one listening socket; every
     /// core arms its own accept on it, and the kernel gives each new connection to one of
     /// the waiting cores.
+    #[doc(alias = "start_unix_server")]
+    #[doc(alias = "asyncio.start_unix_server")]
     pub fn bind_unix(path: impl Into<PathBuf>) -> ServerBuilder {
         ServerBuilder::unix(path.into())
     }
@@ -128,12 +136,15 @@ impl StreamServer {
     }
 
     /// Every core's listening address, by core index (the same address for every core).
+    #[doc(alias = "sockets")]
+    #[doc(alias = "Server.sockets")]
     pub fn local_addrs(&self) -> &[Addr] {
         &self.inner.addrs
     }
 
     /// True while the server listens and its cores accept connections (after start and
     /// before close).
+    #[doc(alias = "Server.is_serving")]
     pub fn is_serving(&self) -> bool {
         self.inner.control.is_serving()
     }
@@ -147,6 +158,7 @@ impl StreamServer {
     /// [`serve`](ServerBuilder::serve) checked it (see
     /// [`ServerBuilder::reuse_port`]), or `listen(2)` failing; the server then stays
     /// not serving, and a later call tries again.
+    #[doc(alias = "Server.start_serving")]
     pub fn start_serving(&self) -> io::Result<()> {
         let mut deferred = self
             .inner
@@ -167,22 +179,26 @@ impl StreamServer {
 
     /// Stops accepting on every core and closes the listening sockets. Open connections
     /// go on; [`wait_closed`](StreamServer::wait_closed) waits for them. Idempotent.
+    #[doc(alias = "Server.close")]
     pub fn close(&self) {
         self.inner.close();
     }
 
     /// Closes every open connection gracefully: what is queued is still sent, then FIN.
+    #[doc(alias = "Server.close_clients")]
     pub fn close_clients(&self) {
         self.inner.control.broadcast(|c| c.close_clients += 1);
     }
 
     /// Aborts every open connection at once (RST; queued bytes are dropped).
+    #[doc(alias = "Server.abort_clients")]
     pub fn abort_clients(&self) {
         self.inner.control.broadcast(|c| c.abort_clients += 1);
     }
 
     /// Resolves once the server is closed and every connection handler has finished.
     /// Works from any executor or thread.
+    #[doc(alias = "Server.wait_closed")]
     pub fn wait_closed(&self) -> impl Future<Output = ()> + Send + 'static {
         let control = self.inner.control.clone();
         poll_fn(move |cx| control.poll_finished(cx))
@@ -224,6 +240,7 @@ impl StreamServer {
     ///
     /// # Errors
     /// A core whose thread panicked.
+    #[doc(alias = "Server.serve_forever")]
     pub fn serve_forever(&self) -> io::Result<()> {
         self.inner.control.wait_finished(None);
         self.inner.join()

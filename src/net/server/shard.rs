@@ -106,6 +106,8 @@ pub(crate) async fn run<H, Fut>(
                 start_handler(index, stream, &handler, &clients, &control);
             }
             Event::Accepted(Err(e)) if out_of_resources(&e) => {
+                #[cfg(feature = "tracing")]
+                crate::trace::accept_backoff(index, &e, delay);
                 log::warn!(
                     "ringstream server (core {index}): {}; pausing accepts for {delay:?}, \
                      open connections go on",
@@ -202,6 +204,8 @@ fn start_handler<H, Fut>(
     Fut: Future<Output = io::Result<()>> + 'static,
 {
     let peer = stream.writer.peer_addr().ok();
+    #[cfg(feature = "tracing")]
+    let span = crate::trace::connection_span(index, peer.as_ref());
     let guard = clients.register(stream.writer.conn().clone(), control.clone(), index);
     let control = control.clone();
     let report = move |cause| {
@@ -220,6 +224,8 @@ fn start_handler<H, Fut>(
             return;
         }
     };
+    #[cfg(feature = "tracing")]
+    let future = tracing::Instrument::instrument(future, span);
     drop(crate::runtime::spawn(async move {
         let outcome = CatchUnwind::new(future).await;
         drop(guard);

@@ -28,7 +28,7 @@ use std::rc::Weak;
 use bytes::BytesMut;
 
 use crate::driver::ops::{Read, Received, Recv, RecvInto};
-use crate::driver::{Driver, RecvWaiter};
+use crate::driver::{Driver, RecvDelivery, RecvWaiter};
 
 use super::{nowait, Conn, RECEIVED};
 
@@ -131,8 +131,10 @@ impl Conn {
                         return;
                     }
                     if len >= LEND_MIN && inbound.is_empty() && ring.lent() < ring.count() / 2 {
+                        driver.count_recv(RecvDelivery::Lent);
                         let _ = inbound.feed_lent(ring.lend(buffer, len));
                     } else {
+                        driver.count_recv(RecvDelivery::Copied);
                         let _ = inbound.feed_data(ring.slice(buffer, len));
                         ring.recycle(buffer);
                     }
