@@ -20,3 +20,5 @@ cargo test --workspace
 # feature on (cargo cannot mix --doc with other targets in one command).
 cargo test -p ringstream --all-features --lib --test tls --test tls_interop --test io_traits --test hyper --test allocations --test tracing
 cargo test -p ringstream --all-features --doc -- tokio_io futures_io ReadmeDoctests tls
+# The command's TLS options (`ringstream echo --tls-cert`, `load --tls-ca`).
+cargo test -p ringstream-cli --features tls --test cli -- tls

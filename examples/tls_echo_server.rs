@@ -9,6 +9,7 @@
 //! ```sh
 //! openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
 //!     -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+//!     -addext basicConstraints=critical,CA:FALSE \
 //!     -keyout key.pem -out cert.pem
 //! cargo run --release --features tls --example tls_echo_server -- 127.0.0.1:8443 cert.pem key.pem
 //! # in another terminal:

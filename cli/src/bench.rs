@@ -179,6 +179,7 @@ pub fn run(args: &BenchArgs) -> io::Result<bool> {
             stall_timeout: DEFAULT_STALL_TIMEOUT,
             window: DEFAULT_WINDOW,
             placement: load_placement.clone(),
+            tls: None,
             progress: None,
         }
     };

@@ -91,6 +91,17 @@ pub struct EchoArgs {
     /// The ringstream API that echoes.
     #[arg(long, value_enum, value_name = "API", default_value_t = Api::Stream)]
     pub api: Api,
+
+    /// Serve TLS with the certificate chain in this PEM file (with --tls-key). Built with
+    /// `--features tls` only.
+    #[cfg(feature = "tls")]
+    #[arg(long, value_name = "CERT.pem", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert (PEM).
+    #[cfg(feature = "tls")]
+    #[arg(long, value_name = "KEY.pem", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// How the server stopped.
@@ -140,6 +151,10 @@ pub fn run(args: &EchoArgs) -> io::Result<Stopped> {
         builder = builder.max_connections(usize::try_from(max).unwrap_or(usize::MAX));
     }
     builder = builder.reuse_port(args.reuse_port);
+    #[cfg(feature = "tls")]
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        builder = builder.tls(ringstream::tls::TlsAcceptor::from_pem_files(cert, key)?);
+    }
     let server = serve_echo(builder, args.api, || {}).map_err(|e| {
         if e.kind() == io::ErrorKind::AddrInUse {
             io::Error::new(e.kind(), format!("{e} (for this command: --reuse-port)"))

@@ -8,7 +8,9 @@ use std::thread;
 use std::time::Duration;
 
 use clap::Args;
-use ringstream_harness::load::{run_load_until, Deadline, LoadConfig, Mode, Placement, Target};
+use ringstream_harness::load::{
+    run_load_until, ClientTls, Deadline, LoadConfig, Mode, Placement, Target,
+};
 use ringstream_harness::units::{parse_duration, parse_size};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
@@ -93,6 +95,36 @@ pub struct LoadArgs {
     /// writer waits for the echo beyond it (at least one chunk; 0: no bound) [default: 256KiB].
     #[arg(long, value_name = "S", default_value = "256KiB", value_parser = parse_window)]
     pub window: usize,
+
+    /// Speak TLS on every connection, trusting the CA certificates in this PEM file (a
+    /// self-signed server certificate is its own CA). Built with `--features tls` only.
+    #[cfg(feature = "tls")]
+    #[arg(long, value_name = "CA.pem")]
+    pub tls_ca: Option<PathBuf>,
+
+    /// The name the server's TLS certificate must carry.
+    #[cfg(feature = "tls")]
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "localhost",
+        requires = "tls_ca"
+    )]
+    pub tls_name: String,
+}
+
+/// The TLS the command line asks for.
+#[cfg(feature = "tls")]
+fn tls_from_args(args: &LoadArgs) -> Result<Option<ClientTls>, String> {
+    args.tls_ca
+        .as_deref()
+        .map(|ca| ClientTls::from_ca_file(ca, &args.tls_name).map_err(|e| e.to_string()))
+        .transpose()
+}
+
+#[cfg(not(feature = "tls"))]
+fn tls_from_args(_: &LoadArgs) -> Result<Option<ClientTls>, String> {
+    Ok(None)
 }
 
 fn parse_window(text: &str) -> Result<usize, String> {
@@ -128,6 +160,7 @@ pub fn config_from_args(args: &LoadArgs) -> Result<LoadConfig, String> {
         stall_timeout: args.stall_timeout,
         window: args.window,
         placement: Placement::Threads(usize::from(args.cores)),
+        tls: tls_from_args(args)?,
         progress: io::stdout().is_terminal().then_some(print_progress),
     })
 }

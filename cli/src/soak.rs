@@ -218,6 +218,7 @@ fn run_phase(
         stall_timeout: args.stall_timeout,
         window: DEFAULT_WINDOW,
         placement: Placement::Threads(1),
+        tls: None,
         progress: None,
     })
     .map_err(|e| e.to_string());

@@ -1048,3 +1048,77 @@ fn load_reset_mode_ends_connections_with_a_reset() {
         );
     }
 }
+
+/// `echo --tls-cert/--tls-key` and `load --tls-ca` (feature `tls`): both modes through TLS
+/// with a certificate openssl made, and a TLS load against a plain echo fails clearly.
+#[cfg(feature = "tls")]
+#[test]
+fn load_over_tls_against_echo_over_tls() {
+    let dir = std::env::temp_dir().join(format!("ringstream-cli-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let made = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+        .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
+        .args(["-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl (ci/install-deps.sh installs it)");
+    assert!(made.status.success(), "{made:?}");
+    let (cert, key) = (cert.to_str().expect("utf-8"), key.to_str().expect("utf-8"));
+    let echo = Echo::start(&[
+        "--addr",
+        "127.0.0.1:0",
+        "--cores",
+        "1",
+        "--tls-cert",
+        cert,
+        "--tls-key",
+        key,
+    ]);
+    for mode in ["pingpong", "stream"] {
+        let args = [
+            "load",
+            "--addr",
+            &echo.addr,
+            "--mode",
+            mode,
+            "--conns",
+            "4",
+            "--size",
+            "16KiB",
+            "--duration",
+            "1s",
+            "--tls-ca",
+            cert,
+        ];
+        let out = ringstream(&args);
+        assert!(out.status.success(), "{args:?}\n{}", out.dump());
+        assert_eq!(out.field("errors"), "0", "{}", out.dump());
+        let rate: f64 = out.field("msgs_per_s").parse().expect("a number");
+        assert!(rate > 0.0, "{}", out.dump());
+    }
+    echo.terminate();
+
+    let plain = Echo::start(&["--addr", "127.0.0.1:0", "--cores", "1"]);
+    let out = ringstream(&[
+        "load",
+        "--addr",
+        &plain.addr,
+        "--conns",
+        "1",
+        "--duration",
+        "1s",
+        "--tls-ca",
+        cert,
+    ]);
+    assert!(!out.status.success(), "{}", out.dump());
+    assert!(out.stderr.contains("TLS"), "{}", out.dump());
+    plain.terminate();
+    let _ = std::fs::remove_dir_all(&dir);
+}

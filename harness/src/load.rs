@@ -14,6 +14,7 @@ mod conn;
 mod deadline;
 mod pattern;
 mod stats;
+mod tls;
 mod watch;
 mod worker;
 
@@ -31,6 +32,7 @@ use ringstream::runtime::{CoreGroup, PerCore};
 pub use deadline::Deadline;
 pub use stats::Report;
 use stats::{Counters, Progress, ThreadStats};
+pub use tls::ClientTls;
 use worker::{Gate, Plan, Ready, Worker, CONNECT_TIMEOUT};
 
 /// What each connection does.
@@ -126,6 +128,8 @@ pub struct LoadConfig {
     pub window: usize,
     /// The load threads.
     pub placement: Placement,
+    /// Speak TLS on every connection (feature `tls`).
+    pub tls: Option<ClientTls>,
     /// Called every second with a progress line (starting with `\r`, to overwrite the last
     /// one), and once at the end with the text that clears it.
     pub progress: Option<fn(&str)>,
@@ -155,6 +159,7 @@ pub fn run_load_until(config: &LoadConfig, deadline: &Arc<Deadline>) -> io::Resu
         deadline: deadline.clone(),
         stall_timeout: config.stall_timeout,
         window: config.window,
+        tls: config.tls.clone(),
     });
     let gate = Arc::new(Gate::default());
     // However this function returns, no thread is left waiting for the start.

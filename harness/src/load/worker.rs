@@ -36,6 +36,8 @@ pub struct Plan {
     pub stall_timeout: Duration,
     /// Stream mode: most unechoed bytes per connection (0: no bound).
     pub window: usize,
+    /// Speak TLS on every connection.
+    pub tls: Option<super::ClientTls>,
 }
 
 /// A thread's report after opening its connections.
@@ -165,10 +167,14 @@ async fn open(plan: Arc<Plan>) -> Result<Stream, String> {
         options.high = Some((4 * plan.size).max(256 * 1024));
     }
     let connecting = async {
-        match &plan.target {
+        let stream = match &plan.target {
             Target::Tcp(addr) => ringstream::connect_with(addr, options).await,
             Target::Unix(path) => ringstream::connect_unix_with(path, options).await,
+        }?;
+        if let Some(tls) = &plan.tls {
+            tls.start(&stream).await?;
         }
+        Ok::<Stream, std::io::Error>(stream)
     };
     match timeout(CONNECT_TIMEOUT, connecting).await {
         Ok(Ok(stream)) => Ok(stream),
