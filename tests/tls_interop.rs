@@ -64,7 +64,7 @@ async def client_echo():
 async def server_echo():
     server = await asyncio.start_server(echo, "127.0.0.1", 0, ssl=server_ctx())
     print("port %d" % server.sockets[0].getsockname()[1], flush=True)
-    await asyncio.sleep(20)
+    await asyncio.sleep(60)
 
 async def server_starttls():
     async def handle(reader, writer):
@@ -75,7 +75,7 @@ async def server_starttls():
         await echo(reader, writer)
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
     print("port %d" % server.sockets[0].getsockname()[1], flush=True)
-    await asyncio.sleep(20)
+    await asyncio.sleep(60)
 
 async def client_starttls():
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -92,13 +92,13 @@ def https_server():
     httpd = http.server.HTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
     httpd.socket = server_ctx().wrap_socket(httpd.socket, server_side=True)
     print("port %d" % httpd.server_address[1], flush=True)
-    threading.Timer(20, httpd.shutdown).start()
+    threading.Timer(60, httpd.shutdown).start()
     httpd.serve_forever()
 
 if role == "https_server":
     https_server()
 else:
-    asyncio.run(asyncio.wait_for(globals()[role](), 25))
+    asyncio.run(asyncio.wait_for(globals()[role](), 65))
     if role.startswith("client"):
         print("OK")
 "#;
@@ -177,8 +177,19 @@ fn python_client(role: &str, pki: &Pki, port: u16) {
     );
 }
 
+/// The example `name`, built with the features this test was built with (so cargo reuses
+/// the library it already built).
 fn example(name: &str) -> PathBuf {
-    build_examples(env!("CARGO_MANIFEST_DIR"), &[name], &["tls"])
+    let features: Vec<&str> = [
+        ("tls", true),
+        ("tokio-io", cfg!(feature = "tokio-io")),
+        ("futures-io", cfg!(feature = "futures-io")),
+        ("tracing", cfg!(feature = "tracing")),
+    ]
+    .into_iter()
+    .filter_map(|(name, on)| on.then_some(name))
+    .collect();
+    build_examples(env!("CARGO_MANIFEST_DIR"), &[name], &features)
         .pop()
         .map(|(_, path)| path)
         .expect("built")
@@ -392,9 +403,10 @@ fn start_tls_both_ways_with_asyncio() {
 #[test]
 fn http_headers_example_fetches_over_https() {
     let pki = Pki::new();
+    // Built before the server starts: a fresh build can take longer than the server lives.
+    let mut command = Command::new(example("http_headers"));
     let server = Peer::start(&mut python("https_server", &pki, None));
     let port = server.port("port ");
-    let mut command = Command::new(example("http_headers"));
     command
         .arg(format!("https://localhost:{port}/"))
         .env("SSL_CERT_FILE", pki.ca_pem());

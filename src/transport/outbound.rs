@@ -26,6 +26,8 @@ mod testing;
 mod waiters;
 
 pub(crate) use queue::SendBatch;
+#[cfg(feature = "tls")]
+pub(crate) use queue::COALESCE_BELOW;
 pub(crate) use waiters::Waiter;
 
 use super::stored_error::StoredError;
@@ -208,7 +210,7 @@ impl Outbound {
     /// already holds, and fault in fresh pages for every burst).
     #[cfg(feature = "tls")]
     pub(crate) fn write_copied(&mut self, data: &[u8]) -> io::Result<()> {
-        if data.len() < queue::COALESCE_BELOW {
+        if data.len() < COALESCE_BELOW {
             return self.write_slice(data);
         }
         self.write(Bytes::copy_from_slice(data))

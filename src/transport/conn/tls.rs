@@ -26,7 +26,7 @@ use std::rc::{Rc, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use crate::transport::outbound::{Outbound, Waiter, Waiters};
+use crate::transport::outbound::{Outbound, Waiter, Waiters, COALESCE_BELOW};
 use crate::transport::stored_error::StoredError;
 use crate::transport::tls::{Received, TlsSession};
 
@@ -66,13 +66,22 @@ impl io::Write for IntoQueue<'_> {
         Ok(buf.len())
     }
 
+    /// rustls hands over every record it has queued at once: they become one piece of
+    /// their total size (one allocation per write, not one per record).
     fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
-        let mut n = 0;
-        for buf in bufs {
-            self.0.write_copied(buf)?;
-            n += buf.len();
+        let total: usize = bufs.iter().map(|b| b.len()).sum();
+        if bufs.len() == 1 || total < COALESCE_BELOW {
+            for buf in bufs {
+                self.0.write_copied(buf)?;
+            }
+            return Ok(total);
         }
-        Ok(n)
+        let mut joined = Vec::with_capacity(total);
+        for buf in bufs {
+            joined.extend_from_slice(buf);
+        }
+        self.0.write(bytes::Bytes::from(joined))?;
+        Ok(total)
     }
 
     fn flush(&mut self) -> io::Result<()> {

@@ -15,7 +15,7 @@ use crate::transport::KEPT_CAPACITY;
 /// Measured with `benches/coalesce.rs` (64 KiB per vectored write on a Unix socketpair, one
 /// iovec per piece vs. copied into one buffer): copying wins 1.3-2x for pieces of 64-256
 /// bytes, and stops winning between 512 bytes and 1 KiB, where it only adds a copy.
-pub(super) const COALESCE_BELOW: usize = 512;
+pub(crate) const COALESCE_BELOW: usize = 512;
 
 /// Pieces the queue keeps room for once empty (a burst of large writes grows it beyond).
 const KEPT_PIECES: usize = 16;
