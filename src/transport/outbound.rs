@@ -204,18 +204,6 @@ impl Outbound {
         self.tear_down(Phase::Aborted);
     }
 
-    /// Like [`write_slice`](Self::write_slice) for borrowed bytes that may be large (TLS
-    /// records): a large `data` becomes a piece of its own, one allocation of its exact
-    /// size, rather than growing the tail (which would reallocate and copy what the tail
-    /// already holds, and fault in fresh pages for every burst).
-    #[cfg(feature = "tls")]
-    pub(crate) fn write_copied(&mut self, data: &[u8]) -> io::Result<()> {
-        if data.len() < COALESCE_BELOW {
-            return self.write_slice(data);
-        }
-        self.write(Bytes::copy_from_slice(data))
-    }
-
     #[cfg(feature = "tls")]
     /// The connection failed with `error`, but what is queued must still go out first (a
     /// TLS alert telling the peer why): like [`close`](Self::close), keeping `error` for

@@ -115,6 +115,8 @@ impl Conn {
         let spare = self.outbound.borrow_mut().complete_send(batch, sent);
         buffers.recycle(spare, KEPT_PIECES);
         self.send_buffers.set(Some(buffers));
+        #[cfg(feature = "tls")]
+        self.release_idle_tls_memory();
         if let Some(e) = error {
             self.fail(e);
         }

@@ -26,6 +26,8 @@ use std::rc::{Rc, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::BytesMut;
+
 use crate::transport::outbound::{Outbound, Waiter, Waiters, COALESCE_BELOW};
 use crate::transport::stored_error::StoredError;
 use crate::transport::tls::{Received, TlsSession};
@@ -36,6 +38,12 @@ use super::Conn;
 #[derive(Debug)]
 pub(crate) struct TlsState {
     session: TlsSession,
+    /// Where ciphertext records are gathered into send pieces. Split off for each write
+    /// and reclaimed whole by the next one once the pieces are sent, so a streaming
+    /// connection reuses one warm allocation instead of freeing and faulting in a fresh
+    /// one per write (glibc gives large freed chunks back to the kernel at once); released
+    /// when the connection goes quiet (`release_idle_tls_memory`).
+    staging: BytesMut,
     /// `None` once the handshake is over; else whoever waits for it (the caller of
     /// `start_tls` and the handshake timeout's task).
     handshake: Option<Waiters>,
@@ -57,30 +65,33 @@ pub(crate) struct TlsSetup {
     pub(crate) server_name: Option<String>,
 }
 
-/// Queues ciphertext from the session into the send queue.
-struct IntoQueue<'a>(&'a mut Outbound);
+/// Queues ciphertext from the session into the send queue: small records into the
+/// coalescing tail, larger ones gathered in the staging buffer into one piece per call.
+struct IntoQueue<'a> {
+    outbound: &'a mut Outbound,
+    staging: &'a mut BytesMut,
+}
 
 impl io::Write for IntoQueue<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.write_copied(buf)?;
-        Ok(buf.len())
+        self.write_vectored(&[io::IoSlice::new(buf)])
     }
 
-    /// rustls hands over every record it has queued at once: they become one piece of
-    /// their total size (one allocation per write, not one per record).
+    /// rustls hands over every record it has queued at once: they become one piece.
     fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
         let total: usize = bufs.iter().map(|b| b.len()).sum();
-        if bufs.len() == 1 || total < COALESCE_BELOW {
+        if total < COALESCE_BELOW {
             for buf in bufs {
-                self.0.write_copied(buf)?;
+                self.outbound.write_slice(buf)?;
             }
             return Ok(total);
         }
-        let mut joined = Vec::with_capacity(total);
+        // Reclaims the whole allocation when every piece split from it was sent.
+        self.staging.reserve(total);
         for buf in bufs {
-            joined.extend_from_slice(buf);
+            self.staging.extend_from_slice(buf);
         }
-        self.0.write(bytes::Bytes::from(joined))?;
+        self.outbound.write(self.staging.split().freeze())?;
         Ok(total)
     }
 
@@ -118,6 +129,7 @@ impl Conn {
         })?;
         *self.tls.borrow_mut() = Some(Box::new(TlsState {
             session: TlsSession::new(session),
+            staging: BytesMut::new(),
             handshake: Some(Waiters::default()),
             peer_closed: false,
             closing: false,
@@ -329,15 +341,36 @@ impl Conn {
     pub(super) fn tls_write(&self, data: &[u8]) -> Option<io::Result<()>> {
         let result = {
             let mut tls = self.tls.borrow_mut();
-            let session = &mut tls.as_mut()?.session;
+            let TlsState {
+                session, staging, ..
+            } = &mut **tls.as_mut()?;
             let mut outbound = self.outbound.borrow_mut();
             outbound
                 .check_writable()
                 .and_then(|()| session.encrypt(data))
-                .and_then(|()| session.take_ciphertext(&mut IntoQueue(&mut outbound)))
+                .and_then(|()| {
+                    session.take_ciphertext(&mut IntoQueue {
+                        outbound: &mut outbound,
+                        staging,
+                    })
+                })
         };
         self.schedule_flush();
         Some(result)
+    }
+
+    /// A send completed: once nothing is queued or in flight and nothing received waits to
+    /// be read, the connection is quiet, and its staging buffer goes back to the allocator
+    /// (an idle TLS connection keeps no send buffer).
+    pub(super) fn release_idle_tls_memory(&self) {
+        if !(self.outbound.borrow().is_idle() && self.inbound.borrow().is_empty()) {
+            return;
+        }
+        if let Some(tls) = self.tls.borrow_mut().as_mut() {
+            if tls.staging.capacity() > 0 {
+                tls.staging = BytesMut::new();
+            }
+        }
     }
 
     /// `close()` on a TLS connection: queues `close_notify` (once), and bounds the close by
@@ -378,9 +411,15 @@ impl Conn {
     /// Moves what the session has to send into the send queue.
     fn queue_ciphertext(&self) {
         let result = match self.tls.borrow_mut().as_mut() {
-            Some(tls) => tls
-                .session
-                .take_ciphertext(&mut IntoQueue(&mut self.outbound.borrow_mut())),
+            Some(tls) => {
+                let TlsState {
+                    session, staging, ..
+                } = &mut **tls;
+                session.take_ciphertext(&mut IntoQueue {
+                    outbound: &mut self.outbound.borrow_mut(),
+                    staging,
+                })
+            }
             None => return,
         };
         // Only a torn-down queue refuses bytes, and then nobody is waiting for them.
