@@ -333,6 +333,18 @@ impl Inbound {
         self.wake();
     }
 
+    /// Makes room for `n` more bytes in one allocation, for data about to arrive in pieces
+    /// (a TLS receive's plaintext, record by record), so the buffer does not grow, copying
+    /// what it holds, once per piece.
+    #[cfg(feature = "tls")]
+    pub(crate) fn reserve(&mut self, n: usize) {
+        if self.lent_len() != 0 {
+            self.flatten();
+        }
+        self.buf.reserve(n);
+        self.note_growth();
+    }
+
     #[cfg(feature = "tls")]
     /// The stored error, if the stream has one.
     pub(crate) fn stored_error(&self) -> Option<io::Error> {

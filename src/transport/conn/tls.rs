@@ -251,6 +251,11 @@ impl Conn {
         // After close() or a failure nobody reads the plaintext; handshake messages and
         // alerts still count.
         let over = inbound.is_over();
+        if !over {
+            // The plaintext is at most the ciphertext (and what rustls held of a record
+            // begun in an earlier receive): room for it in one allocation.
+            inbound.reserve(data.len());
+        }
         Some(tls.session.receive(data, |plain| {
             if !over {
                 let _ = inbound.feed_data(plain);
