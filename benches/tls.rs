@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use ringstream::net::StreamServer;
 use ringstream::tls::rustls::{self, pki_types::ServerName, ClientConfig, ServerConfig};
 use ringstream::tls::TlsAcceptor;
-use ringstream_harness::servers::{LOAD_CPU, SERVER_CPU};
+use ringstream_harness::servers::{serve_echo, Api, LOAD_CPU, SERVER_CPU};
 use ringstream_harness::{cpu, cpu_busy, pin, stats, table};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -140,25 +140,10 @@ fn start(server: Server, config: Arc<ServerConfig>) -> Running {
     match server {
         Server::Ringstream => {
             let seen = tid.clone();
-            let server = StreamServer::bind("127.0.0.1:0")
+            let builder = StreamServer::bind("127.0.0.1:0")
                 .cpus(vec![SERVER_CPU])
-                .tls(TlsAcceptor::new(config))
-                .serve(move |stream| {
-                    remember_tid(&seen);
-                    async move {
-                        let (mut reader, writer) = stream.split();
-                        loop {
-                            let data = reader.read(64 * 1024).await?;
-                            if data.is_empty() {
-                                break;
-                            }
-                            writer.write_bytes(data)?;
-                            writer.drain().await?;
-                        }
-                        writer.close();
-                        Ok(())
-                    }
-                })
+                .tls(TlsAcceptor::new(config));
+            let server = serve_echo(builder, Api::Stream, move || remember_tid(&seen))
                 .expect("ringstream server");
             let addr = server.local_addr().to_string().parse().expect("addr");
             Running {

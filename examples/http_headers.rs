@@ -120,27 +120,13 @@ fn latin1(bytes: &[u8]) -> String {
 /// asyncio's `open_connection(host, port, ssl=True)` for https.
 #[cfg(feature = "tls")]
 async fn open(target: &Target) -> io::Result<(ringstream::StreamReader, ringstream::StreamWriter)> {
-    use ringstream::tls::{self, rustls, TlsConnector};
-    use rustls::pki_types::{pem::PemObject, CertificateDer};
+    use ringstream::tls::{self, TlsConnector};
     if !target.tls {
         return ringstream::open_connection(&target.host, target.port).await;
     }
     let connector = match std::env::var_os("SSL_CERT_FILE") {
         None => TlsConnector::with_webpki_roots()?,
-        Some(file) => {
-            let mut roots = rustls::RootCertStore::empty();
-            let certs = CertificateDer::pem_file_iter(&file)
-                .and_then(Iterator::collect::<Result<Vec<_>, _>>)
-                .map_err(|e| io::Error::other(format!("SSL_CERT_FILE={file:?}: {e}")))?;
-            roots.add_parsable_certificates(certs);
-            let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-            let config = rustls::ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .map_err(io::Error::other)?
-                .with_root_certificates(roots)
-                .with_no_client_auth();
-            TlsConnector::new(std::sync::Arc::new(config))
-        }
+        Some(file) => TlsConnector::with_ca_file(file)?,
     };
     tls::open_connection(&target.host, target.port, &connector).await
 }

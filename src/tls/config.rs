@@ -89,6 +89,47 @@ impl TlsConnector {
         Ok(TlsConnector::new(Arc::new(config)))
     }
 
+    /// A connector that trusts the CA certificates in the PEM file `ca_pem` (a private
+    /// CA, or a self-signed server certificate, which is its own CA), TLS 1.2 and 1.3, no
+    /// client certificate: Python's `ssl.create_default_context(cafile=...)`.
+    ///
+    /// ```no_run
+    /// let connector = ringstream::tls::TlsConnector::with_ca_file("ca.pem")?;
+    /// # drop(connector);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// A file that cannot be read or holds no usable certificate (`InvalidData`, naming the
+    /// file).
+    #[doc(alias = "cafile")]
+    pub fn with_ca_file(ca_pem: impl AsRef<Path>) -> io::Result<TlsConnector> {
+        let ca_pem = ca_pem.as_ref();
+        let bad = |e: &dyn std::fmt::Display| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("reading CA certificates from {}: {e}", ca_pem.display()),
+            )
+        };
+        let certs = CertificateDer::pem_file_iter(ca_pem)
+            .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+            .map_err(|e| bad(&e))?;
+        let mut roots = RootCertStore::empty();
+        let (added, _) = roots.add_parsable_certificates(certs);
+        if added == 0 {
+            return Err(bad(&"no usable CERTIFICATE block in the file"));
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| {
+                io::Error::other(format!("rustls's ring provider refused TLS 1.2/1.3: {e}"))
+            })?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(TlsConnector::new(Arc::new(config)))
+    }
+
     /// How long the handshake may take (asyncio's `ssl_handshake_timeout`; default 60 s).
     ///
     /// ```

@@ -28,31 +28,8 @@ impl ClientTls {
     /// A file that cannot be read or holds no certificate.
     #[cfg(feature = "tls")]
     pub fn from_ca_file(ca_pem: &std::path::Path, server_name: &str) -> io::Result<ClientTls> {
-        use ringstream::tls::rustls::{self, pki_types::pem::PemObject};
-        let certs = rustls::pki_types::CertificateDer::pem_file_iter(ca_pem)
-            .and_then(Iterator::collect::<Result<Vec<_>, _>>)
-            .map_err(|e| {
-                io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("reading certificates from {}: {e}", ca_pem.display()),
-                )
-            })?;
-        let mut roots = rustls::RootCertStore::empty();
-        let (added, _) = roots.add_parsable_certificates(certs);
-        if added == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("{} holds no usable CA certificate", ca_pem.display()),
-            ));
-        }
-        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(io::Error::other)?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
         Ok(ClientTls {
-            connector: ringstream::tls::TlsConnector::new(std::sync::Arc::new(config)),
+            connector: ringstream::tls::TlsConnector::with_ca_file(ca_pem)?,
             server_name: server_name.to_string(),
         })
     }
