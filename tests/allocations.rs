@@ -2,21 +2,34 @@
 //! is not): a 64-byte ping-pong over a socketpair, both ends in one runtime.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::cell::Cell;
 
 use ringstream::{Runtime, Stream};
 
-/// The system allocator, counting allocations.
+/// The system allocator, counting allocations per thread: the round trips run on the
+/// test's own thread (one runtime, both ends), so what other threads of the test binary
+/// allocate meanwhile (the harness, other tests) is not counted.
 struct Counting;
 
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+thread_local! {
+    // `const`-initialised and without a destructor: using it never allocates.
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn count() {
+    // A thread being torn down has no counter any more; nothing to count then.
+    let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+}
+
+fn allocations() -> u64 {
+    ALLOCATIONS.with(Cell::get)
+}
 
 // SAFETY: every call is forwarded unchanged to the system allocator; counting touches only
-// an atomic.
+// a thread-local cell.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        count();
         // SAFETY: the caller's contract for `alloc` is passed on as is.
         unsafe { System.alloc(layout) }
     }
@@ -27,7 +40,7 @@ unsafe impl GlobalAlloc for Counting {
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        count();
         // SAFETY: as for `dealloc`; the caller's contract for `realloc` is passed on.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -35,9 +48,6 @@ unsafe impl GlobalAlloc for Counting {
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-/// The tests share the counter: one at a time.
-static SERIAL: Mutex<()> = Mutex::new(());
 
 /// At most this many allocations in 1,000 round trips after the warm-up: a rare amortized
 /// growth (a slab, a queue) may happen; anything per message would be 1,000 or more.
@@ -49,11 +59,11 @@ async fn measure(mut round_trip: impl AsyncFnMut(u32)) -> u64 {
     for i in 0..100 {
         round_trip(i).await;
     }
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let before = allocations();
     for i in 0..1000 {
         round_trip(i).await;
     }
-    ALLOCATIONS.load(Ordering::Relaxed) - before
+    allocations() - before
 }
 
 fn check(allocations: u64) {
@@ -74,7 +84,6 @@ fn check_at_most(allocations: u64, most: u64) {
 /// taken from them drop, and the flush hooks' list keeps its allocation.
 #[test]
 fn a_ping_pong_round_trip_allocates_nothing() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let rt = Runtime::new().expect("runtime");
     let allocations = rt.block_on(async {
         let (a, b) = Stream::pair().expect("pair");
@@ -97,7 +106,6 @@ fn a_ping_pong_round_trip_allocates_nothing() {
 /// the `Bytes` it is given back): the callback path allocates nothing either.
 #[test]
 fn a_protocol_echo_round_trip_allocates_nothing() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     use ringstream::protocol::{connect_accepted_socket, BaseProtocol, Protocol, Transport};
 
     struct Echo(Option<Transport>);
@@ -138,7 +146,6 @@ fn a_protocol_echo_round_trip_allocates_nothing() {
 /// anything per datagram would be thousands.
 #[test]
 fn a_udp_round_trip_allocates_nothing() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let rt = Runtime::new().expect("runtime");
     let allocations = rt.block_on(async {
         let local = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
@@ -168,7 +175,6 @@ fn a_udp_round_trip_allocates_nothing() {
 fn a_round_trip_through_the_tokio_io_traits_allocates_nothing() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let rt = Runtime::new().expect("runtime");
     let allocations = rt.block_on(async {
         let (a, b) = Stream::pair().expect("pair");
