@@ -439,3 +439,49 @@ fn protocols_served_over_tls_get_plaintext() {
         server.shutdown(Duration::from_secs(5)).expect("shutdown");
     }
 }
+
+/// A protocol client over TLS (`create_connection_tls`): `connection_made` after the
+/// handshake, plaintext both ways through a TLS echo server, the server's `close_notify`
+/// as `eof_received`, then `connection_lost(None)` (G1).
+#[test]
+fn a_protocol_client_over_tls() {
+    use support::protocol::{Event, Log, Recorder};
+
+    let pki = Pki::new();
+    let server = tls_server(pki.acceptor());
+    let port = port_of(&server);
+    let connector = pki.connector();
+    let log = Log::default();
+    let (recorder, watched) = (log.clone(), log.clone());
+    run_bounded(Duration::from_secs(20), async move {
+        let log = watched;
+        let transport = ringstream::protocol::create_connection_tls(
+            move || Recorder::new(recorder).keep_open_on_eof(),
+            &format!("127.0.0.1:{port}"),
+            &connector,
+        )
+        .await?;
+        transport.write(b"over tls\n")?;
+        let mut echoed = false;
+        for _ in 0..2000 {
+            echoed = log.received() == b"over tls\n";
+            if echoed {
+                break;
+            }
+            ringstream::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(echoed, "the echo arrived as plaintext: {:?}", log.events());
+        transport.close();
+        for _ in 0..2000 {
+            if log.is_lost() {
+                break;
+            }
+            ringstream::time::sleep(Duration::from_millis(5)).await;
+        }
+        Ok(())
+    });
+    log.assert_g1();
+    assert_eq!(log.events().first(), Some(&Event::Made));
+    assert_eq!(log.lost(), Some(None), "a clean end");
+    server.shutdown(Duration::from_secs(5)).expect("shutdown");
+}

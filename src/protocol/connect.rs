@@ -64,6 +64,44 @@ pub async fn create_connection_with<K: ProtocolKind>(
     attach(Ends::Stream(stream), factory())
 }
 
+/// [`create_connection`] over TLS (asyncio's `loop.create_connection(..., ssl=ctx)`;
+/// feature `tls`): connects to `addr`, completes the handshake, verifying the server's
+/// certificate for the address's host, then runs the protocol, whose callbacks see
+/// plaintext. `connection_made` runs after the handshake, so
+/// [`Transport`] calls made from it are already encrypted; the peer's `close_notify` is
+/// `eof_received`, and `close()` sends ours.
+///
+/// ```no_run
+/// use ringstream::protocol::{create_connection_tls, BaseProtocol, Protocol};
+///
+/// struct Printer;
+/// impl BaseProtocol for Printer {}
+/// impl Protocol for Printer {
+///     fn data_received(&mut self, data: bytes::Bytes) {
+///         print!("{}", String::from_utf8_lossy(&data));
+///     }
+/// }
+///
+/// # async fn example() -> std::io::Result<()> {
+/// let connector = ringstream::tls::TlsConnector::with_webpki_roots()?;
+/// let transport = create_connection_tls(|| Printer, "example.com:443", &connector).await?;
+/// transport.write(b"HEAD / HTTP/1.0\r\nHost: example.com\r\n\r\n")?;
+/// # Ok(()) }
+/// ```
+///
+/// # Errors
+/// As [`tls::connect`](crate::tls::connect).
+#[cfg(feature = "tls")]
+#[doc(alias = "ssl")]
+pub async fn create_connection_tls<K: ProtocolKind>(
+    factory: impl FnOnce() -> K,
+    addr: &str,
+    connector: &crate::tls::TlsConnector,
+) -> io::Result<Transport> {
+    let stream = crate::tls::connect(addr, connector).await?;
+    attach(Ends::Stream(stream), factory())
+}
+
 /// Connects to the Unix socket at `path` (`@name`: Linux abstract namespace) and runs the
 /// protocol `factory` makes (asyncio's `loop.create_unix_connection`).
 ///

@@ -12,7 +12,7 @@
 //!
 //! | asyncio | ringstream |
 //! |---|---|
-//! | `loop.create_connection` | [`create_connection`], [`create_connection_with`] |
+//! | `loop.create_connection` | [`create_connection`], [`create_connection_with`]; with `ssl=`: `create_connection_tls` (feature `tls`) |
 //! | `loop.create_unix_connection` | [`create_unix_connection`] |
 //! | `loop.connect_accepted_socket` | [`connect_accepted_socket`] |
 //! | `loop.connect_read_pipe` / `connect_write_pipe` | [`connect_read_pipe`], [`connect_write_pipe`] |
@@ -32,6 +32,8 @@ mod subprocess_transport;
 mod traits;
 mod transport;
 
+#[cfg(feature = "tls")]
+pub use connect::create_connection_tls;
 pub use connect::{
     connect_accepted_socket, connect_read_pipe, connect_write_pipe, create_connection,
     create_connection_with, create_unix_connection,
