@@ -75,18 +75,9 @@ impl TlsConnector {
     /// # Errors
     /// Only if the crypto provider refused the protocol versions (it supports both).
     pub fn with_webpki_roots() -> io::Result<TlsConnector> {
-        let roots = RootCertStore {
+        trusting(RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        };
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| {
-                io::Error::other(format!("rustls's ring provider refused TLS 1.2/1.3: {e}"))
-            })?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        Ok(TlsConnector::new(Arc::new(config)))
+        })
     }
 
     /// A connector that trusts the CA certificates in the PEM file `ca_pem` (a private
@@ -105,29 +96,16 @@ impl TlsConnector {
     #[doc(alias = "cafile")]
     pub fn with_ca_file(ca_pem: impl AsRef<Path>) -> io::Result<TlsConnector> {
         let ca_pem = ca_pem.as_ref();
-        let bad = |e: &dyn std::fmt::Display| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("reading CA certificates from {}: {e}", ca_pem.display()),
-            )
-        };
-        let certs = CertificateDer::pem_file_iter(ca_pem)
-            .and_then(Iterator::collect::<Result<Vec<_>, _>>)
-            .map_err(|e| bad(&e))?;
         let mut roots = RootCertStore::empty();
-        let (added, _) = roots.add_parsable_certificates(certs);
+        let (added, _) = roots.add_parsable_certificates(certificates(ca_pem, "CA certificates")?);
         if added == 0 {
-            return Err(bad(&"no usable CERTIFICATE block in the file"));
+            return Err(unreadable(
+                ca_pem,
+                "CA certificates",
+                &"no usable CERTIFICATE block in the file",
+            ));
         }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| {
-                io::Error::other(format!("rustls's ring provider refused TLS 1.2/1.3: {e}"))
-            })?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        Ok(TlsConnector::new(Arc::new(config)))
+        trusting(roots)
     }
 
     /// How long the handshake may take (asyncio's `ssl_handshake_timeout`; default 60 s).
@@ -265,24 +243,16 @@ impl TlsAcceptor {
         key_pem: impl AsRef<Path>,
     ) -> io::Result<TlsAcceptor> {
         let (cert_pem, key_pem) = (cert_pem.as_ref(), key_pem.as_ref());
-        let bad = |path: &Path, what: &str, e: &dyn std::fmt::Display| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("reading {what} from {}: {e}", path.display()),
-            )
-        };
-        let certs = CertificateDer::pem_file_iter(cert_pem)
-            .and_then(Iterator::collect::<Result<Vec<_>, _>>)
-            .map_err(|e| bad(cert_pem, "certificates", &e))?;
+        let certs = certificates(cert_pem, "certificates")?;
         if certs.is_empty() {
-            return Err(bad(
+            return Err(unreadable(
                 cert_pem,
                 "certificates",
                 &"no CERTIFICATE block in the file",
             ));
         }
-        let key =
-            PrivateKeyDer::from_pem_file(key_pem).map_err(|e| bad(key_pem, "a private key", &e))?;
+        let key = PrivateKeyDer::from_pem_file(key_pem)
+            .map_err(|e| unreadable(key_pem, "a private key", &e))?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let config = ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
@@ -359,4 +329,30 @@ impl TlsAcceptor {
         };
         Ok((session.into(), setup))
     }
+}
+
+/// A connector trusting `roots`, TLS 1.2 and 1.3, ring, no client certificate.
+fn trusting(roots: RootCertStore) -> io::Result<TlsConnector> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| io::Error::other(format!("rustls's ring provider refused TLS 1.2/1.3: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(TlsConnector::new(Arc::new(config)))
+}
+
+/// The certificates in the PEM file `path` (`what` names them in the error).
+fn certificates(path: &Path, what: &str) -> io::Result<Vec<CertificateDer<'static>>> {
+    CertificateDer::pem_file_iter(path)
+        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+        .map_err(|e| unreadable(path, what, &e))
+}
+
+/// `InvalidData` naming the file and what was read from it.
+fn unreadable(path: &Path, what: &str, e: &dyn std::fmt::Display) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("reading {what} from {}: {e}", path.display()),
+    )
 }

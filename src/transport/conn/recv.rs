@@ -111,34 +111,12 @@ impl Conn {
                 self.note_activity(RECEIVED);
                 #[cfg(feature = "tls")]
                 if self.is_tls() {
-                    let outcome = driver.with_recv_buffers(|ring| {
-                        let outcome = self.tls_decrypt(ring.slice(buffer, len));
-                        ring.recycle(buffer);
-                        outcome
-                    });
-                    if let Some(outcome) = outcome.flatten() {
-                        self.tls_received(outcome);
-                    }
-                    self.arm_recv();
-                    self.close_if_idle();
-                    return;
+                    self.receive_tls(driver, buffer, len);
+                } else {
+                    self.receive_plain(driver, buffer, len);
                 }
-                driver.with_recv_buffers(|ring| {
-                    let mut inbound = self.inbound.borrow_mut();
-                    // After close() or a failure nobody may read this any more.
-                    if inbound.is_over() {
-                        ring.recycle(buffer);
-                        return;
-                    }
-                    if len >= LEND_MIN && inbound.is_empty() && ring.lent() < ring.count() / 2 {
-                        driver.count_recv(RecvDelivery::Lent);
-                        let _ = inbound.feed_lent(ring.lend(buffer, len));
-                    } else {
-                        driver.count_recv(RecvDelivery::Copied);
-                        let _ = inbound.feed_data(ring.slice(buffer, len));
-                        ring.recycle(buffer);
-                    }
-                });
+                #[cfg(not(feature = "tls"))]
+                self.receive_plain(driver, buffer, len);
             }
             Received::Eof => {
                 #[cfg(feature = "tls")]
@@ -170,6 +148,42 @@ impl Conn {
         }
         self.arm_recv();
         self.close_if_idle();
+    }
+
+    /// Hands received bytes to the reader: lent when large and the reader is empty (and
+    /// the ring can spare the buffer), else copied and the buffer given straight back.
+    fn receive_plain(&self, driver: &Driver, buffer: u16, len: usize) {
+        driver.with_recv_buffers(|ring| {
+            let mut inbound = self.inbound.borrow_mut();
+            // After close() or a failure nobody may read this any more.
+            if inbound.is_over() {
+                ring.recycle(buffer);
+                return;
+            }
+            if len >= LEND_MIN && inbound.is_empty() && ring.lent() < ring.count() / 2 {
+                driver.count_recv(RecvDelivery::Lent);
+                let _ = inbound.feed_lent(ring.lend(buffer, len));
+            } else {
+                driver.count_recv(RecvDelivery::Copied);
+                let _ = inbound.feed_data(ring.slice(buffer, len));
+                ring.recycle(buffer);
+            }
+        });
+    }
+
+    /// Hands received ciphertext to the TLS session (a copy: the buffer goes straight
+    /// back), then acts on what it decrypted.
+    #[cfg(feature = "tls")]
+    fn receive_tls(&self, driver: &Driver, buffer: u16, len: usize) {
+        let outcome = driver.with_recv_buffers(|ring| {
+            driver.count_recv(RecvDelivery::Copied);
+            let outcome = self.tls_decrypt(ring.slice(buffer, len));
+            ring.recycle(buffer);
+            outcome
+        });
+        if let Some(outcome) = outcome.flatten() {
+            self.tls_received(outcome);
+        }
     }
 
     /// The front-end that hands over receive buffers (`ConnEvents::own_buffers`) should arm
